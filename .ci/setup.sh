@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Set up everything kl_compat needs on a fresh Debian machine; safe to run again (idempotent).
+#   - R (Debian's r-base-core / r-base-dev) for the R torch adapter; rpy2 builds against it, so first.
+#   - a virtual environment at .venv/ with torch pinned to 2.13.0 (the local CPU wheel: any other
+#     torch pulls GBs of CUDA packages), then this project with all its extras, editable.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+  echo "setup: need root for: $*" >&2; return 1; fi; }
+
+if ! command -v R >/dev/null 2>&1; then
+  echo "setup: installing R (r-base-core, r-base-dev) from Debian"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends r-base-core r-base-dev >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+
+# Skip pip when nothing it reads has changed since the last successful set-up.
+stamp=.venv/.kl-compat-setup
+want=$(cat pyproject.toml .ci/setup.sh | sha256sum | cut -d' ' -f1)
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  exit 0
+fi
+
+# (pipefail keeps pip's own exit status; the filter only drops a local index's noise.)
+pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@" 2>&1 \
+  | { grep -v "is ignored: it is neither a file nor a directory" || true; }; }
+pip install "torch==2.13.0"
+# rpy2 3.6 does not load against R < 4.5 (undefined symbol R_getVar: R 4.5 added it); 3.5.17 does.
+if Rscript -e 'quit(status = as.integer(getRversion() >= "4.5.0"))' >/dev/null 2>&1; then
+  pip install "rpy2==3.5.17"
+fi
+pip install -e ".[all,test]"
+.venv/bin/python -c "import kl_compat, torch, paddle, rpy2" \
+  || { echo "setup: the environment is incomplete (see the pip output above)" >&2; exit 1; }
+echo "$want" > "$stamp"

@@ -1,0 +1,31 @@
+"""The adapters: one small class per framework, and the registry that names them.
+
+The registry maps names to "module:Class" strings, so naming an adapter never imports its framework
+(einops' rule: a backend is only loaded when asked for). A worker process imports one adapter's
+module; the R adapter's worker must never import PyTorch (the two libtorch builds clash).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from .base import Adapter, Observation  # noqa: F401
+
+REGISTRY: dict[str, str] = {
+    "torch": "kl_compat.adapters.torch_backend:TorchAdapter",
+    "paddle": "kl_compat.adapters.paddle_backend:PaddleAdapter",
+}
+
+
+def register(name: str, target: str) -> None:
+    """Add an adapter ("package.module:Class"), e.g. a user's own implementation or a test fixture."""
+    REGISTRY[name] = target
+
+
+def adapter_class(name_or_target: str) -> type[Adapter]:
+    target = REGISTRY.get(name_or_target, name_or_target)
+    if ":" not in target:
+        raise KeyError(f"unknown adapter {name_or_target!r}: known adapters are {', '.join(REGISTRY)}; "
+                       "or give 'package.module:Class'")
+    module, cls = target.split(":", 1)
+    return getattr(importlib.import_module(module), cls)

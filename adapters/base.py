@@ -1,0 +1,137 @@
+"""What every adapter shares: the observation record and the one routine that fills it.
+
+An adapter observes and never judges: it says what the framework returned, raised, warned and
+differentiated, and `kl_compat.compare` decides what that means. Framework classes (one small module
+each, einops `_backends.py` style) supply only the framework-specific verbs; `observe` is written once.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from kl_compat.spec import Call
+
+# Observation.status values; judging them is compare's job.
+OK, RAISED, UNSUPPORTED, CRASHED, TIMEOUT, UNAVAILABLE = "ok", "raised", "unsupported", "crashed", "timeout", "unavailable"
+# Gradient statuses: an array, no gradient at all from the framework, or an error while backpropagating.
+GRAD_OK, GRAD_NONE, GRAD_ERROR = "ok", "none", "error"
+
+
+@dataclass
+class Gradient:
+    status: str
+    value: np.ndarray | None = None
+    dtype: str | None = None
+    message: str | None = None
+
+
+@dataclass
+class Observation:
+    case_id: str
+    adapter: str
+    surface: str
+    status: str
+    value: np.ndarray | None = None  # float64 (or int64) copy of the output, any shape
+    shape: tuple[int, ...] | None = None
+    dtype: str | None = None
+    warnings: list[dict] = field(default_factory=list)  # {"category": ..., "message": ...}
+    error: dict | None = None  # {"type": ..., "message": ...}
+    grad_input: Gradient | None = None
+    grad_target: Gradient | None = None
+    unsupported: str | None = None  # the argument the API lacks
+    seconds: float = 0.0
+    detail: str | None = None  # crash signal, stderr tail, timeout limit
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+class Adapter:
+    """One framework. Subclasses set the class attributes and implement the verbs below."""
+
+    name: str = ""
+    framework: str = ""  # the distribution whose version is reported
+    surfaces: tuple[str, ...] = ()
+    install_hint: str = ""
+
+    # -- lifecycle (called once per worker process) --
+    def load(self) -> None:
+        """Import the framework. Raises ImportError (with the reason) where it is not available."""
+        raise NotImplementedError
+
+    def version(self) -> str:
+        raise NotImplementedError
+
+    # -- capabilities --
+    def unsupported_argument(self, surface: str, call: Call, input_dtype: str, target_dtype: str) -> str | None:
+        """The name of an argument this surface lacks that `call` needs, else None."""
+        return None
+
+    # -- verbs --
+    def tensor(self, array: np.ndarray, dtype: str, requires_grad: bool):
+        raise NotImplementedError
+
+    def kl_div(self, surface: str, input, target, call: Call):
+        raise NotImplementedError
+
+    def backward(self, loss) -> None:
+        """Backpropagate ones through `loss` (any shape): the gradient of its sum."""
+        raise NotImplementedError
+
+    def grad(self, tensor):
+        """The tensor's gradient, or None where the framework computed none."""
+        raise NotImplementedError
+
+    def to_numpy(self, tensor) -> tuple[np.ndarray, str, tuple[int, ...]]:
+        """(values as float64 or int64, dtype name, shape)."""
+        raise NotImplementedError
+
+    # -- written once --
+    def observe(self, case_id: str, surface: str, input: np.ndarray, target: np.ndarray, call: Call,
+                input_dtype: str, target_dtype: str) -> Observation:
+        obs = Observation(case_id, self.name, surface, OK)
+        missing = self.unsupported_argument(surface, call, input_dtype, target_dtype)
+        if missing:
+            obs.status, obs.unsupported = UNSUPPORTED, missing
+            return obs
+        start = time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                x = self.tensor(input, input_dtype, requires_grad=True)
+                y = self.tensor(target, target_dtype, requires_grad=True)
+                loss = self.kl_div(surface, x, y, call)
+                obs.value, obs.dtype, obs.shape = self.to_numpy(loss)
+            except Exception as e:  # the framework's own error is an observation, not a failure
+                obs.status, obs.error = RAISED, {"type": type(e).__name__, "message": _first_lines(str(e))}
+            else:
+                obs.grad_input, obs.grad_target = self._gradients(loss, x, y)
+        obs.seconds = time.perf_counter() - start
+        obs.warnings = [{"category": w.category.__name__, "message": str(w.message)} for w in caught]
+        return obs
+
+    def _gradients(self, loss, x, y) -> tuple[Gradient, Gradient]:
+        try:
+            self.backward(loss)
+        except Exception as e:
+            g = Gradient(GRAD_ERROR, message=f"{type(e).__name__}: {_first_lines(str(e))}")
+            return g, g
+        out = []
+        for t in (x, y):
+            g = self.grad(t)
+            if g is None:
+                out.append(Gradient(GRAD_NONE))
+            else:
+                value, dtype, _ = self.to_numpy(g)
+                out.append(Gradient(GRAD_OK, value, dtype))
+        return tuple(out)
+
+
+def _first_lines(message: str, limit: int = 600) -> str:
+    """Framework errors can run to pages (C++ stacks); keep the head, where the reason is."""
+    message = message.strip()
+    return message if len(message) <= limit else message[:limit] + " ..."

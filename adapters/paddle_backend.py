@@ -1,0 +1,65 @@
+"""PaddlePaddle: paddle.nn.functional.kl_div and paddle.nn.KLDivLoss.
+
+Differences from torch handled here: the target is called `label`; there are no legacy
+size_average/reduce arguments; `log_target` exists only since Paddle 3.0 (detected from the signature).
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+from .base import Adapter
+
+
+class PaddleAdapter(Adapter):
+    name = "paddle"
+    framework = "paddlepaddle"
+    surfaces = ("functional", "module")
+    install_hint = "pip install paddlepaddle  (or kl-compat[paddle])"
+
+    def load(self):
+        import paddle
+
+        paddle.set_device("cpu")
+        self.paddle = paddle
+        self.has_log_target = "log_target" in inspect.signature(paddle.nn.functional.kl_div).parameters
+
+    def version(self):
+        return self.paddle.__version__
+
+    def unsupported_argument(self, surface, call, input_dtype, target_dtype):
+        if call.uses_legacy():
+            return "size_average/reduce"
+        if call.log_target and not self.has_log_target:
+            return "log_target"
+        return None
+
+    def tensor(self, array, dtype, requires_grad):
+        t = self.paddle.to_tensor(np.array(array))
+        if t.dtype != getattr(self.paddle, dtype):
+            t = t.astype(dtype)  # bfloat16 from exact float32
+        t.stop_gradient = not (requires_grad and t.is_floating_point())
+        return t
+
+    def kl_div(self, surface, input, target, call):
+        kwargs = {"reduction": call.reduction}
+        if call.log_target:  # only passed when set, so Paddle < 3.0 runs every other case
+            kwargs["log_target"] = True
+        if surface == "functional":
+            return self.paddle.nn.functional.kl_div(input, label=target, **kwargs)
+        return self.paddle.nn.KLDivLoss(**kwargs)(input, target)
+
+    def backward(self, loss):
+        if not loss.stop_gradient:
+            loss.backward(self.paddle.ones_like(loss))
+
+    def grad(self, tensor):
+        return None if tensor.stop_gradient else tensor.grad
+
+    def to_numpy(self, t):
+        t = t.detach()
+        dtype = str(t.dtype).removeprefix("paddle.")
+        wide = "float64" if t.is_floating_point() else "int64"
+        return t.astype(wide).numpy(), dtype, tuple(t.shape)

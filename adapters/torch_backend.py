@@ -1,0 +1,49 @@
+"""PyTorch: torch.nn.functional.kl_div and torch.nn.KLDivLoss."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Adapter
+
+
+class TorchAdapter(Adapter):
+    name = "torch"
+    framework = "torch"
+    surfaces = ("functional", "module")
+    install_hint = "pip install torch==2.13.0  (or kl-compat[torch])"
+
+    def load(self):
+        import torch  # noqa: F401  (paid once per worker)
+
+        self.torch = torch
+
+    def version(self):
+        return self.torch.__version__
+
+    def tensor(self, array, dtype, requires_grad):
+        t = self.torch.from_numpy(np.array(array)).to(getattr(self.torch, dtype))  # bfloat16 from exact float32
+        if requires_grad and t.is_floating_point():
+            t.requires_grad_(True)
+        return t
+
+    def kl_div(self, surface, input, target, call):
+        # torch treats size_average/reduce=None as "not given", so only pass them when set.
+        legacy = {k: v for k, v in (("size_average", call.size_average), ("reduce", call.reduce)) if v is not None}
+        if surface == "functional":
+            return self.torch.nn.functional.kl_div(input, target, reduction=call.reduction,
+                                                   log_target=call.log_target, **legacy)
+        return self.torch.nn.KLDivLoss(reduction=call.reduction, log_target=call.log_target, **legacy)(input, target)
+
+    def backward(self, loss):
+        if loss.requires_grad:
+            loss.backward(self.torch.ones_like(loss))
+
+    def grad(self, tensor):
+        return tensor.grad if tensor.requires_grad else None
+
+    def to_numpy(self, t):
+        t = t.detach()
+        dtype = str(t.dtype).removeprefix("torch.")
+        wide = self.torch.float64 if t.is_floating_point() else self.torch.int64
+        return t.to(wide).numpy(), dtype, tuple(t.shape)

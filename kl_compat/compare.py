@@ -1,0 +1,197 @@
+"""Judging an observation against its golden: one status per record, one message per difference.
+
+Statuses: match | differs | unsupported | error (raised where the spec gives a value) | crashed |
+timeout | unavailable. Difference kinds, each checked on its own so one never hides another:
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import spec, tolerance
+from .adapters.base import CRASHED, GRAD_ERROR, GRAD_NONE, OK, RAISED, TIMEOUT, UNAVAILABLE, UNSUPPORTED
+from .golden import GoldenCase
+
+MATCH, DIFFERS, ERROR = "match", "differs", "error"
+STATUSES = (MATCH, DIFFERS, UNSUPPORTED, ERROR, CRASHED, TIMEOUT, UNAVAILABLE)
+
+KINDS = {
+    "value": "a finite value outside the dtype's tolerance",
+    "nan-inf": "nan or infinity where the spec has another value, or the reverse",
+    "shape": "the output's shape",
+    "dtype": "the output's dtype",
+    "error-vs-value": "raised where the spec computes, or computed where the spec raises",
+    "warning": "a warning the spec expects is missing, or one it does not expect is raised",
+    "gradient": "a gradient that is missing, raises, or differs where the spec defines it",
+    "unsupported-argument": "the API lacks an argument the case needs",
+    "crashed": "the worker process died during the case",
+    "timeout": "the case did not finish within the time limit",
+}
+__doc__ += "".join(f"\n  {k:22s} {v}" for k, v in KINDS.items())
+
+# Alternative conventions tried when values differ, so a report can name the one a framework follows.
+_CONVENTIONS = (spec.Convention(nonpositive_target="zero"), spec.Convention(zero_times_inf="ieee"),
+                spec.Convention(nonpositive_target="zero", zero_times_inf="ieee"))
+
+
+@dataclass
+class Difference:
+    kind: str
+    message: str
+    known: str | None = None  # the reason, when the known-differences file explains it
+
+
+@dataclass
+class Verdict:
+    status: str
+    differences: list[Difference] = field(default_factory=list)
+    max_ulp: float | None = None  # the worst finite value error, in ULPs of the expected dtype
+    convention: str | None = None  # a named convention the observed values follow, where not the spec's
+
+
+def judge(case: GoldenCase, obs) -> Verdict:
+    call = str(case.call)
+    if obs.status in (CRASHED, TIMEOUT, UNAVAILABLE):
+        kind = obs.status
+        return Verdict(obs.status, [Difference(kind, f"{obs.detail} [{call}]")] if kind != UNAVAILABLE else [])
+    if obs.status == UNSUPPORTED:
+        return Verdict(UNSUPPORTED, [Difference(
+            "unsupported-argument", f"{obs.adapter}.{obs.surface} has no {obs.unsupported} [{call}]")])
+    exp = case.expected
+    if exp.outcome == "error":
+        if obs.status == RAISED:
+            return Verdict(MATCH)
+        return Verdict(DIFFERS, [Difference(
+            "error-vs-value", f"returned a {obs.dtype} of shape {obs.shape} where the spec raises "
+                              f"{exp.error}: {exp.message} [{call}]")])
+    if obs.status == RAISED:
+        err = obs.error or {}
+        return Verdict(ERROR, [Difference(
+            "error-vs-value", f"raised {err.get('type')}: {_one_line(err.get('message', ''))} where the spec "
+                              f"gives a {exp.dtype} of shape {exp.shape} [{call}]")])
+    if obs.status != OK:
+        raise ValueError(f"observation of {case.id} has an unknown status {obs.status!r}")
+
+    verdict = Verdict(MATCH)
+    diffs = verdict.differences
+    if tuple(obs.shape) != tuple(exp.shape):
+        diffs.append(Difference("shape", f"out.shape={tuple(obs.shape)}, but the spec says {tuple(exp.shape)} [{call}]"))
+    if obs.dtype != exp.dtype:
+        diffs.append(Difference("dtype", f"out.dtype={obs.dtype}, but the spec says {exp.dtype} [{call}]"))
+    divisor = spec.divisor_of(exp.reduction, case.input.size, case.input.shape)
+    dtype = tolerance.coarser(exp.dtype, obs.dtype)
+    tol = tolerance.value_tolerance(case.input, case.target, case.call.log_target, exp.reduction, divisor,
+                                    exp.value, dtype)
+    value_diffs, verdict.max_ulp = _compare_arrays("out", obs.value, exp.value, None, tol, dtype, call)
+    diffs.extend(value_diffs)
+    if value_diffs:
+        verdict.convention = _matching_convention(case, obs, dtype)
+        if verdict.convention:
+            for d in value_diffs:
+                d.message += f"; follows convention {verdict.convention}"
+    diffs.extend(_compare_warnings(exp.warnings, obs.warnings, call))
+    for wrt, grad, want, defined, gdtype in (
+            ("input", obs.grad_input, exp.grad_input, exp.grad_input_defined, case.input_dtype),
+            ("target", obs.grad_target, exp.grad_target, exp.grad_target_defined, case.target_dtype)):
+        diffs.extend(_compare_gradient(case, wrt, grad, want, defined, gdtype, divisor, call))
+    verdict.status = DIFFERS if diffs else MATCH
+    return verdict
+
+
+def _one_line(text: str, limit: int = 160) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[:limit] + "..."
+
+
+def _fmt(v) -> str:
+    return repr(float(v)) if np.ndim(v) == 0 else repr(v)
+
+
+def _compare_arrays(name, observed, expected, defined, tol, dtype, call, kind_value="value", kind_nonfinite="nan-inf"):
+    """Differences between two arrays of equal size, reshaped alike; positions outside `defined` skipped."""
+    obs = np.asarray(observed, np.float64)
+    exp = np.asarray(expected, np.float64)
+    if obs.size != exp.size:
+        return [Difference(kind_value, f"{name} has {obs.size} elements, but the spec has {exp.size}; "
+                                       f"values not compared [{call}]")], None
+    tol = np.broadcast_to(np.asarray(tol, np.float64), exp.shape).reshape(-1)
+    obs, exp = obs.reshape(-1), exp.reshape(-1)
+    mask = np.ones(exp.shape, bool) if defined is None else np.asarray(defined, bool).reshape(-1)
+    out = []
+    both_finite = np.isfinite(obs) & np.isfinite(exp)
+    same_nonfinite = (np.isnan(obs) & np.isnan(exp)) | (np.isinf(obs) & (obs == exp))
+    nonfinite_bad = mask & ~both_finite & ~same_nonfinite
+    with np.errstate(invalid="ignore"):
+        err = np.where(both_finite, np.abs(obs - exp), 0.0)
+    value_bad = mask & both_finite & (err > tol)
+    ulp_err = tolerance.ulps(obs, exp, dtype)
+    finite_ulps = ulp_err[mask & both_finite]
+    max_ulp = float(finite_ulps.max()) if finite_ulps.size else None
+    where = lambda i: f"{name}[{i}]" if exp.size > 1 else name  # noqa: E731
+    for bad, kind in ((nonfinite_bad, kind_nonfinite), (value_bad, kind_value)):
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            extra = f"; error {ulp_err[i]:.3g} ulp, tolerance {tol[i]:.3g}" if kind == kind_value else ""
+            count = f" ({int(bad.sum())} of {exp.size} elements)" if exp.size > 1 else ""
+            out.append(Difference(kind, f"{where(i)}={_fmt(obs[i])}, but the spec says {_fmt(exp[i])}"
+                                        f"{extra}{count} [{call}]"))
+    return out, max_ulp
+
+
+def warning_topic(message: str) -> str:
+    """Classify a framework's warning by what it is about (frameworks word the same warning differently)."""
+    m = message.lower()
+    if ("size_average" in m or "reduce" in m) and ("deprecat" in m or "reduction=" in m):
+        return spec.W_DEPRECATED
+    if "batchmean" in m:
+        return spec.W_MEAN
+    return "other"
+
+
+def _compare_warnings(expected, observed, call):
+    got = [(warning_topic(w["message"]), w) for w in observed]
+    out = []
+    for topic in expected:
+        if not any(t == topic for t, _ in got):
+            out.append(Difference("warning", f"no {topic!r} warning, but the spec expects one [{call}]"))
+    for topic, w in got:
+        if topic not in expected:
+            out.append(Difference("warning", f"warned {w['category']}: {_one_line(w['message'])!r}, which the "
+                                             f"spec does not expect [{call}]"))
+    return out
+
+
+def _compare_gradient(case, wrt, grad, want, defined, dtype, divisor, call):
+    name = f"grad_{wrt}"
+    if grad is None or not np.asarray(defined).any():
+        return []
+    if grad.status == GRAD_NONE:
+        return [Difference("gradient", f"no gradient for the {wrt}, but the spec defines one [{call}]")]
+    if grad.status == GRAD_ERROR:
+        return [Difference("gradient", f"backward raised {_one_line(grad.message)} [{call}]")]
+    value = np.asarray(grad.value)
+    if value.shape != np.shape(want):
+        return [Difference("gradient", f"{name}.shape={value.shape}, but the spec says {np.shape(want)} [{call}]")]
+    gdt = tolerance.coarser(dtype, grad.dtype)
+    tol = tolerance.gradient_tolerance(case.input, case.target, case.call.log_target, divisor, wrt, gdt)
+    diffs, _ = _compare_arrays(name, value, want, defined, tol, gdt, call, "gradient", "gradient")
+    return diffs
+
+
+def _matching_convention(case, obs, dtype) -> str | None:
+    """The first alternative convention whose values the observation matches, described."""
+    for conv in _CONVENTIONS:
+        try:
+            alt = spec.reference(case.input, case.target, case.call, case.input_dtype, case.target_dtype, conv)
+        except spec.SpecError:
+            continue
+        alt_value = alt.rounded()
+        divisor = spec.divisor_of(alt.reduction, case.input.size, case.input.shape)
+        tol = tolerance.value_tolerance(case.input, case.target, case.call.log_target, alt.reduction, divisor,
+                                        alt_value, dtype)
+        diffs, _ = _compare_arrays("out", obs.value, alt_value, None, tol, dtype, "")
+        if not diffs:
+            return conv.describe()
+    return None

@@ -1,0 +1,210 @@
+"""Golden outputs: the spec evaluated on the conformance matrix, stored as files any runtime can read.
+
+Layout of conformance/goldens/ (format 1):
+  samples.npz    the inputs: "<sample id>/input" and "<sample id>/target", in each dtype's storage
+                 (float16 as <f2; bfloat16, which .npy cannot name, as <f4 holding bfloat16 values)
+  expected.npz   per case with a value: "<case id>/value", "/grad_input", "/grad_target" (in the
+                 result / operand dtype's storage; nan where undefined), "/grad_input_defined",
+                 "/grad_target_defined" (bool masks, spec S9)
+  cases.json     per case: id, group, sample, call arguments, dtypes, and the expected outcome
+                 ({"outcome": "value", dtype, shape, reduction, warnings} or {"outcome": "error", ...})
+  manifest.json  format, case and sample counts, and the sha256 of each file above
+.npz members are plain .npy arrays (no pickles); see npzio for why they are written by hand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import dtypes as _dt
+from . import npzio, spec
+
+FORMAT = 1
+MIN_CASES = 1000  # never green on empty: fewer cases than this means something failed to load
+DATA_FILES = ("samples.npz", "expected.npz", "cases.json")
+MANIFEST = "manifest.json"
+GRAD_KEYS = ("grad_input", "grad_target", "grad_input_defined", "grad_target_defined")
+
+
+class GoldenError(Exception):
+    """Stored goldens that are missing, corrupt, or out of step with the spec."""
+
+
+def default_dir() -> Path:
+    from kl_compat import conformance
+
+    return Path(conformance.__file__).parent / "goldens"
+
+
+@dataclass
+class Expected:
+    outcome: str  # "value" or "error"
+    dtype: str | None = None
+    shape: tuple[int, ...] | None = None
+    reduction: str | None = None
+    warnings: tuple[str, ...] = ()
+    error: str | None = None  # the spec's exception class name
+    message: str | None = None
+    value: np.ndarray | None = None  # in the result dtype's storage
+    grad_input: np.ndarray | None = None
+    grad_target: np.ndarray | None = None
+    grad_input_defined: np.ndarray | None = None
+    grad_target_defined: np.ndarray | None = None
+
+
+@dataclass
+class GoldenCase:
+    id: str
+    group: str
+    sample: str
+    call: spec.Call
+    input_dtype: str
+    target_dtype: str
+    input: np.ndarray  # in the input dtype's storage
+    target: np.ndarray
+    expected: Expected
+
+
+# ---- computing ----------------------------------------------------------------------------------------
+
+def _expected_for(case) -> tuple[dict, dict[str, np.ndarray]]:
+    s = case.sample
+    x, y = s.arrays
+    try:
+        r = spec.reference(x, y, case.call, s.input_dtype, s.target_dtype)
+    except spec.SpecError as e:
+        return {"outcome": "error", "error": "TypeError" if isinstance(e, TypeError) else "ValueError", "message": str(e)}, {}
+    meta = {"outcome": "value", "dtype": r.dtype, "shape": list(r.value.shape), "reduction": r.reduction,
+            "warnings": list(r.warnings)}
+    arrays = {
+        "value": r.rounded(),
+        "grad_input": _dt.round_to(r.grad_input, s.input_dtype),
+        "grad_target": _dt.round_to(r.grad_target, s.target_dtype),
+        "grad_input_defined": r.grad_input_defined,
+        "grad_target_defined": r.grad_target_defined,
+    }
+    return meta, arrays
+
+
+def compute(cases) -> tuple[list[dict], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    records, samples, expected = [], {}, {}
+    for case in cases:
+        s = case.sample
+        if s.id not in samples:
+            x, y = s.arrays
+            samples[f"{s.id}/input"] = _dt.storage_array(x, s.input_dtype)
+            samples[f"{s.id}/target"] = _dt.storage_array(y, s.target_dtype)
+        meta, arrays = _expected_for(case)
+        c = case.call
+        records.append({
+            "id": case.id, "group": case.group, "sample": s.id,
+            "call": {"reduction": c.reduction, "log_target": c.log_target,
+                     "size_average": c.size_average, "reduce": c.reduce},
+            "input_dtype": s.input_dtype, "target_dtype": s.target_dtype,
+            "expected": meta,
+        })
+        expected.update({f"{case.id}/{k}": v for k, v in arrays.items()})
+    return records, samples, expected
+
+
+def write(directory: Path | None = None, cases=None) -> dict:
+    """Regenerate every golden file from the spec; returns the manifest. Byte-identical on every run."""
+    from kl_compat.conformance.matrix import build_matrix
+
+    directory = Path(directory or default_dir())
+    records, samples, expected = compute(cases if cases is not None else build_matrix())
+    npzio.write_npz(directory / "samples.npz", samples)
+    npzio.write_npz(directory / "expected.npz", expected)
+    npzio.atomic_write_text(directory / "cases.json", json.dumps(records, indent=1, allow_nan=False) + "\n")
+    manifest = {
+        "format": FORMAT,
+        "cases": len(records),
+        "samples": len(samples) // 2,
+        "files": {name: {"sha256": npzio.sha256_of(directory / name), "bytes": (directory / name).stat().st_size}
+                  for name in DATA_FILES},
+    }
+    npzio.atomic_write_text(directory / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    return manifest
+
+
+# ---- loading and checking -----------------------------------------------------------------------------
+
+def read_manifest(directory: Path) -> dict:
+    path = Path(directory) / MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise GoldenError(f"{path}: missing; run `kl-compat golden` to generate the goldens") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise GoldenError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise GoldenError(f"{path}: format {manifest.get('format') if isinstance(manifest, dict) else '?'}"
+                          f" is not {FORMAT}")
+    return manifest
+
+
+def verify_checksums(directory: Path) -> dict:
+    directory = Path(directory)
+    manifest = read_manifest(directory)
+    for name in DATA_FILES:
+        path = directory / name
+        if not path.exists():
+            raise GoldenError(f"{path}: missing (listed in {MANIFEST})")
+        want = manifest.get("files", {}).get(name, {}).get("sha256")
+        got = npzio.sha256_of(path)
+        if got != want:
+            raise GoldenError(f"{path}: sha256 {got[:16]}... does not match {MANIFEST}'s {str(want)[:16]}...: "
+                              "the file is corrupt or was edited; regenerate with `kl-compat golden`")
+    return manifest
+
+
+def manifest_digest(manifest: dict) -> str:
+    """One checksum naming a set of goldens (reports and results carry it)."""
+    return hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
+
+
+def load(directory: Path | None = None, *, min_cases: int = MIN_CASES) -> list[GoldenCase]:
+    """Every golden case, with its arrays. Raises GoldenError naming the file at fault."""
+    directory = Path(directory or default_dir())
+    manifest = verify_checksums(directory)
+    try:
+        records = json.loads((directory / "cases.json").read_text())
+        samples = npzio.read_npz(directory / "samples.npz")
+        expected = npzio.read_npz(directory / "expected.npz")
+    except Exception as e:  # checksums matched, so this is a writer bug, still named by file
+        raise GoldenError(f"{directory}: goldens unreadable: {type(e).__name__}: {e}") from None
+    if len(records) != manifest.get("cases"):
+        raise GoldenError(f"{directory / 'cases.json'}: {len(records)} cases, manifest says {manifest.get('cases')}")
+    if len(records) < min_cases:
+        raise GoldenError(f"{directory / 'cases.json'}: only {len(records)} cases loaded, expected at least {min_cases}")
+    out = []
+    for r in records:
+        e = dict(r["expected"])
+        if e["outcome"] == "value":
+            e["shape"] = tuple(e["shape"])
+            e["warnings"] = tuple(e["warnings"])
+            e["value"] = expected[f"{r['id']}/value"]
+            e.update({k: expected[f"{r['id']}/{k}"] for k in GRAD_KEYS})
+        out.append(GoldenCase(
+            id=r["id"], group=r["group"], sample=r["sample"], call=spec.Call(**r["call"]),
+            input_dtype=r["input_dtype"], target_dtype=r["target_dtype"],
+            input=samples[f"{r['sample']}/input"], target=samples[f"{r['sample']}/target"],
+            expected=Expected(**e),
+        ))
+    return out
+
+
+def drift(directory: Path | None = None) -> list[str]:
+    """The stored files that differ from what the spec generates now (empty when in step)."""
+    directory = Path(directory or default_dir())
+    with tempfile.TemporaryDirectory() as tmp:
+        write(Path(tmp))
+        return [name for name in (*DATA_FILES, MANIFEST)
+                if not (directory / name).exists()
+                or (directory / name).read_bytes() != (Path(tmp) / name).read_bytes()]

@@ -1,0 +1,138 @@
+"""The known-differences file: each difference a framework is known to have, with the reason.
+
+Model: array-api-tests' xfail files and WPT's metadata. conformance/known_differences.toml holds
+[[difference]] tables:
+
+    adapter = "paddle"                # adapter name (glob)
+    surface = "*"                     # optional: "functional", "module", ... (glob, default "*")
+    cases   = ["edge/negative-target/*"]   # case-id globs; a string is one glob
+    kind    = "nan-inf"               # a difference kind (kl_compat.compare.KINDS)
+    reason  = "why, in a sentence"
+    link    = "https://..."           # optional
+    versions = ">=3.0"                # optional: framework versions the entry applies to
+
+A run marks each difference `known` (an entry matches it) or `new`. Under --strict, an entry that
+matches no case at all is "stale" and an entry whose cases no longer show its difference is "fixed";
+both fail the run, so the file cannot silently rot.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .compare import KINDS
+
+FILE_NAME = "known_differences.toml"
+_FIELDS = {"adapter", "surface", "cases", "kind", "reason", "link", "versions"}
+
+
+class KnownDifferencesError(Exception):
+    pass
+
+
+def default_path() -> Path:
+    from kl_compat import conformance
+
+    return Path(conformance.__file__).parent / FILE_NAME
+
+
+@dataclass
+class Entry:
+    index: int
+    adapter: str
+    cases: tuple[str, ...]
+    kind: str
+    reason: str
+    surface: str = "*"
+    link: str | None = None
+    versions: str | None = None
+    seen_cases: set = field(default_factory=set)  # case ids the entry's patterns matched this run
+    seen_differences: int = 0
+
+    def applies(self, adapter: str, surface: str, case_id: str, version: str | None) -> bool:
+        return (fnmatch.fnmatchcase(adapter, self.adapter) and fnmatch.fnmatchcase(surface, self.surface)
+                and any(fnmatch.fnmatchcase(case_id, p) for p in self.cases)
+                and version_matches(version, self.versions))
+
+    def label(self) -> str:
+        return f"entry {self.index} ({self.adapter}, {self.kind}, {', '.join(self.cases)})"
+
+
+def load(path: Path | None = None) -> list[Entry]:
+    path = Path(path or default_path())
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        return []
+    except tomllib.TOMLDecodeError as e:
+        raise KnownDifferencesError(f"{path}: not valid TOML ({e})") from None
+    entries = []
+    for i, raw in enumerate(data.get("difference", []), 1):
+        where = f"{path}: [[difference]] number {i}"
+        unknown = set(raw) - _FIELDS
+        if unknown:
+            raise KnownDifferencesError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+        for required in ("adapter", "cases", "kind", "reason"):
+            if not raw.get(required):
+                raise KnownDifferencesError(f"{where}: missing {required!r}")
+        if raw["kind"] not in KINDS:
+            raise KnownDifferencesError(f"{where}: kind {raw['kind']!r} is not one of {', '.join(KINDS)}")
+        cases = raw["cases"]
+        cases = (cases,) if isinstance(cases, str) else tuple(cases)
+        entries.append(Entry(i, raw["adapter"], cases, raw["kind"], raw["reason"], raw.get("surface", "*"),
+                             raw.get("link"), raw.get("versions")))
+    return entries
+
+
+def mark(entries: list[Entry], adapter: str, surface: str, case_id: str, version: str | None, differences) -> None:
+    """Set `known` on each difference an entry explains; count what each entry matched."""
+    for e in entries:
+        if e.applies(adapter, surface, case_id, version):
+            e.seen_cases.add((adapter, surface, case_id))
+            for d in differences:
+                if d.kind == e.kind and d.known is None:
+                    d.known = e.reason
+                    e.seen_differences += 1
+
+
+def problems(entries: list[Entry], adapters_run: set[str]) -> list[str]:
+    """Stale and fixed entries, for adapters that actually ran (an absent framework proves nothing)."""
+    out = []
+    for e in entries:
+        if not any(fnmatch.fnmatchcase(a, e.adapter) for a in adapters_run):
+            continue
+        if not e.seen_cases:
+            out.append(f"stale: {e.label()} matches no case that ran")
+        elif not e.seen_differences:
+            out.append(f"fixed: {e.label()} matched {len(e.seen_cases)} record(s), none of which shows "
+                       f"a {e.kind!r} difference any more")
+    return out
+
+
+_SPEC = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*([0-9][0-9A-Za-z.+-]*)\s*$")
+
+
+def _version_tuple(v: str) -> tuple:
+    return tuple(int(p) if p.isdigit() else 0 for p in re.split(r"[.+-]", v)[:3])
+
+
+def version_matches(version: str | None, specifier: str | None) -> bool:
+    """A comma-separated list of comparisons on release numbers, e.g. ">=2.5,<3.0"."""
+    if not specifier:
+        return True
+    if version is None:
+        return False
+    v = _version_tuple(version)
+    for part in specifier.split(","):
+        m = _SPEC.match(part)
+        if not m:
+            raise KnownDifferencesError(f"version specifier {specifier!r}: cannot read {part!r}")
+        op, ref = m.group(1), _version_tuple(m.group(2))
+        ok = {">=": v >= ref, "<=": v <= ref, "==": v == ref, "!=": v != ref, ">": v > ref, "<": v < ref}[op]
+        if not ok:
+            return False
+    return True

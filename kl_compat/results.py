@@ -1,0 +1,140 @@
+"""The results file: JSON Lines, one object a line, written as the run goes (schema "kl-compat-results/1").
+
+Streaming means a run that is killed keeps every record already judged; a reader accepts a file whose
+last line was cut off and says so. Lines, by "type":
+
+  run      first line. schema, kl_compat version, started (ISO 8601 UTC), argv, python, numpy,
+           platform, goldens (manifest sha256), cases (how many the matrix holds), shard.
+  adapter  one per adapter, before its records. adapter, available, framework, version, python,
+           numpy, executable, environment (a named environment, or null), reason and hint when
+           unavailable.
+  record   one per case x adapter x surface. case, group, adapter, surface, version, status
+           (kl_compat.compare.STATUSES), differences [{kind, message, known}], max_ulp, convention,
+           observed {status, shape, dtype, warnings [{category, message}], error {type, message},
+           value (a list when at most 64 elements, else null), grad_input and grad_target
+           {status, dtype, message}, seconds, detail, unsupported}.
+  end      last line. finished, counts {adapter: {surface: {status: n}}}, known_problems (stale or
+           fixed entries of the known-differences file), strict.
+Non-finite numbers are written as the strings "nan", "inf" and "-inf" (JSON has no such numbers).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+SCHEMA = "kl-compat-results/1"
+INLINE_VALUES = 64
+
+
+class ResultsError(Exception):
+    pass
+
+
+def jsonable(v):
+    """Arrays and floats as JSON, non-finite floats as strings."""
+    if isinstance(v, np.ndarray):
+        return jsonable(v.tolist())
+    if isinstance(v, (list, tuple)):
+        return [jsonable(x) for x in v]
+    if isinstance(v, (float, np.floating)):
+        f = float(v)
+        return f if np.isfinite(f) else ("nan" if np.isnan(f) else ("inf" if f > 0 else "-inf"))
+    if isinstance(v, np.integer):
+        return int(v)
+    return v
+
+
+def observed_summary(obs) -> dict:
+    value = None
+    if obs.value is not None and np.size(obs.value) <= INLINE_VALUES:
+        value = jsonable(np.asarray(obs.value))
+    grads = {}
+    for name in ("grad_input", "grad_target"):
+        g = getattr(obs, name)
+        grads[name] = None if g is None else {"status": g.status, "dtype": g.dtype, "message": g.message}
+    return {"status": obs.status, "shape": None if obs.shape is None else list(obs.shape), "dtype": obs.dtype,
+            "warnings": obs.warnings, "error": obs.error, "value": value, **grads,
+            "seconds": round(obs.seconds, 6), "detail": obs.detail, "unsupported": obs.unsupported}
+
+
+class Writer:
+    """Appends lines and flushes each, so a crash of the run itself loses at most one line."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._f = open(self.path, "w", encoding="utf-8")
+
+    def write(self, obj: dict) -> None:
+        self._f.write(json.dumps(jsonable(obj), allow_nan=False) + "\n")
+        self._f.flush()
+
+    def close(self):
+        self._f.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+@dataclass
+class Results:
+    path: Path
+    run: dict
+    adapters: list[dict] = field(default_factory=list)
+    records: list[dict] = field(default_factory=list)
+    end: dict | None = None
+    truncated: bool = False  # the file stops before its "end" line (the run was killed)
+
+    def counts(self) -> dict:
+        out: dict = {}
+        for r in self.records:
+            by_status = out.setdefault(r["adapter"], {}).setdefault(r["surface"], {})
+            by_status[r["status"]] = by_status.get(r["status"], 0) + 1
+        return out
+
+
+def read(path: Path) -> Results:
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise ResultsError(f"{path}: no such results file") from None
+    except UnicodeDecodeError as e:
+        raise ResultsError(f"{path}: not a text file ({e})") from None
+    res = None
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            if n == len(lines) and res is not None:  # a run killed mid-line: keep what came before
+                res.truncated = True
+                break
+            raise ResultsError(f"{path}:{n}: not JSON ({e})") from None
+        kind = obj.get("type") if isinstance(obj, dict) else None
+        if res is None:
+            if kind != "run" or obj.get("schema") != SCHEMA:
+                raise ResultsError(f"{path}:{n}: not a kl-compat results file (first line must be a "
+                                   f"'run' line with schema {SCHEMA!r})")
+            res = Results(path, obj)
+        elif kind == "adapter":
+            res.adapters.append(obj)
+        elif kind == "record":
+            res.records.append(obj)
+        elif kind == "end":
+            res.end = obj
+        else:
+            raise ResultsError(f"{path}:{n}: unknown line type {kind!r}")
+    if res is None:
+        raise ResultsError(f"{path}: empty results file")
+    if res.end is None:
+        res.truncated = True
+    return res

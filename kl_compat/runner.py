@@ -1,0 +1,207 @@
+"""Runs an adapter's tasks in a worker process that may crash or hang without taking the run down.
+
+One worker per adapter; the framework import is paid once per worker. Tasks (case x surface) stream to
+the worker a few at a time and observations stream back in order, so when the worker dies the case in
+flight is the oldest unanswered one: it is recorded as `crashed` (with the signal) or `timeout`, a fresh
+worker starts, and the run goes on with the cases after it. Nothing already observed is lost: each
+observation goes to the caller's callback as soon as it arrives.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import wire
+from .adapters.base import CRASHED, TIMEOUT, UNAVAILABLE, Observation
+
+DEFAULT_TIMEOUT = 60.0  # seconds one task may take before its worker is killed
+IMPORT_TIMEOUT = 300.0  # seconds a worker may take to import its framework
+# Keep what is written to a busy worker below a pipe's buffer (64 KiB on Linux): then a write never
+# blocks while the worker is itself blocked writing results that nobody reads yet.
+_MAX_INFLIGHT_BYTES = 48 * 1024
+_MAX_INFLIGHT = 32
+
+
+@dataclass
+class Task:
+    seq: int
+    case_id: str
+    surface: str
+    payload: bytes  # the packed frame
+
+    @classmethod
+    def make(cls, seq, case, surface) -> "Task":
+        c = case.call
+        frame = wire.pack({"type": "task", "seq": seq, "case_id": case.id, "surface": surface,
+                           "input": case.input, "target": case.target,
+                           "call": {"reduction": c.reduction, "log_target": c.log_target,
+                                    "size_average": c.size_average, "reduce": c.reduce},
+                           "input_dtype": case.input_dtype, "target_dtype": case.target_dtype})
+        return cls(seq, case.id, surface, frame)
+
+
+@dataclass
+class AdapterRun:
+    """What the runner learned about an adapter besides its observations."""
+
+    adapter: str
+    available: bool = False
+    info: dict = field(default_factory=dict)  # the worker's hello: version, python, numpy, ...
+    reason: str | None = None  # why unavailable
+    hint: str | None = None
+    restarts: int = 0
+
+
+class Worker:
+    def __init__(self, adapter: str, python: str, env: dict | None = None):
+        self.stderr = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen([python, "-m", "kl_compat.worker", adapter], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=self.stderr, env=env)
+        self.reader = wire.Reader(self.proc.stdout.fileno())
+
+    def send(self, payload: bytes):
+        wire_fd = self.proc.stdin.fileno()
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(wire_fd, view):]
+
+    def receive(self, deadline: float):
+        """The next frame, or None when the deadline passes first. Raises EOFError/WireError on death."""
+        remaining = deadline - time.monotonic()
+        ready, _, _ = select.select([self.proc.stdout], [], [], max(remaining, 0))
+        if not ready:
+            return None
+        return self.reader.read()
+
+    def death(self) -> str:
+        """Kill if needed, and describe how the worker ended (signal or exit code, and stderr's tail)."""
+        try:
+            rc = self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+        how = f"killed by {signal.Signals(-rc).name}" if rc < 0 else f"exited with status {rc}"
+        self.stderr.seek(0)
+        tail = self.stderr.read()[-800:].decode("utf-8", "replace").strip()
+        return how + (f"; stderr: ...{tail}" if tail else "")
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+    def close(self):
+        for f in (self.proc.stdin, self.proc.stdout):
+            try:
+                f.close()
+            except OSError:
+                pass
+        self.kill()
+        self.stderr.close()
+
+
+def run_adapter(adapter: str, cases, on_observation, *, surfaces=None, timeout: float = DEFAULT_TIMEOUT,
+                python: str | None = None, env: dict | None = None, on_hello=None) -> AdapterRun:
+    """Observe every case on every surface of `adapter`, calling `on_observation(obs)` for each, in order.
+
+    `python` is the interpreter of the environment the worker runs in (default: this one).
+    """
+    python = python or sys.executable
+    state = AdapterRun(adapter)
+    cases = list(cases)
+    pending: deque[Task] | None = None
+    while True:
+        worker = Worker(adapter, python, env)
+        try:
+            hello = worker.receive(time.monotonic() + IMPORT_TIMEOUT)
+        except (EOFError, wire.WireError):
+            hello = {"type": "unavailable", "reason": f"worker died while starting: {worker.death()}"}
+        if hello is None:
+            worker.kill()
+            hello = {"type": "unavailable", "reason": f"worker did not start within {IMPORT_TIMEOUT:.0f} s"}
+        if hello.get("type") != "hello":
+            worker.close()
+            state.reason, state.hint = hello.get("reason"), hello.get("hint")
+            for task in pending if pending is not None else _tasks(cases, surfaces or ("functional",)):
+                on_observation(Observation(task.case_id, adapter, task.surface, UNAVAILABLE, detail=state.reason))
+            return state
+        state.available, state.info = True, hello
+        if on_hello and pending is None:
+            on_hello(hello)
+        if pending is None:
+            pending = deque(_tasks(cases, surfaces or tuple(hello["surfaces"])))
+        try:
+            if _drain(worker, pending, on_observation, adapter, timeout):
+                return state
+        finally:
+            worker.close()
+        state.restarts += 1
+
+
+def _tasks(cases, surfaces):
+    return [Task.make(seq, case, s) for seq, (case, s) in enumerate((c, s) for c in cases for s in surfaces)]
+
+
+def _drain(worker: Worker, pending: deque, on_observation, adapter: str, timeout: float) -> bool:
+    """Feed `pending` through one worker. True when all are done; False when it died (pending updated)."""
+    inflight: deque[Task] = deque()
+    inflight_bytes = 0
+    last_progress = time.monotonic()
+    while pending or inflight:
+        while pending and (not inflight or (len(inflight) < _MAX_INFLIGHT and
+                                            inflight_bytes + len(pending[0].payload) <= _MAX_INFLIGHT_BYTES)):
+            task = pending.popleft()
+            try:
+                worker.send(task.payload)
+            except (BrokenPipeError, OSError):
+                pending.appendleft(task)
+                break
+            if not inflight:
+                last_progress = time.monotonic()  # the clock of a task starts when it is first in line
+            inflight.append(task)
+            inflight_bytes += len(task.payload)
+        try:
+            msg = worker.receive(last_progress + timeout)
+        except (EOFError, wire.WireError):
+            msg = "died"
+        if msg is None or msg == "died":
+            lost = inflight.popleft()
+            if msg is None:
+                worker.kill()
+                status, detail = TIMEOUT, f"no answer within {timeout:g} s; worker killed"
+            else:
+                status, detail = CRASHED, worker.death()
+            on_observation(Observation(lost.case_id, adapter, lost.surface, status, detail=detail))
+            pending.extendleft(reversed(inflight))
+            return False
+        task = inflight.popleft()
+        inflight_bytes -= len(task.payload)
+        if msg.get("seq") != task.seq:
+            raise RuntimeError(f"worker answered task {msg.get('seq')} where {task.seq} was expected")
+        on_observation(_observation(msg["observation"]))
+        last_progress = time.monotonic()
+    return True
+
+
+def _observation(d: dict) -> Observation:
+    from .adapters.base import Gradient
+
+    for key in ("grad_input", "grad_target"):
+        if d.get(key) is not None:
+            d[key] = Gradient(**d[key])
+    if d.get("shape") is not None:
+        d["shape"] = tuple(d["shape"])
+    return Observation(**d)
+
+
+def python_of(venv: str | Path) -> str:
+    return str(Path(venv) / "bin" / "python")

@@ -1,0 +1,80 @@
+"""Tolerances, derived from the dtype and the size of what is computed: the one place they are defined.
+
+A framework computing in dtype d cannot be held to better than a few roundings of d on each term it
+forms. So the allowed error is
+
+    ULP_FACTOR * eps(d) * magnitude  +  ULP_FACTOR * smallest_subnormal(d)
+
+where `magnitude` bounds the sizes of the intermediate values, not of the result (the loss is a
+difference, y*log(y) - y*x, and cancels near KL = 0):
+    pointwise, log_target=False:  |y| * (|log y| + |x|)      (0 where y <= 0)
+    pointwise, log_target=True:   exp(y) * (|y| + |x|)
+    a reduction: sum of the pointwise magnitudes / divisor, times log2(n) for the summation's own
+      error (pairwise and cascade sums grow like that), plus |result|.
+    dl/dx: |y| (exp(y) with log_target), / divisor.   dl/dy: |log y| + 1 + |x| (times exp(y)), / divisor.
+ULP_FACTOR is 8: three roundings per term in the worst case, with room for fused or reordered
+arithmetic. Errors are also reported in ULPs of the expected value, so a reader sees how close it is.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .dtypes import FLOAT_FORMATS, ulp
+
+ULP_FACTOR = 8.0
+
+
+def _eps_and_floor(dtype: str) -> tuple[float, float]:
+    fmt = FLOAT_FORMATS.get(dtype, FLOAT_FORMATS["float64"])
+    return fmt.eps, fmt.smallest_subnormal
+
+
+def coarser(a: str | None, b: str | None) -> str:
+    """The dtype with the larger eps (a framework answering in a coarser dtype is judged at its own)."""
+    ds = [d for d in (a, b) if d in FLOAT_FORMATS]
+    return max(ds, key=lambda d: FLOAT_FORMATS[d].eps) if ds else "float64"
+
+
+def _finite(a):
+    return np.where(np.isfinite(a), a, 0.0)
+
+
+def pointwise_magnitude(x, y, log_target: bool) -> np.ndarray:
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    with np.errstate(all="ignore"):
+        if log_target:
+            m = np.exp(y) * (np.abs(y) + np.abs(x))
+        else:
+            m = np.where(y > 0, np.abs(y) * (np.abs(np.log(y)) + np.abs(x)), 0.0)
+    return _finite(m)
+
+
+def value_tolerance(x, y, log_target: bool, reduction: str, divisor: float, expected, dtype: str) -> np.ndarray:
+    eps, floor = _eps_and_floor(dtype)
+    m = pointwise_magnitude(x, y, log_target)
+    if reduction != "none":
+        n = max(m.size, 1)
+        with np.errstate(all="ignore"):
+            m = np.float64(m.sum()) / max(divisor, 1) * max(1.0, np.log2(n)) + np.abs(_finite(expected))
+    return ULP_FACTOR * eps * np.asarray(m) + ULP_FACTOR * floor
+
+
+def gradient_tolerance(x, y, log_target: bool, divisor: float, wrt: str, dtype: str) -> np.ndarray:
+    eps, floor = _eps_and_floor(dtype)
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    with np.errstate(all="ignore"):
+        weight = np.exp(y) if log_target else np.abs(y)
+        if wrt == "input":
+            m = weight
+        else:
+            inner = np.abs(y) if log_target else np.abs(np.log(np.where(y > 0, y, 1.0)))
+            m = weight * (inner + 1.0 + np.abs(x)) if log_target else inner + 1.0 + np.abs(x)
+        m = _finite(m) / max(divisor, 1)
+    return ULP_FACTOR * eps * m + ULP_FACTOR * floor
+
+
+def ulps(observed, expected, dtype: str) -> np.ndarray:
+    """|observed - expected| in units of `dtype`'s spacing at the expected value."""
+    with np.errstate(all="ignore"):
+        return np.abs(np.asarray(observed, np.float64) - np.asarray(expected, np.float64)) / ulp(expected, dtype)

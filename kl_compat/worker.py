@@ -1,0 +1,53 @@
+"""A worker process: loads one adapter, then observes the tasks it is sent, one frame each.
+
+Run as `python -m kl_compat.worker ADAPTER`, where ADAPTER is a registry name or "module:Class".
+It imports nothing but its adapter's framework (the R worker must never load PyTorch). Its real stdout
+carries the protocol; fd 1 is pointed at stderr so that a framework printing to stdout cannot corrupt it.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+
+import numpy as np
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    proto = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+
+    from kl_compat import wire
+    from kl_compat.adapters import adapter_class
+    from kl_compat.spec import Call
+
+    try:
+        adapter = adapter_class(argv[0])()
+        adapter.load()
+        hello = {"type": "hello", "adapter": adapter.name, "framework": adapter.framework,
+                 "version": adapter.version(), "surfaces": list(adapter.surfaces)}
+    except Exception as e:  # ImportError above all: report it and let the runner mark the adapter
+        hint = getattr(locals().get("adapter"), "install_hint", "")
+        hello = {"type": "unavailable", "adapter": argv[0], "reason": f"{type(e).__name__}: {e}", "hint": hint}
+    hello.update(python=platform.python_version(), numpy=np.__version__, platform=platform.platform(),
+                 executable=sys.executable)
+    wire.write(proto, hello)
+    if hello["type"] == "unavailable":
+        return 0
+
+    reader = wire.Reader(0)
+    while True:
+        try:
+            task = reader.read()
+        except EOFError:
+            return 0
+        obs = adapter.observe(task["case_id"], task["surface"], task["input"], task["target"],
+                              Call(**task["call"]), task["input_dtype"], task["target_dtype"])
+        wire.write(proto, {"type": "result", "seq": task["seq"], "observation": obs})
+
+
+if __name__ == "__main__":
+    sys.exit(main())
