@@ -57,6 +57,7 @@ class Adapter:
     framework: str = ""  # the distribution whose version is reported
     surfaces: tuple[str, ...] = ()
     install_hint: str = ""
+    batch_size: int = 1  # how many tasks a worker hands to observe_batch at once
 
     # -- lifecycle (called once per worker process) --
     def load(self) -> None:
@@ -91,6 +92,10 @@ class Adapter:
         raise NotImplementedError
 
     # -- written once --
+    def observe_batch(self, tasks) -> list[Observation]:
+        """Observe several tasks, each `observe`'s arguments; adapters with costly crossings override it."""
+        return [self.observe(*task) for task in tasks]
+
     def observe(self, case_id: str, surface: str, input: np.ndarray, target: np.ndarray, call: Call,
                 input_dtype: str, target_dtype: str) -> Observation:
         obs = Observation(case_id, self.name, surface, OK)

@@ -112,7 +112,8 @@ def round_to_format(x: np.ndarray, fmt: FloatFormat) -> np.ndarray:
     _, exp = np.frexp(xf)  # xf = m * 2**exp, 0.5 <= |m| < 1
     # The quantum (ulp) of the target format at xf's binade; subnormals share the smallest one.
     q_exp = np.maximum(exp - 1, fmt.min_exponent) - fmt.mantissa_bits
-    rounded = np.ldexp(np.rint(np.ldexp(xf, -q_exp)), q_exp)  # np.rint rounds half to even
+    with np.errstate(over="ignore"):  # near float64's own limit; such values overflow the format below
+        rounded = np.ldexp(np.rint(np.ldexp(xf, -q_exp)), q_exp)  # np.rint rounds half to even
     # Past the largest finite value by half an ulp or more, IEEE rounding gives infinity.
     overflow_at = fmt.max + 2.0 ** (fmt.max_exponent - fmt.mantissa_bits - 1)
     rounded = np.where(np.abs(xf) >= overflow_at, np.copysign(np.inf, xf), rounded)
@@ -124,8 +125,9 @@ def ulp(values, dtype: str) -> np.ndarray:
     """The spacing of `dtype` at each value (the smallest subnormal near zero); inf where not finite."""
     fmt = FLOAT_FORMATS[dtype]
     x = np.abs(np.asarray(values, dtype=np.float64))
-    _, exp = np.frexp(np.where(np.isfinite(x), x, 1.0))
+    _, exp = np.frexp(np.where(np.isfinite(x) & (x > 0), x, 1.0))
     q = np.ldexp(1.0, np.maximum(exp - 1, fmt.min_exponent) - fmt.mantissa_bits)
+    q = np.where(x == 0, fmt.smallest_subnormal, q)
     return np.where(np.isfinite(x), q, np.inf)
 
 

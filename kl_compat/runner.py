@@ -119,6 +119,7 @@ def run_adapter(adapter: str, cases, on_observation, *, surfaces=None, timeout: 
     state = AdapterRun(adapter)
     cases = list(cases)
     pending: deque[Task] | None = None
+    singles: set[int] = set()  # tasks to send alone: they were in a batch when its worker died
     while True:
         worker = Worker(adapter, python, env)
         try:
@@ -140,7 +141,7 @@ def run_adapter(adapter: str, cases, on_observation, *, surfaces=None, timeout: 
         if pending is None:
             pending = deque(_tasks(cases, surfaces or tuple(hello["surfaces"])))
         try:
-            if _drain(worker, pending, on_observation, adapter, timeout):
+            if _drain(worker, pending, on_observation, adapter, timeout, hello.get("batch_size", 1), singles):
                 return state
         finally:
             worker.close()
@@ -151,14 +152,21 @@ def _tasks(cases, surfaces):
     return [Task.make(seq, case, s) for seq, (case, s) in enumerate((c, s) for c in cases for s in surfaces)]
 
 
-def _drain(worker: Worker, pending: deque, on_observation, adapter: str, timeout: float) -> bool:
-    """Feed `pending` through one worker. True when all are done; False when it died (pending updated)."""
+def _drain(worker: Worker, pending: deque, on_observation, adapter: str, timeout: float, batch_size: int,
+           singles: set[int]) -> bool:
+    """Feed `pending` through one worker. True when all are done; False when it died (pending updated).
+
+    A worker that observes one task at a time answers in order, so the oldest unanswered task is the one
+    in flight. A batching worker may die anywhere in its batch: then nobody is blamed yet, and the
+    batch's tasks are re-sent one at a time (`singles`), so the next death names its case exactly.
+    """
     inflight: deque[Task] = deque()
     inflight_bytes = 0
     last_progress = time.monotonic()
     while pending or inflight:
         while pending and (not inflight or (len(inflight) < _MAX_INFLIGHT and
-                                            inflight_bytes + len(pending[0].payload) <= _MAX_INFLIGHT_BYTES)):
+                                            inflight_bytes + len(pending[0].payload) <= _MAX_INFLIGHT_BYTES
+                                            and pending[0].seq not in singles and inflight[-1].seq not in singles)):
             task = pending.popleft()
             try:
                 worker.send(task.payload)
@@ -174,6 +182,11 @@ def _drain(worker: Worker, pending: deque, on_observation, adapter: str, timeout
         except (EOFError, wire.WireError):
             msg = "died"
         if msg is None or msg == "died":
+            if batch_size > 1 and len(inflight) > 1:
+                worker.kill()
+                singles.update(t.seq for t in inflight)
+                pending.extendleft(reversed(inflight))
+                return False
             lost = inflight.popleft()
             if msg is None:
                 worker.kill()

@@ -1,0 +1,126 @@
+"""Adapters for testing the harness itself (never registered, never reported as a framework).
+
+`SpecAdapter` runs the reference spec through the whole harness, so a run of it must match the goldens
+everywhere; the others inject faults: a segfault, a hang, an exception on every case, garbage shapes.
+Workers load them as "fault_adapters:Name" with this folder on PYTHONPATH.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from kl_compat import spec
+from kl_compat.adapters.base import Adapter
+
+
+@dataclass
+class SpecTensor:
+    values: np.ndarray  # float64 (or int) values
+    dtype: str
+    grad: "SpecTensor | None" = None
+    result: spec.Result | None = None
+    parents: tuple = ()
+
+
+class SpecAdapter(Adapter):
+    name = "spec"
+    framework = "kl_compat.spec"
+    surfaces = ("functional",)
+
+    def load(self):
+        pass
+
+    def version(self):
+        import kl_compat
+
+        return kl_compat.__version__
+
+    def tensor(self, array, dtype, requires_grad):
+        return SpecTensor(np.asarray(array, np.float64) if dtype.startswith(("float", "bfloat")) else np.asarray(array), dtype)
+
+    def kl_div(self, surface, input, target, call):
+        if call.uses_legacy():
+            warnings.warn("size_average and reduce are deprecated, please use reduction= instead", DeprecationWarning)
+        elif call.reduction == "mean":
+            warnings.warn("reduction='mean' is not the KL divergence; 'batchmean' is", UserWarning)
+        r = spec.reference(input.values, target.values, call, input.dtype, target.dtype)
+        return SpecTensor(r.rounded().astype(np.float64), r.dtype, result=r, parents=(input, target))
+
+    def backward(self, loss):
+        r = loss.result
+        x, y = loss.parents
+        from kl_compat.dtypes import round_to
+
+        x.grad = SpecTensor(round_to(r.grad_input, r.input_dtype).astype(np.float64), r.input_dtype)
+        y.grad = SpecTensor(round_to(r.grad_target, r.target_dtype).astype(np.float64), r.target_dtype)
+
+    def grad(self, tensor):
+        return tensor.grad
+
+    def to_numpy(self, t):
+        return np.asarray(t.values), t.dtype, tuple(np.shape(t.values))
+
+
+class SegfaultAdapter(SpecAdapter):
+    """Dies by SIGSEGV on every case whose id contains '/4d/'."""
+
+    name = "segfault"
+
+    def kl_div(self, surface, input, target, call):
+        if input.values.ndim == 4:
+            os.kill(os.getpid(), signal.SIGSEGV)
+        return super().kl_div(surface, input, target, call)
+
+
+class HangAdapter(SpecAdapter):
+    """Never returns on 0-d inputs."""
+
+    name = "hang"
+
+    def kl_div(self, surface, input, target, call):
+        if input.values.ndim == 0:
+            time.sleep(3600)
+        return super().kl_div(surface, input, target, call)
+
+
+class RaiseAdapter(SpecAdapter):
+    name = "raise"
+
+    def kl_div(self, surface, input, target, call):
+        raise RuntimeError("this adapter raises on every case")
+
+
+class GarbageShapeAdapter(SpecAdapter):
+    """Returns a value of the wrong shape (one extra axis) and a gradient of the wrong shape."""
+
+    name = "garbage"
+
+    def kl_div(self, surface, input, target, call):
+        out = super().kl_div(surface, input, target, call)
+        out.values = np.asarray(out.values)[None, ...]
+        return out
+
+    def grad(self, tensor):
+        g = tensor.grad
+        return None if g is None else SpecTensor(np.zeros((3, 1, 4)), g.dtype)
+
+
+class BatchingSegfaultAdapter(SegfaultAdapter):
+    """Like SegfaultAdapter, but the worker hands it tasks in batches (as the R adapter is)."""
+
+    name = "batching-segfault"
+    batch_size = 16
+
+
+class ImportFailsAdapter(SpecAdapter):
+    name = "import-fails"
+    install_hint = "pip install nothing-at-all"
+
+    def load(self):
+        raise ImportError("No module named 'nothing_at_all'")

@@ -1,0 +1,90 @@
+"""The runner against adapters that crash, hang, raise and return garbage: every case is accounted for."""
+
+import collections
+
+import pytest
+
+from kl_compat import runner
+from kl_compat.compare import judge
+
+
+@pytest.fixture(scope="module")
+def small_cases(golden_cases):
+    # 0-d, 2-d and 4-d cases: the 4-d ones crash SegfaultAdapter, the 0-d ones hang HangAdapter.
+    picked = [c for c in golden_cases if c.group == "core" and c.sample.startswith("proper/")
+              and "/float32/" in c.id]
+    assert len(picked) == 40
+    return picked
+
+
+def _run(adapter, cases, **kw):
+    seen = []
+    state = runner.run_adapter(adapter, cases, seen.append, **kw)
+    return state, seen
+
+
+def test_spec_adapter_matches_every_golden(fault_env, golden_cases):
+    state, seen = _run("fault_adapters:SpecAdapter", golden_cases)
+    assert state.available and state.restarts == 0
+    assert [o.case_id for o in seen] == [c.id for c in golden_cases]
+    by_id = {c.id: c for c in golden_cases}
+    verdicts = [judge(by_id[o.case_id], o) for o in seen]
+    bad = [(o.case_id, [d.message for d in v.differences]) for o, v in zip(seen, verdicts) if v.status != "match"]
+    assert bad == []
+
+
+def test_segfault_is_recorded_and_the_run_goes_on(fault_env, small_cases):
+    state, seen = _run("fault_adapters:SegfaultAdapter", small_cases)
+    assert [o.case_id for o in seen] == [c.id for c in small_cases]
+    for o, c in zip(seen, small_cases):
+        if c.input.ndim == 4:
+            assert o.status == "crashed" and "SIGSEGV" in o.detail
+        else:
+            assert o.status == "ok"
+    assert state.restarts == sum(c.input.ndim == 4 for c in small_cases)
+
+
+def test_batching_worker_crash_is_pinned_on_the_right_case(fault_env, small_cases):
+    state, seen = _run("fault_adapters:BatchingSegfaultAdapter", small_cases)
+    assert [o.case_id for o in seen] == [c.id for c in small_cases]
+    statuses = {o.case_id: o.status for o in seen}
+    assert all(statuses[c.id] == ("crashed" if c.input.ndim == 4 else "ok") for c in small_cases)
+
+
+def test_hang_times_out_and_the_run_goes_on(fault_env, small_cases):
+    cases = [c for c in small_cases if c.input.ndim in (0, 1)][:6]
+    assert any(c.input.ndim == 0 for c in cases)
+    state, seen = _run("fault_adapters:HangAdapter", cases, timeout=1.5)
+    assert [o.case_id for o in seen] == [c.id for c in cases]
+    for o, c in zip(seen, cases):
+        assert o.status == ("timeout" if c.input.ndim == 0 else "ok")
+        if o.status == "timeout":
+            assert "no answer within 1.5 s" in o.detail
+
+
+def test_an_adapter_that_always_raises(fault_env, small_cases):
+    _, seen = _run("fault_adapters:RaiseAdapter", small_cases)
+    assert len(seen) == len(small_cases)
+    assert {o.status for o in seen} == {"raised"}
+    assert seen[0].error == {"type": "RuntimeError", "message": "this adapter raises on every case"}
+
+
+def test_garbage_shapes_are_judged_not_fatal(fault_env, small_cases, golden_by_id):
+    _, seen = _run("fault_adapters:GarbageShapeAdapter", small_cases)
+    assert len(seen) == len(small_cases)
+    kinds = collections.Counter(d.kind for o in seen for d in judge(golden_by_id[o.case_id], o).differences)
+    assert kinds["shape"] == len(small_cases)
+    assert kinds["gradient"] > 0
+
+
+def test_unavailable_adapter_marks_every_task(fault_env, small_cases):
+    state, seen = _run("fault_adapters:ImportFailsAdapter", small_cases[:3])
+    assert not state.available
+    assert "No module named 'nothing_at_all'" in state.reason and state.hint == "pip install nothing-at-all"
+    assert [o.status for o in seen] == ["unavailable"] * 3
+
+
+def test_unknown_adapter_name(small_cases):
+    state, seen = _run("no-such-adapter", small_cases[:2])
+    assert not state.available and "unknown adapter 'no-such-adapter'" in state.reason
+    assert len(seen) == 2
