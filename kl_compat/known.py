@@ -6,7 +6,7 @@ Model: array-api-tests' xfail files and WPT's metadata. conformance/known_differ
     adapter = "paddle"                # adapter name (glob)
     surface = "*"                     # optional: "functional", "module", ... (glob, default "*")
     cases   = ["edge/negative-target/*"]   # case-id globs; a string is one glob
-    kind    = "nan-inf"               # a difference kind (kl_compat.compare.KINDS)
+    kind    = "nan-inf"               # a difference kind (kl_compat.compare.KINDS), or a list of them
     reason  = "why, in a sentence"
     link    = "https://..."           # optional
     versions = ">=3.0"                # optional: framework versions the entry applies to
@@ -45,7 +45,7 @@ class Entry:
     index: int
     adapter: str
     cases: tuple[str, ...]
-    kind: str
+    kinds: tuple[str, ...]
     reason: str
     surface: str = "*"
     link: str | None = None
@@ -59,7 +59,7 @@ class Entry:
                 and version_matches(version, self.versions))
 
     def label(self) -> str:
-        return f"entry {self.index} ({self.adapter}, {self.kind}, {', '.join(self.cases)})"
+        return f"entry {self.index} ({self.adapter}, {'/'.join(self.kinds)}, {', '.join(self.cases)})"
 
 
 def load(path: Path | None = None) -> list[Entry]:
@@ -79,11 +79,13 @@ def load(path: Path | None = None) -> list[Entry]:
         for required in ("adapter", "cases", "kind", "reason"):
             if not raw.get(required):
                 raise KnownDifferencesError(f"{where}: missing {required!r}")
-        if raw["kind"] not in KINDS:
-            raise KnownDifferencesError(f"{where}: kind {raw['kind']!r} is not one of {', '.join(KINDS)}")
+        kinds = (raw["kind"],) if isinstance(raw["kind"], str) else tuple(raw["kind"])
+        for kind in kinds:
+            if kind not in KINDS:
+                raise KnownDifferencesError(f"{where}: kind {kind!r} is not one of {', '.join(KINDS)}")
         cases = raw["cases"]
         cases = (cases,) if isinstance(cases, str) else tuple(cases)
-        entries.append(Entry(i, raw["adapter"], cases, raw["kind"], raw["reason"], raw.get("surface", "*"),
+        entries.append(Entry(i, raw["adapter"], cases, kinds, raw["reason"], raw.get("surface", "*"),
                              raw.get("link"), raw.get("versions")))
     return entries
 
@@ -94,7 +96,7 @@ def mark(entries: list[Entry], adapter: str, surface: str, case_id: str, version
         if e.applies(adapter, surface, case_id, version):
             e.seen_cases.add((adapter, surface, case_id))
             for d in differences:
-                if d.kind == e.kind and d.known is None:
+                if d.kind in e.kinds and d.known is None:
                     d.known = e.reason
                     e.seen_differences += 1
 
@@ -109,7 +111,7 @@ def problems(entries: list[Entry], adapters_run: set[str]) -> list[str]:
             out.append(f"stale: {e.label()} matches no case that ran")
         elif not e.seen_differences:
             out.append(f"fixed: {e.label()} matched {len(e.seen_cases)} record(s), none of which shows "
-                       f"a {e.kind!r} difference any more")
+                       f"a {'/'.join(e.kinds)} difference any more")
     return out
 
 
