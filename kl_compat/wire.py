@@ -1,14 +1,13 @@
 """Messages between the runner and its worker processes: JSON plus NumPy arrays, no pickles.
 
-A frame is a 4-byte big-endian length, then a JSON header, then the .npy bytes of each array the header
-refers to (`{"__array__": i, "nbytes": n}`). Pickle is avoided so that a worker in another environment
+A frame is a 4-byte big-endian length, then a JSON header, then the raw C-order bytes of each array the
+header refers to (`{"__array__": i, "dtype": "<f8", "shape": [...], "nbytes": n}`; raw bytes rather than
+.npy because parsing .npy headers costs more than the kernels being measured). Pickle is avoided so that a worker in another environment
 (another Python, another NumPy) can talk to the runner, and so that nothing read from a pipe executes.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import io
 import json
 import os
 import struct
@@ -22,14 +21,20 @@ class WireError(Exception):
     """A frame that is truncated or malformed (usually: the worker died mid-write)."""
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
 def _encode(obj, blobs: list[bytes]):
+    if type(obj) in _PLAIN:
+        return obj
     if isinstance(obj, np.ndarray):
-        buf = io.BytesIO()
-        np.lib.format.write_array(buf, obj, allow_pickle=False)
-        blobs.append(buf.getvalue())
-        return {"__array__": len(blobs) - 1, "nbytes": len(blobs[-1])}
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: _encode(getattr(obj, f.name), blobs) for f in dataclasses.fields(obj)}
+        if obj.dtype.hasobject:
+            raise TypeError("object arrays cannot be sent")
+        blobs.append(np.ascontiguousarray(obj).tobytes())
+        return {"__array__": len(blobs) - 1, "dtype": obj.dtype.str, "shape": list(obj.shape),
+                "nbytes": len(blobs[-1])}
+    if hasattr(obj, "__dataclass_fields__") and not isinstance(obj, type):
+        return {name: _encode(getattr(obj, name), blobs) for name in obj.__dataclass_fields__}
     if isinstance(obj, dict):
         return {str(k): _encode(v, blobs) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -45,9 +50,14 @@ def pack(obj) -> bytes:
     return b"".join([_LEN.pack(len(header)), header, *blobs])
 
 
+_ARRAY_KEYS = {"__array__", "dtype", "shape", "nbytes"}
+
+
 def _decode(obj, arrays: list[np.ndarray]):
+    if type(obj) in _PLAIN:
+        return obj
     if isinstance(obj, dict):
-        if "__array__" in obj and set(obj) == {"__array__", "nbytes"}:
+        if obj.keys() == _ARRAY_KEYS:
             return arrays[obj["__array__"]]
         return {k: _decode(v, arrays) for k, v in obj.items()}
     if isinstance(obj, list):
@@ -55,16 +65,16 @@ def _decode(obj, arrays: list[np.ndarray]):
     return obj
 
 
-def _blob_sizes(obj, sizes: dict[int, int]):
+def _array_specs(obj, specs: dict[int, dict]):
     if isinstance(obj, dict):
-        if "__array__" in obj and set(obj) == {"__array__", "nbytes"}:
-            sizes[obj["__array__"]] = obj["nbytes"]
+        if obj.keys() == _ARRAY_KEYS:
+            specs[obj["__array__"]] = obj
         else:
             for v in obj.values():
-                _blob_sizes(v, sizes)
+                _array_specs(v, specs)
     elif isinstance(obj, list):
         for v in obj:
-            _blob_sizes(v, sizes)
+            _array_specs(v, specs)
 
 
 class Reader:
@@ -91,10 +101,16 @@ class Reader:
             header = json.loads(self._read_exact(length))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise WireError(f"malformed frame header: {e}") from None
-        sizes: dict[int, int] = {}
-        _blob_sizes(header, sizes)
-        arrays = [np.lib.format.read_array(io.BytesIO(self._read_exact(sizes[i])), allow_pickle=False)
-                  for i in range(len(sizes))]
+        specs: dict[int, dict] = {}
+        _array_specs(header, specs)
+        arrays = []
+        for i in range(len(specs)):
+            spec = specs[i]
+            dtype = np.dtype(spec["dtype"])
+            if dtype.hasobject:
+                raise WireError("object arrays are refused")
+            data = self._read_exact(spec["nbytes"]) if spec["nbytes"] else b""
+            arrays.append(np.frombuffer(data, dtype=dtype).reshape(spec["shape"]))
         return _decode(header, arrays)
 
 

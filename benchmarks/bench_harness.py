@@ -1,0 +1,104 @@
+"""The harness's overhead: the full matrix through each adapter's worker vs a bare loop in one process.
+
+The bare loop calls the same framework functions on the same inputs (tensor creation, the functional and
+the module form, backward) with nothing around them; the harness adds the worker process, the pipe,
+warning/error capture, gradient read-back, comparison with the goldens and the results file. Framework
+imports are excluded from both (the harness's clock starts when its worker has imported the framework).
+Goal (issue 3): harness <= 1.5x the bare loop. Usage: python benchmarks/bench_harness.py [torch paddle]
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from kl_compat import compare, golden, results, runner
+
+
+def bare_torch(cases):
+    import torch
+    import torch.nn.functional as F
+
+    start = time.perf_counter()
+    for c in cases:
+        for surface in ("functional", "module"):
+            try:
+                x = torch.from_numpy(np.array(c.input)).to(getattr(torch, c.input_dtype))
+                y = torch.from_numpy(np.array(c.target)).to(getattr(torch, c.target_dtype))
+                if x.is_floating_point():
+                    x.requires_grad_(True)
+                if y.is_floating_point():
+                    y.requires_grad_(True)
+                legacy = {k: v for k, v in (("size_average", c.call.size_average), ("reduce", c.call.reduce)) if v is not None}
+                if surface == "functional":
+                    out = F.kl_div(x, y, reduction=c.call.reduction, log_target=c.call.log_target, **legacy)
+                else:
+                    out = torch.nn.KLDivLoss(reduction=c.call.reduction, log_target=c.call.log_target, **legacy)(x, y)
+                if out.requires_grad:
+                    out.backward(torch.ones_like(out))
+            except Exception:
+                pass
+    return time.perf_counter() - start
+
+
+def bare_paddle(cases):
+    import paddle
+
+    paddle.set_device("cpu")
+    start = time.perf_counter()
+    for c in cases:
+        if c.call.uses_legacy():
+            continue  # the adapter does not call Paddle for these either
+        for surface in ("functional", "module"):
+            try:
+                x = paddle.to_tensor(np.array(c.input)).astype(c.input_dtype)
+                y = paddle.to_tensor(np.array(c.target)).astype(c.target_dtype)
+                x.stop_gradient = y.stop_gradient = False
+                kw = {"reduction": c.call.reduction}
+                if c.call.log_target:
+                    kw["log_target"] = True
+                if surface == "functional":
+                    out = paddle.nn.functional.kl_div(x, y, **kw)
+                else:
+                    out = paddle.nn.KLDivLoss(**kw)(x, y)
+                out.backward(paddle.ones_like(out))
+            except Exception:
+                pass
+    return time.perf_counter() - start
+
+
+def harness(name, cases):
+    """Seconds from the worker's hello (framework imported) to the last record written."""
+    by_id = {c.id: c for c in cases}
+    t = {}
+    with tempfile.TemporaryDirectory() as tmp, results.Writer(Path(tmp) / "r.jsonl") as w:
+        def on_obs(obs):
+            v = compare.judge(by_id[obs.case_id], obs)
+            w.write({"type": "record", "case": obs.case_id, "status": v.status,
+                     "differences": [vars(d) for d in v.differences], "observed": results.observed_summary(obs)})
+            t["end"] = time.perf_counter()
+
+        runner.run_adapter(name, cases, on_obs, on_hello=lambda h: t.setdefault("start", time.perf_counter()))
+    return t["end"] - t["start"]
+
+
+def main(argv):
+    names = argv or ["torch", "paddle"]
+    cases = golden.load()
+    warnings.simplefilter("ignore")
+    bare = {"torch": bare_torch, "paddle": bare_paddle}
+    print(f"{len(cases)} cases x 2 surfaces per framework; imports excluded; one run each")
+    print(f"{'framework':>10} {'bare loop':>10} {'harness':>10} {'ratio':>7}")
+    for name in names:
+        b = bare[name](cases)
+        h = harness(name, cases)
+        print(f"{name:>10} {b:9.2f}s {h:9.2f}s {h / b:6.2f}x")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
