@@ -14,6 +14,7 @@ from .base import Adapter, Observation  # noqa: F401
 REGISTRY: dict[str, str] = {
     "torch": "kl_compat.adapters.torch_backend:TorchAdapter",
     "paddle": "kl_compat.adapters.paddle_backend:PaddleAdapter",
+    "rtorch": "kl_compat.adapters.rtorch_backend:RTorchAdapter",
 }
 
 

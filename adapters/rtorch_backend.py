@@ -1,0 +1,324 @@
+"""R torch (mlverse): nnf_kl_div, nn_kl_div_loss and torch:::torch_kl_div, through embedded R (rpy2).
+
+The R half is `rtorch.R` (next to this file): a batch driver, the tensor verbs and one kernel function per
+surface, written as ordinary R functions. This module only starts R, checks that R torch can run, and
+moves data across: `RBridge` turns a batch of tasks into R values (NumPy arrays through rpy2's numpy2ri
+converter; every parameter a plain string, logical or number, never R source text), calls the R batch
+driver once, and turns its results into `Observation`s. `RBridge` takes the name of an R kernel, so the
+tests run the very same path with rtorch.R's base-R TEST kernel where R torch is not installed.
+
+Differences from torch handled here: no size_average/reduce anywhere; no log_target on nnf_kl_div and
+nn_kl_div_loss; torch_kl_div's reduction is an ATen enum, so of the strings only 'none', 'mean' and 'sum'
+exist there (see klc_torch_reduction_enum in rtorch.R). Those calls are `unsupported` and never reach R.
+
+This module must never import PyTorch, not even lazily: R torch's libtorch and PyTorch's clash in one
+process, and the worker that runs this adapter imports nothing else.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .base import (GRAD_ERROR, GRAD_NONE, GRAD_OK, OK, RAISED, UNSUPPORTED, Adapter, Gradient, Observation,
+                   _first_lines)
+
+R_SOURCE = Path(__file__).with_name("rtorch.R")
+R_TORCH_FIX = 'in R: install.packages("torch"); torch::install_torch()'
+RPY2_FIX = 'pip install "rpy2>=3.5.17" (or kl-compat[r]; needs R, e.g. apt-get install r-base-core)'
+
+_FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+_INT_DTYPES = ("int32", "int64")
+_MAX_EXACT_INT = 2**53  # integers travel as R doubles, exact up to here
+_TORCH_KL_DIV_ENUM = ("none", "mean", "sum")  # the reductions ATen has (klc_torch_reduction_enum)
+_STATUSES = {"ok": OK, "raised": RAISED, "unsupported": UNSUPPORTED}
+_NILSXP = 0  # R's type code of NULL (rpy2's RTYPES.NILSXP)
+
+
+class RBridgeError(RuntimeError):
+    """The R batch driver itself failed, or answered out of step: a harness problem, not an observation."""
+
+
+class _RSession:
+    """Embedded R (one per process) with rtorch.R sourced into its own environment."""
+
+    def __init__(self):
+        try:
+            import rpy2.rinterface as ri
+            import rpy2.robjects as ro  # starts embedded R
+            from rpy2.rinterface_lib.embedded import RRuntimeError
+            from rpy2.robjects import numpy2ri
+            from rpy2.robjects.conversion import localconverter
+        except ImportError as e:
+            raise ImportError(f"rpy2 is not importable ({e}); fix: {RPY2_FIX}") from e
+        except Exception as e:  # rpy2 present, R not found or not startable
+            raise ImportError(f"R could not be started through rpy2 ({type(e).__name__}: {e}); fix: install R "
+                              f"(e.g. apt-get install r-base-core), then {RPY2_FIX}") from e
+        self.ri, self.RRuntimeError, self.localconverter = ri, RRuntimeError, localconverter
+        self.converter = ro.default_converter + numpy2ri.converter
+        self.env = ri.baseenv["new.env"](parent=ri.globalenv)
+        try:
+            ri.baseenv["sys.source"](ri.StrSexpVector([str(R_SOURCE)]), envir=self.env)
+        except RRuntimeError as e:
+            raise ImportError(f"{R_SOURCE} does not load in R: {e}") from e
+        self.r_version = str(ri.baseenv["R.version.string"][0])
+        self.utf8 = bool(self.function("klc_use_utf8")()[0])  # else non-ASCII messages arrive as <U+..>
+
+    def function(self, name: str):
+        return self.env.find(name)
+
+
+_SESSION: _RSession | None = None
+
+
+def r_session() -> _RSession:
+    """Start embedded R and source rtorch.R, once per process. Raises ImportError with the reason."""
+    global _SESSION
+    if _SESSION is None:
+        _SESSION = _RSession()
+    return _SESSION
+
+
+def _fields(sexp) -> dict:
+    """An R named list as {name: element}, without converting the elements."""
+    names = sexp.names
+    return dict(zip(names, sexp)) if names is not None and len(names) else {}
+
+
+def _is_null(sexp) -> bool:
+    return sexp is None or sexp.typeof == _NILSXP
+
+
+def _string(sexp) -> str | None:
+    """The first element of an R character vector; None for NULL or NA."""
+    return None if _is_null(sexp) or len(sexp) == 0 else _strings(sexp)[0]
+
+
+def _strings(sexp) -> list[str | None]:
+    """An R character vector as a list of str, NA as None."""
+    if _is_null(sexp):
+        return []
+    return [None if type(s) is not str else s for s in sexp]  # NA_character_ is its own type
+
+
+class RBridge:
+    """Python <-> R for one kernel of rtorch.R: a batch of tasks in, one R call, `Observation`s out.
+
+    A task is what `Adapter.observe` takes: (case_id, surface, input, target, call, input_dtype,
+    target_dtype). Arrays go to R as R arrays with dim() = shape (numpy2ri writes them column-major, R's
+    order), floats as doubles (exact for every float dtype), int32/int64 as doubles (exact up to 2**53,
+    checked), bool as logicals; a 0-d array goes as a length-1 vector without dim(), which the R verbs
+    read as 0-d. Results come back column-major with their shape and are returned row-major.
+    `label` is the adapter name the observations carry.
+    """
+
+    def __init__(self, kernel: str, label: str):
+        self.session = r_session()
+        self.kernel, self.label = kernel, label
+        self._entry = self.session.function("klc_bridge")
+
+    # -- Python -> R --
+    def r_array(self, array, dtype: str, cv):
+        ri = self.session.ri
+        a = np.asarray(array)
+        if dtype == "bool":
+            if a.dtype != np.bool_:
+                if not np.isin(a, (0, 1)).all():
+                    raise ValueError(f"a bool array holds values other than 0 and 1: {a.dtype}")
+                a = a.astype(np.bool_)
+        elif dtype in _FLOAT_DTYPES or dtype in _INT_DTYPES:
+            if dtype in _INT_DTYPES and a.dtype.kind in "iu" and ((a > _MAX_EXACT_INT) | (a < -_MAX_EXACT_INT)).any():
+                raise ValueError(f"{dtype} values beyond 2**53 cannot travel to R exactly (R has no int64)")
+            a = a.astype(np.float64)
+        else:
+            raise ValueError(f"unknown dtype {dtype!r}")
+        if a.ndim == 0:  # numpy2ri cannot write a 0-d array (R's array() refuses dim = integer(0))
+            return ri.BoolSexpVector([bool(a)]) if a.dtype == np.bool_ else ri.FloatSexpVector([float(a)])
+        return cv.py2rpy(a)
+
+    def r_reduction(self, reduction):
+        """A reduction as the R value it is: a string, NULL, a logical or a number (passed as given)."""
+        ri = self.session.ri
+        if reduction is None:
+            return ri.NULL
+        if isinstance(reduction, str):
+            return ri.StrSexpVector([reduction])
+        if isinstance(reduction, (bool, np.bool_)):
+            return ri.BoolSexpVector([bool(reduction)])
+        if isinstance(reduction, (int, np.integer)) and -2**31 < reduction < 2**31:
+            return ri.IntSexpVector([int(reduction)])
+        if isinstance(reduction, (int, float, np.integer, np.floating)):
+            return ri.FloatSexpVector([float(reduction)])
+        raise TypeError(f"a reduction of type {type(reduction).__name__} has no R equivalent here: {reduction!r}")
+
+    # -- one crossing --
+    def run(self, tasks) -> list[dict]:
+        """The R driver's results for `tasks`, in order, as Python values (arrays row-major)."""
+        if not tasks:
+            return []
+        ri = self.session.ri
+        with self.session.localconverter(self.session.converter) as cv:
+            inputs = [self.r_array(t[2], t[5], cv) for t in tasks]
+            targets = [self.r_array(t[3], t[6], cv) for t in tasks]
+        args = (
+            ri.StrSexpVector([self.kernel]),
+            ri.StrSexpVector([t[0] for t in tasks]),
+            ri.StrSexpVector([t[1] for t in tasks]),
+            ri.ListSexpVector(inputs),
+            ri.ListSexpVector(targets),
+            ri.StrSexpVector([t[5] for t in tasks]),
+            ri.StrSexpVector([t[6] for t in tasks]),
+            ri.ListSexpVector([self.r_reduction(t[4].reduction) for t in tasks]),
+            ri.BoolSexpVector([bool(t[4].log_target) for t in tasks]),
+        )
+        try:
+            columns = _fields(self._entry(*args))
+        except self.session.RRuntimeError as e:
+            raise RBridgeError(f"the R batch driver failed ({self.kernel} kernel): {str(e).strip()}") from None
+        records = _records(columns)
+        if len(records) != len(tasks):
+            raise RBridgeError(f"R returned {len(records)} results for {len(tasks)} tasks")
+        for task, record in zip(tasks, records):
+            if record["case_id"] != task[0]:
+                raise RBridgeError(f"R answered case {record['case_id']!r} where {task[0]!r} was expected")
+        return records
+
+    def observe(self, tasks) -> list[Observation]:
+        start = time.perf_counter()
+        records = self.run(tasks)
+        outside_tasks = time.perf_counter() - start - sum(r["seconds"] for r in records)
+        share = max(outside_tasks, 0.0) / max(len(tasks), 1)
+        return [self._observation(task, record, share) for task, record in zip(tasks, records)]
+
+    # -- R -> Python --
+    def _observation(self, task, record, crossing_seconds: float) -> Observation:
+        case_id, surface = task[0], task[1]
+        status = _STATUSES.get(record["status"])
+        if status is None:
+            raise RBridgeError(f"R reported an unknown status {record['status']!r} for {case_id!r}")
+        obs = Observation(case_id, self.label, surface, status, warnings=record["warnings"])
+        # The time R spent in the task, plus an equal share of the batch's conversions and crossing.
+        obs.seconds = record["seconds"] + crossing_seconds
+        if status == OK:
+            obs.value, obs.shape, obs.dtype = record["value"], record["shape"], record["dtype"]
+            obs.grad_input, obs.grad_target = record["grad_input"], record["grad_target"]
+        elif status == RAISED:
+            err = record["error"] or {"type": "?", "message": ""}
+            obs.error = {"type": err["type"], "message": _first_lines(err["message"] or "")}
+        else:
+            obs.unsupported = record["unsupported"]
+        return obs
+
+
+def _records(c: dict) -> list[dict]:
+    """klc_columns()'s columns (see rtorch.R) back into one dict per task, arrays row-major."""
+    case_ids = _strings(c["case_id"])
+    statuses = _strings(c["status"])
+    seconds = list(c["seconds"])
+    dtypes = _strings(c["dtype"])
+    error_types, error_messages = _strings(c["error_type"]), _strings(c["error_message"])
+    unsupported = _strings(c["unsupported"])
+    counts = [int(n) for n in c["warning_count"]]
+    categories, messages = _strings(c["warning_category"]), _strings(c["warning_message"])
+    if sum(counts) != len(categories) or len(categories) != len(messages):
+        raise RBridgeError(f"R returned {len(messages)} warnings where its counts add up to {sum(counts)}")
+    grads = {which: _gradients(c, which) for which in ("grad_input", "grad_target")}
+    records, w = [], 0
+    for i, (case_id, status) in enumerate(zip(case_ids, statuses)):
+        record = {
+            "case_id": case_id, "status": status, "seconds": float(seconds[i]),
+            "warnings": [{"category": categories[k], "message": messages[k]} for k in range(w, w + counts[i])],
+            "error": None, "unsupported": unsupported[i],
+            "value": None, "shape": None, "dtype": None, "grad_input": None, "grad_target": None,
+        }
+        w += counts[i]
+        if error_types[i] is not None:
+            record["error"] = {"type": error_types[i], "message": error_messages[i]}
+        if status == "ok":
+            record["value"], record["dtype"], record["shape"] = _read_array(c["value"][i], c["shape"][i], dtypes[i])
+            record["grad_input"], record["grad_target"] = grads["grad_input"][i], grads["grad_target"][i]
+        records.append(record)
+    return records
+
+
+def _gradients(c: dict, which: str) -> list[Gradient | None]:
+    out = []
+    messages, dtypes = _strings(c[f"{which}_message"]), _strings(c[f"{which}_dtype"])
+    for i, status in enumerate(_strings(c[f"{which}_status"])):
+        if status is None:
+            out.append(None)
+        elif status == "ok":
+            value, dtype, _ = _read_array(c[f"{which}_value"][i], c[f"{which}_shape"][i], dtypes[i])
+            out.append(Gradient(GRAD_OK, value, dtype))
+        elif status == "error":
+            out.append(Gradient(GRAD_ERROR, message=_first_lines(messages[i] or "")))
+        elif status == "none":
+            out.append(Gradient(GRAD_NONE))
+        else:
+            raise RBridgeError(f"R reported an unknown gradient status {status!r}")
+    return out
+
+
+def _read_array(value_sexp, shape_sexp, dtype: str) -> tuple[np.ndarray, str, tuple[int, ...]]:
+    shape = tuple(int(n) for n in shape_sexp)
+    # np.asarray sees R's dim() (a column-major view of R's memory): copy it out row-major.
+    value = np.array(np.asarray(value_sexp), dtype=np.float64, order="C")
+    if value.size != math.prod(shape):
+        raise RBridgeError(f"R returned {value.size} values for shape {shape}")
+    value = value.reshape(shape)
+    if dtype in _INT_DTYPES or dtype == "bool":
+        value = value.astype(np.int64)
+    return value, dtype, shape
+
+
+class RTorchAdapter(Adapter):
+    """R torch through embedded R. `observe`/`observe_batch` are overridden: the verbs are R functions
+    (klc_torch_make/read/backward/grad in rtorch.R), run by R's batch driver, one crossing per batch."""
+
+    name = "rtorch"
+    framework = "torch (R)"
+    surfaces = ("nnf_kl_div", "nn_kl_div_loss", "torch_kl_div")
+    install_hint = f'{R_TORCH_FIX}  (needs R, and rpy2: pip install "rpy2>=3.5.17")'
+    batch_size = 64
+    kernel = "torch"
+
+    def load(self):
+        session = r_session()
+        status = _fields(session.function("klc_torch_status")())
+        if not bool(status["ok"][0]):
+            raise ImportError(f"{_string(status['reason'])}; fix: {_string(status['fix'])}")
+        self._version = _string(status["version"])
+        self._bridge = RBridge(self.kernel, self.name)
+
+    def version(self):
+        return self._version
+
+    def unsupported_argument(self, surface, call, input_dtype, target_dtype):
+        if call.uses_legacy():
+            return "size_average/reduce"
+        if call.log_target and surface != "torch_kl_div":
+            return "log_target"
+        if surface == "torch_kl_div" and isinstance(call.reduction, str) and call.reduction not in _TORCH_KL_DIV_ENUM:
+            return f"reduction={call.reduction!r} (its reduction is an ATen enum: only 'none', 'mean', 'sum')"
+        return None
+
+    def observe(self, case_id, surface, input, target, call, input_dtype, target_dtype):
+        return self.observe_batch([(case_id, surface, input, target, call, input_dtype, target_dtype)])[0]
+
+    def observe_batch(self, tasks):
+        out: list[Observation | None] = [None] * len(tasks)
+        to_r = []
+        for i, (case_id, surface, _, _, call, input_dtype, target_dtype) in enumerate(tasks):
+            if surface not in self.surfaces:
+                raise ValueError(f"rtorch has no surface {surface!r}: its surfaces are {', '.join(self.surfaces)}")
+            missing = self.unsupported_argument(surface, call, input_dtype, target_dtype)
+            if missing:
+                out[i] = Observation(case_id, self.name, surface, UNSUPPORTED, unsupported=missing)
+            else:
+                to_r.append(i)
+        for i, obs in zip(to_r, self._bridge.observe([tasks[i] for i in to_r])):
+            out[i] = obs
+        return out
