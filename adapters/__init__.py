@@ -16,6 +16,13 @@ REGISTRY: dict[str, str] = {
     "paddle": "kl_compat.adapters.paddle_backend:PaddleAdapter",
     "rtorch": "kl_compat.adapters.rtorch_backend:RTorchAdapter",
 }
+# The porting layer (kl_compat.porting) run as adapters: "<tensors' framework>-as-<semantics>".
+PORTING: dict[str, str] = {
+    f"{fw}-as-{sem}": f"kl_compat.adapters.porting_backend:{fw.capitalize()}As{sem.capitalize()}"
+    for fw, sems in (("torch", ("spec", "paddle", "rtorch")), ("paddle", ("spec", "torch", "rtorch")))
+    for sem in sems
+}
+REGISTRY.update(PORTING)
 
 
 def register(name: str, target: str) -> None:

@@ -5,3 +5,10 @@
 """
 
 __version__ = "0.1.0"
+
+
+def kl_div(input, target, reduction="mean", log_target=False, semantics="torch", *, size_average=None, reduce=None):
+    """The porting layer (kl_compat.porting): torch or Paddle tensors in, the chosen semantics out."""
+    from .porting import kl_div as _kl_div
+
+    return _kl_div(input, target, reduction, log_target, semantics, size_average=size_average, reduce=reduce)

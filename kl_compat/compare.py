@@ -195,3 +195,85 @@ def _matching_convention(case, obs, dtype) -> str | None:
         if not diffs:
             return conv.describe()
     return None
+
+
+def judge_against(case: GoldenCase, reference, obs) -> Verdict:
+    """Hold `obs` to another implementation's observation `reference` of the same case and surface.
+
+    The porting layer's proof: paddle-as-torch must do what torch measurably does, edge cases and
+    quirks included. Same kinds and messages as `judge`, with "the reference says" for "the spec says";
+    tolerances are the spec's for the coarser dtype; gradient entries the spec leaves undefined are not
+    compared (any value there is as right as any other).
+    """
+    call = str(case.call)
+    if reference.status in (CRASHED, TIMEOUT, UNAVAILABLE):
+        return Verdict(UNAVAILABLE, [])
+    if obs.status in (CRASHED, TIMEOUT, UNAVAILABLE):
+        return Verdict(obs.status, [Difference(obs.status, f"{obs.detail} [{call}]")] if obs.status != UNAVAILABLE else [])
+    if (obs.status == UNSUPPORTED) != (reference.status == UNSUPPORTED):
+        who, what = (obs, "has") if obs.status == UNSUPPORTED else (reference, "the reference has")
+        return Verdict(DIFFERS, [Difference("unsupported-argument",
+                                            f"{'no' if who is obs else 'the reference has no'} {who.unsupported} "
+                                            f"where the other computes [{call}]")])
+    if obs.status == UNSUPPORTED:
+        return Verdict(MATCH)
+    if (obs.status == RAISED) != (reference.status == RAISED):
+        if obs.status == RAISED:
+            msg = f"raised {obs.error['type']}: {_one_line(obs.error['message'])} where the reference gives a value"
+            return Verdict(ERROR, [Difference("error-vs-value", f"{msg} [{call}]")])
+        msg = f"returned a {obs.dtype} of shape {obs.shape} where the reference raises {reference.error['type']}"
+        return Verdict(DIFFERS, [Difference("error-vs-value", f"{msg} [{call}]")])
+    if obs.status == RAISED:
+        return Verdict(MATCH)
+    verdict = Verdict(MATCH)
+    diffs = verdict.differences
+    if tuple(obs.shape) != tuple(reference.shape):
+        diffs.append(Difference("shape", f"out.shape={tuple(obs.shape)}, but the reference says {tuple(reference.shape)} [{call}]"))
+    if obs.dtype != reference.dtype:
+        diffs.append(Difference("dtype", f"out.dtype={obs.dtype}, but the reference says {reference.dtype} [{call}]"))
+    dtype = tolerance.coarser(reference.dtype, obs.dtype)
+    reduction = spec.effective_reduction(case.call) if isinstance(case.call.reduction, str) and \
+        (case.call.reduction in spec.REDUCTIONS or case.call.uses_legacy()) else "none"
+    divisor = spec.divisor_of(reduction, case.input.size, case.input.shape)
+    same_shape = case.input.shape == case.target.shape
+    tol = tolerance.value_tolerance(case.input, case.target, case.call.log_target, reduction, divisor,
+                                    reference.value, dtype) if same_shape else None
+    tol = tolerance.fitted(tol, reference.value, dtype)
+    value_diffs, verdict.max_ulp = _compare_arrays("out", obs.value, reference.value, None, tol, dtype, call)
+    diffs.extend(_rename(d) for d in value_diffs)
+    ref_topics = sorted({warning_topic(w["message"]) for w in reference.warnings})
+    got_topics = sorted({warning_topic(w["message"]) for w in obs.warnings})
+    if ref_topics != got_topics:
+        diffs.append(Difference("warning", f"warnings about {got_topics}, but the reference warns about {ref_topics} [{call}]"))
+    exp = case.expected
+    for wrt, g, r, dtype_ in (("input", obs.grad_input, reference.grad_input, case.input_dtype),
+                              ("target", obs.grad_target, reference.grad_target, case.target_dtype)):
+        if g is None or r is None:
+            continue
+        if (g.status == GRAD_NONE) != (r.status == GRAD_NONE):
+            have = "no gradient" if g.status == GRAD_NONE else "a gradient"
+            diffs.append(Difference("gradient", f"{have} for the {wrt}, but the reference has "
+                                                f"{'one' if g.status == GRAD_NONE else 'none'} [{call}]"))
+            continue
+        if g.status != "ok" or r.status != "ok":
+            continue
+        gv, rv = np.asarray(g.value), np.asarray(r.value)
+        if gv.shape != rv.shape:
+            diffs.append(Difference("gradient", f"grad_{wrt}.shape={gv.shape}, but the reference says {rv.shape} [{call}]"))
+            continue
+        defined = getattr(exp, f"grad_{wrt}_defined") if exp.outcome == "value" else None
+        if defined is not None and np.shape(defined) != rv.shape:
+            defined = None
+        gdt = tolerance.coarser(dtype_, g.dtype)
+        gtol = tolerance.gradient_tolerance(case.input, case.target, case.call.log_target, divisor, wrt, gdt) \
+            if same_shape else None
+        gtol = tolerance.fitted(gtol, rv, gdt)
+        gd, _ = _compare_arrays(f"grad_{wrt}", gv, rv, defined, gtol, gdt, call, "gradient", "gradient")
+        diffs.extend(_rename(d) for d in gd)
+    verdict.status = DIFFERS if diffs else MATCH
+    return verdict
+
+
+def _rename(d: Difference) -> Difference:
+    d.message = d.message.replace("but the spec says", "but the reference says")
+    return d

@@ -78,3 +78,13 @@ def ulps(observed, expected, dtype: str) -> np.ndarray:
     """|observed - expected| in units of `dtype`'s spacing at the expected value."""
     with np.errstate(all="ignore"):
         return np.abs(np.asarray(observed, np.float64) - np.asarray(expected, np.float64)) / ulp(expected, dtype)
+
+
+def fitted(tol, reference, dtype: str) -> np.ndarray:
+    """`tol` where it fits `reference` element for element; otherwise (a reference that reduced where the
+    spec would not, or the reverse) the plain elementwise bound on the reference's own magnitude."""
+    reference = np.asarray(reference, np.float64)
+    if tol is not None and np.size(tol) in (1, reference.size):
+        return np.reshape(tol, reference.shape) if np.size(tol) == reference.size else np.asarray(tol)
+    eps, floor = _eps_and_floor(dtype)
+    return ULP_FACTOR * eps * np.abs(_finite(reference)) + ULP_FACTOR * floor

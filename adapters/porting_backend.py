@@ -1,0 +1,70 @@
+"""The porting layer as adapters: a framework's tensors with another framework's (or the spec's) semantics.
+
+Each runs through the same matrix as the native adapters; `kl_compat.compare.judge_against` then holds
+"paddle-as-torch" to torch's measured behaviour, and the "-as-spec" ones to the goldens.
+"""
+
+from __future__ import annotations
+
+from .paddle_backend import PaddleAdapter
+from .torch_backend import TorchAdapter
+
+
+class _Porting:
+    semantics = ""
+    framework = "kl_compat.porting"
+    surfaces = ("functional", "module")
+
+    def load(self):
+        super().load()
+        import kl_compat
+        from kl_compat.porting import semantics
+
+        self.sem = semantics.get(self.semantics)
+        self.port = kl_compat
+        module = "torch_module" if isinstance(self, TorchAdapter) else "paddle_module"
+        self.module_cls = getattr(__import__(f"kl_compat.porting.{module}", fromlist=["KLDivLoss"]), "KLDivLoss")
+
+    def version(self):
+        return f"{self.port.__version__} on {self.base_name} {super().version()}"
+
+    def unsupported_argument(self, surface, call, input_dtype, target_dtype):
+        if call.uses_legacy() and self.sem.legacy == "unsupported":
+            return "size_average/reduce"
+        if call.log_target and not self.sem.log_target:
+            return "log_target"
+        return None
+
+    def kl_div(self, surface, input, target, call):
+        legacy = {"size_average": call.size_average, "reduce": call.reduce}
+        if surface == "functional":
+            return self.port.kl_div(input, target, call.reduction, call.log_target, self.semantics, **legacy)
+        return self.module_cls(call.reduction, call.log_target, self.semantics, **legacy)(input, target)
+
+
+class TorchAsSpec(_Porting, TorchAdapter):
+    name, semantics, base_name = "torch-as-spec", "spec", "torch"
+
+
+class TorchAsPaddle(_Porting, TorchAdapter):
+    name, semantics, base_name = "torch-as-paddle", "paddle", "torch"
+
+
+class TorchAsRtorch(_Porting, TorchAdapter):
+    name, semantics, base_name = "torch-as-rtorch", "rtorch", "torch"
+
+
+class PaddleAsSpec(_Porting, PaddleAdapter):
+    name, semantics, base_name = "paddle-as-spec", "spec", "paddle"
+
+
+class PaddleAsTorch(_Porting, PaddleAdapter):
+    name, semantics, base_name = "paddle-as-torch", "torch", "paddle"
+
+
+class PaddleAsRtorch(_Porting, PaddleAdapter):
+    name, semantics, base_name = "paddle-as-rtorch", "rtorch", "paddle"
+
+
+PORTING_ADAPTERS = {a.name: a for a in (TorchAsSpec, TorchAsPaddle, TorchAsRtorch, PaddleAsSpec, PaddleAsTorch,
+                                        PaddleAsRtorch)}

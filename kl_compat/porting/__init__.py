@@ -1,0 +1,30 @@
+"""The porting layer: one framework's KL-divergence semantics, exactly, in another.
+
+    kl_compat.kl_div(input, target, reduction="mean", log_target=False, semantics="torch")
+
+takes torch or Paddle tensors (dispatching on their type without importing any other framework) and
+returns that framework's tensor, computed with the chosen semantics ("torch", "paddle", "spec" or
+"rtorch"; see semantics.py). Where the chosen semantics are the tensors' own framework's, the native op
+is called: it is the definition. Module forms: kl_compat.porting.torch_module.KLDivLoss and
+kl_compat.porting.paddle_module.KLDivLoss.
+"""
+
+from __future__ import annotations
+
+from . import core
+from .backends import ops_for
+from .semantics import SEMANTICS, Semantics, get
+
+__all__ = ["kl_div", "SEMANTICS", "Semantics", "UnsupportedArgument"]
+UnsupportedArgument = core.UnsupportedArgument
+
+
+def kl_div(input, target, reduction="mean", log_target: bool = False, semantics: str = "torch", *,
+           size_average=None, reduce=None):
+    ops = ops_for(input)
+    if ops_for(target) is not ops:
+        raise TypeError("kl_compat.kl_div: input and target belong to different frameworks")
+    sem = get(semantics)
+    if sem.name == ops.framework:
+        return ops.native(input, target, reduction, log_target, size_average, reduce)
+    return core.kl_div(ops, sem, input, target, reduction, log_target, size_average, reduce)

@@ -1,0 +1,139 @@
+"""kl_div with chosen semantics, written once over a small set of tensor operations (see backends.py).
+
+Built from each framework's own differentiable operations, so autograd works natively. Gradient-safe:
+where a branch is masked out, its inputs are replaced by harmless values first (a masked log(0) would
+otherwise send nan back through `where`).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from kl_compat import spec
+
+from .semantics import Semantics
+
+_LOW = ("float16", "bfloat16")
+
+
+class PortingError(Exception):
+    pass
+
+
+class UnsupportedArgument(PortingError, TypeError):
+    """The chosen semantics' framework has no such argument (e.g. Paddle has no size_average)."""
+
+
+def _resolve_reduction(sem: Semantics, reduction, size_average, reduce):
+    """(reduction to apply, divide by the batch afterwards?) following the semantics' rules."""
+    legacy = size_average is not None or reduce is not None
+    if legacy:
+        if sem.legacy == "unsupported":
+            raise UnsupportedArgument(f"{sem.name} semantics: kl_div has no size_average/reduce arguments")
+        effective = spec.effective_reduction(spec.Call(reduction, False, size_average, reduce))
+        if sem.legacy_warning:
+            warnings.warn(sem.legacy_warning.format(reduction=effective), UserWarning, stacklevel=4)
+        then_batch = sem.legacy == "override-then-batchmean" and reduction == "batchmean"
+        return effective, then_batch
+    if isinstance(reduction, str) and reduction in sem.aliases:
+        warnings.warn(f"reduction={reduction!r} is deprecated, please use reduction="
+                      f"{sem.aliases[reduction]!r} instead.", UserWarning, stacklevel=4)
+        return sem.aliases[reduction], False
+    if not isinstance(reduction, str) or reduction not in spec.REDUCTIONS:
+        if sem.unknown_reduction == "none":
+            return "none", False
+        if not isinstance(reduction, str):
+            raise TypeError(f"reduction must be a string, got {type(reduction).__name__} {reduction!r}")
+        raise ValueError(f"unknown reduction {reduction!r}: expected one of {', '.join(map(repr, spec.REDUCTIONS))}")
+    if reduction == "mean" and sem.mean_warning:
+        warnings.warn(sem.mean_warning, UserWarning, stacklevel=4)
+    return reduction, False
+
+
+def _dtypes(ops, sem: Semantics, x, y):
+    """(output dtype, dtype to compute in) or raise, following the semantics."""
+    dx, dy = ops.dtype_name(x), ops.dtype_name(y)
+    for role, d in (("input", dx), ("target", dy)):
+        if not d.startswith(("float", "bfloat")):
+            raise TypeError(f"{sem.name} semantics: kl_div is not defined for {role} dtype {d}")
+        if d in _LOW and not sem.low_precision:
+            raise RuntimeError(f"{sem.name} semantics: kl_div has no {d} kernel (float32 and float64 only)")
+    if dx != dy and sem.mixed_dtypes == "float32-float64" and {dx, dy} != {"float32", "float64"}:
+        raise TypeError(f"{sem.name} semantics: input {dx} and target {dy} differ")
+    out = spec._dt.result_dtype(dx, dy) if dx != dy else dx
+    # Where a framework lacks kernels for a low-precision dtype, or the semantics round once (the spec),
+    # compute in float32 and return in `out`.
+    widen = out in _LOW and (out not in ops.native_dtypes or sem.widen_low_precision)
+    compute = "float32" if widen else out
+    return out, compute
+
+
+def kl_div(ops, sem: Semantics, input, target, reduction="mean", log_target=False, size_average=None, reduce=None):
+    if log_target and not sem.log_target:
+        raise UnsupportedArgument(f"{sem.name} semantics: kl_div has no log_target argument")
+    reduction, then_batch = _resolve_reduction(sem, reduction, size_average, reduce)
+    out_dtype, compute = _dtypes(ops, sem, input, target)
+    in_shape = ops.shape(input)
+    if ops.shape(target) != in_shape and not sem.broadcast:
+        raise ValueError(f"input shape {in_shape} and target shape {ops.shape(target)} differ: "
+                         f"{sem.name} semantics need the same shape")
+    y = target if sem.target_gradient else ops.detach(target)
+    target_dtype = ops.dtype_name(target)
+    emulate = sem.round_like_native and compute != out_dtype
+    # torch forms xlogy(y, y) and exp(y) in the target's own dtype, then promotes; and a native float16
+    # kernel rounds each of them (forward and backward: the casts round the gradient too) to float16.
+    own_terms = sem.target_terms_in_target_dtype and target_dtype != out_dtype
+    terms_dtype = target_dtype if (own_terms or emulate) and target_dtype != compute else None
+    loss = _pointwise(ops, sem, ops.cast(input, compute), ops.cast(y, compute), log_target, terms_dtype, compute)
+    if emulate:
+        loss = _round_through(ops, loss, out_dtype, compute)
+    return _reduce(ops, loss, reduction, then_batch, in_shape, out_dtype, compute if emulate else None)
+
+
+def _round_through(ops, t, dtype, compute):
+    """`t` rounded to `dtype` and back: the value a kernel computing in `dtype` would hold."""
+    return ops.cast(ops.cast(t, dtype), compute)
+
+
+def _pointwise(ops, sem, x, y, log_target, terms_dtype, compute):
+    """S1 with the semantics' edge rules, in the compute dtype. Terms of the target alone are rounded
+    through `terms_dtype` when given (torch's promotion order)."""
+    def target_term(t):
+        return _round_through(ops, t, terms_dtype, compute) if terms_dtype else t
+
+    nan_x = ops.isnan(x)
+    if log_target:
+        if sem.zero_times_inf == "ieee":
+            return target_term(ops.exp(y)) * (y - x)
+        no_mass = y == float("-inf")
+        drop = no_mass & ~nan_x  # probability zero: the term is 0
+        y_safe = ops.where(no_mass, ops.zeros_like(y), y)
+        loss = target_term(ops.exp(y_safe)) * (y_safe - ops.where(drop, ops.zeros_like(x), x))
+        return ops.where(drop, ops.zeros_like(loss), loss)
+    if sem.nonpositive_target == "zero":
+        nonpositive = y <= 0  # a nan target is not <= 0: it propagates, as in Paddle's kernel
+        y_safe = ops.where(nonpositive, ops.ones_like(y), y)  # log(1) = 0, and no nan to mask
+        loss = target_term(y_safe * target_term(ops.log(y_safe))) - y_safe * ops.where(nonpositive, ops.zeros_like(x), x)
+        return ops.where(nonpositive, ops.zeros_like(loss), loss)
+    # y log y as xlogy(y, y): 0 at y == 0 (log's argument set to 1 there); a negative y keeps its nan.
+    y_safe = ops.where(y == 0, ops.ones_like(y), y)
+    ylogy = target_term(y_safe * target_term(ops.log(y_safe)))  # two roundings, as xlogy's log and product
+    if sem.zero_times_inf == "zero":
+        drop = (y == 0) & ~nan_x
+        return ylogy - y * ops.where(drop, ops.zeros_like(x), x)
+    return ylogy - y * x  # IEEE: y == 0 with x == -inf gives 0 * inf = nan
+
+
+def _reduce(ops, loss, reduction, then_batch, in_shape, out_dtype, emulate_in):
+    """S3. `emulate_in`: the compute dtype when a native low-precision kernel's sums are emulated."""
+    if reduction == "none":
+        result = loss
+    else:
+        result = ops.sum(loss)
+        if reduction == "mean":
+            result = result / ops.numel(loss)
+        elif emulate_in:
+            result = _round_through(ops, result, out_dtype, emulate_in)  # summed into the output dtype
+    if reduction == "batchmean" or then_batch:
+        result = result / (in_shape[0] if len(in_shape) > 0 else 1)  # a 0-d input is one sample
+    return ops.cast(result, out_dtype)

@@ -1,0 +1,74 @@
+"""What each framework's kl_div does, as data: the porting layer reproduces any of these anywhere.
+
+Every field names one behaviour the conformance matrix measures; the values for "torch" and "paddle" are
+those measured on torch 2.13 and Paddle 3.3 (see conformance/known_differences.toml for the evidence),
+"spec" is kl_compat.spec, "rtorch" is R torch's nnf_kl_div as documented by its source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+TORCH_MEAN_WARNING = (
+    "reduction: 'mean' divides the total loss by both the batch size and the support size."
+    "'batchmean' divides only by the batch size, and aligns with the KL div math definition."
+    "'mean' will be changed to behave the same as 'batchmean' in the next major release.")
+SPEC_MEAN_WARNING = "reduction='mean' is not the KL divergence (it also divides by the support size); use 'batchmean'"
+LEGACY_WARNING = "size_average and reduce args will be deprecated, please use reduction='{reduction}' instead."
+
+
+@dataclass(frozen=True)
+class Semantics:
+    name: str
+    nonpositive_target: str  # "nan": y < 0 gives nan | "zero": every y <= 0 gives 0, whatever x (spec S2)
+    zero_times_inf: str  # "zero": a zero-probability term is 0 | "ieee": 0 * inf = nan (spec S2)
+    broadcast: bool  # input and target broadcast (batchmean still divides by input's dim 0) | equal shapes
+    legacy: str  # "override" (S4) | "override-then-batchmean" (torch's F.kl_div) | "unsupported"
+    unknown_reduction: str  # "raise" | "none": applies no reduction
+    aliases: dict = field(default_factory=dict)  # other accepted reduction names
+    mean_warning: str | None = None  # the warning for reduction='mean', or None
+    legacy_warning: str | None = LEGACY_WARNING
+    target_gradient: bool = True  # False: the target gets no gradient
+    log_target: bool = True  # the log_target argument exists
+    low_precision: bool = True  # float16 and bfloat16 accepted (False: they raise, as Paddle's CPU kernel)
+    widen_low_precision: bool = False  # compute float16/bfloat16 in float32, round once at the end
+    mixed_dtypes: str = "promote"  # "promote" | "float32-float64" (Paddle casts only that pair)
+    target_terms_in_target_dtype: bool = False  # torch: xlogy(y, y) / exp(y) rounded to y's dtype, then promoted
+    # A native kernel in a low-precision dtype rounds each pointwise term to it (a term can overflow
+    # float16), and 'sum'/'batchmean' sum into it (the sum can overflow before batchmean's division);
+    # 'mean' accumulates wider. Emulated where the porting layer computes wider than the output dtype.
+    round_like_native: bool = False
+    # torch's nn.KLDivLoss turns size_average/reduce into a reduction string in its constructor, so the
+    # module form has no batchmean-after-legacy division and warns about 'mean' instead.
+    module_converts_legacy: bool = False
+
+    def describe(self) -> str:
+        return self.name
+
+
+SEMANTICS: dict[str, Semantics] = {s.name: s for s in (
+    Semantics("spec", nonpositive_target="nan", zero_times_inf="zero", broadcast=False, legacy="override",
+              unknown_reduction="raise", mean_warning=SPEC_MEAN_WARNING, widen_low_precision=True),
+    Semantics("torch", nonpositive_target="nan", zero_times_inf="ieee", broadcast=True,
+              legacy="override-then-batchmean", unknown_reduction="raise",
+              aliases={"elementwise_mean": "mean"}, mean_warning=TORCH_MEAN_WARNING,
+              target_terms_in_target_dtype=True, round_like_native=True, module_converts_legacy=True),
+    Semantics("paddle", nonpositive_target="zero", zero_times_inf="ieee", broadcast=False, legacy="unsupported",
+              unknown_reduction="none", mean_warning=None, legacy_warning=None, target_gradient=False,
+              low_precision=False, mixed_dtypes="float32-float64"),
+    # R torch's nnf_kl_div: torch's kernel underneath, no log_target, no legacy arguments, unknown
+    # reductions silently unreduced (its reduction_enum), the same 'mean' warning.
+    Semantics("rtorch", nonpositive_target="nan", zero_times_inf="ieee", broadcast=True, legacy="unsupported",
+              unknown_reduction="none", mean_warning=TORCH_MEAN_WARNING, legacy_warning=None, log_target=False,
+              target_terms_in_target_dtype=True, round_like_native=True),
+)}
+
+
+def get(name: str) -> Semantics:
+    try:
+        return SEMANTICS[name]
+    except KeyError:
+        raise ValueError(f"unknown semantics {name!r}: expected one of {', '.join(map(repr, SEMANTICS))}") from None
+
+
