@@ -132,7 +132,7 @@ def run_adapter(adapter: str, cases, on_observation, *, surfaces=None, timeout: 
         if hello.get("type") != "hello":
             worker.close()
             state.reason, state.hint = hello.get("reason"), hello.get("hint")
-            for task in pending if pending is not None else _tasks(cases, surfaces or ("functional",)):
+            for task in pending if pending is not None else _tasks(cases, surfaces or _declared_surfaces(adapter)):
                 on_observation(Observation(task.case_id, adapter, task.surface, UNAVAILABLE, detail=state.reason))
             return state
         state.available, state.info = True, hello
@@ -146,6 +146,16 @@ def run_adapter(adapter: str, cases, on_observation, *, surfaces=None, timeout: 
         finally:
             worker.close()
         state.restarts += 1
+
+
+def _declared_surfaces(adapter: str) -> tuple[str, ...]:
+    """The surfaces an adapter class declares (importing its module imports no framework)."""
+    from .adapters import adapter_class
+
+    try:
+        return tuple(adapter_class(adapter).surfaces) or ("functional",)
+    except Exception:  # an adapter that cannot even be named: one row per case says so
+        return ("functional",)
 
 
 def _tasks(cases, surfaces):

@@ -115,9 +115,13 @@ def _pointwise(ops, sem, x, y, log_target, terms_dtype, compute):
         y_safe = ops.where(nonpositive, ops.ones_like(y), y)  # log(1) = 0, and no nan to mask
         loss = target_term(y_safe * target_term(ops.log(y_safe))) - y_safe * ops.where(nonpositive, ops.zeros_like(x), x)
         return ops.where(nonpositive, ops.zeros_like(loss), loss)
-    # y log y as xlogy(y, y): 0 at y == 0 (log's argument set to 1 there); a negative y keeps its nan.
-    y_safe = ops.where(y == 0, ops.ones_like(y), y)
-    ylogy = target_term(y_safe * target_term(ops.log(y_safe)))  # two roundings, as xlogy's log and product
+    # y log y as xlogy(y, y): 0 at y == 0; a negative y keeps its nan. Two roundings (log, product).
+    if sem.zero_target_gradient == "nan":
+        # Unsafe on purpose: the masked branch's backward is 0 * log(0) = nan at y == 0, as torch's.
+        ylogy = ops.where(y == 0, ops.zeros_like(y), target_term(y * target_term(ops.log(y))))
+    else:
+        y_safe = ops.where(y == 0, ops.ones_like(y), y)  # log(1) = 0: no nan to send back
+        ylogy = target_term(y_safe * target_term(ops.log(y_safe)))
     if sem.zero_times_inf == "zero":
         drop = (y == 0) & ~nan_x
         return ylogy - y * ops.where(drop, ops.zeros_like(x), x)

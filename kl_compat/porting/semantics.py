@@ -42,6 +42,9 @@ class Semantics:
     # torch's nn.KLDivLoss turns size_average/reduce into a reduction string in its constructor, so the
     # module form has no batchmean-after-legacy division and warns about 'mean' instead.
     module_converts_legacy: bool = False
+    # dl/dy at y == 0 (where the spec leaves it undefined): torch's xlogy backward gives 0/0 = nan there,
+    # which reaches every logit of a softmax target; "zero" is the gradient-safe choice.
+    zero_target_gradient: str = "zero"
 
     def describe(self) -> str:
         return self.name
@@ -53,7 +56,8 @@ SEMANTICS: dict[str, Semantics] = {s.name: s for s in (
     Semantics("torch", nonpositive_target="nan", zero_times_inf="ieee", broadcast=True,
               legacy="override-then-batchmean", unknown_reduction="raise",
               aliases={"elementwise_mean": "mean"}, mean_warning=TORCH_MEAN_WARNING,
-              target_terms_in_target_dtype=True, round_like_native=True, module_converts_legacy=True),
+              target_terms_in_target_dtype=True, round_like_native=True, module_converts_legacy=True,
+              zero_target_gradient="nan"),
     Semantics("paddle", nonpositive_target="zero", zero_times_inf="ieee", broadcast=False, legacy="unsupported",
               unknown_reduction="none", mean_warning=None, legacy_warning=None, target_gradient=False,
               low_precision=False, mixed_dtypes="float32-float64"),
@@ -61,7 +65,7 @@ SEMANTICS: dict[str, Semantics] = {s.name: s for s in (
     # reductions silently unreduced (its reduction_enum), the same 'mean' warning.
     Semantics("rtorch", nonpositive_target="nan", zero_times_inf="ieee", broadcast=True, legacy="unsupported",
               unknown_reduction="none", mean_warning=TORCH_MEAN_WARNING, legacy_warning=None, log_target=False,
-              target_terms_in_target_dtype=True, round_like_native=True),
+              target_terms_in_target_dtype=True, round_like_native=True, zero_target_gradient="nan"),
 )}
 
 
