@@ -523,3 +523,54 @@ klc_TEST_kl_div <- function(input, target, reduction, log_target) {
     if (target$requires_grad) target$grad <- klc_TEST_tensor(klc_with_dim(grad_y * scale, shape), target$dtype)
   })
 }
+
+
+# ---- the porting layer for R users: PyTorch's kl_div semantics in R torch ---------------------------
+#
+# klc_kl_div(input, target, reduction = "mean", log_target = FALSE) behaves as PyTorch's
+# torch.nn.functional.kl_div (kl_compat's semantics "torch"), where nnf_kl_div differs:
+#   - log_target exists (nnf_kl_div has none; ATen's kernel has it);
+#   - an unknown reduction is an error (nnf_kl_div's reduction_enum silently applies none);
+#   - 'batchmean' divides the sum by the size of the first dimension, and a 0-d input by nothing;
+#   - the loss is xlogy(y, y) - y * x, so y == 0 with x == -Inf gives NaN, as in PyTorch;
+#   - 'mean' warns with PyTorch's message.
+# Built from R torch's own differentiable operations, so loss$backward() gives PyTorch's gradients for
+# the input and the target. Example (R):
+#   source("adapters/rtorch.R")   # from a kl_compat checkout, or the installed package's copy
+#   loss <- klc_kl_div(nnf_log_softmax(s / T, dim = 2), nnf_log_softmax(t / T, dim = 2),
+#                      reduction = "batchmean", log_target = TRUE) * T^2
+
+klc_reductions <- c("none", "mean", "sum", "batchmean")
+klc_torch_mean_warning <- paste0(
+  "reduction: 'mean' divides the total loss by both the batch size and the support size.",
+  "'batchmean' divides only by the batch size, and aligns with the KL div math definition.",
+  "'mean' will be changed to behave the same as 'batchmean' in the next major release.")
+
+# The reduction check, separate so it can be tested without R torch.
+klc_check_reduction <- function(reduction) {
+  if (!is.character(reduction) || length(reduction) != 1L || is.na(reduction)) {
+    stop("reduction must be one string, got ", paste(deparse(reduction), collapse = " "), call. = FALSE)
+  }
+  if (!(reduction %in% klc_reductions)) {
+    stop(reduction, " is not a valid value for reduction", call. = FALSE)
+  }
+  if (identical(reduction, "mean")) warning(klc_torch_mean_warning, call. = FALSE)
+  invisible(reduction)
+}
+
+klc_kl_div <- function(input, target, reduction = "mean", log_target = FALSE) {
+  klc_check_reduction(reduction)
+  if (isTRUE(log_target)) {
+    loss <- torch::torch_exp(target) * (target - input)
+  } else {
+    # xlogy(y, y): 0 where y == 0 (masked, as PyTorch's xlogy), y * log(y) elsewhere (NaN for y < 0)
+    ylogy <- torch::torch_where(target == 0, torch::torch_zeros_like(target), target * torch::torch_log(target))
+    loss <- ylogy - target * input
+  }
+  switch(reduction,
+    none = loss,
+    sum = loss$sum(),
+    mean = loss$mean(),
+    batchmean = if (input$dim() == 0L) loss$sum() else loss$sum() / input$size(1)
+  )
+}
