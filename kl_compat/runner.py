@@ -109,19 +109,24 @@ class Worker:
         self.stderr.close()
 
 
-def run_adapter(adapter: str, cases, on_observation, *, surfaces=None, timeout: float = DEFAULT_TIMEOUT,
-                python: str | None = None, env: dict | None = None, on_hello=None) -> AdapterRun:
-    """Observe every case on every surface of `adapter`, calling `on_observation(obs)` for each, in order.
+class AdapterSession:
+    """One adapter's worker, kept alive across calls (fuzzing sends a few tasks at a time), restarted
+    when it dies. `run_adapter` is one session used once."""
 
-    `python` is the interpreter of the environment the worker runs in (default: this one).
-    """
-    python = python or sys.executable
-    state = AdapterRun(adapter)
-    cases = list(cases)
-    pending: deque[Task] | None = None
-    singles: set[int] = set()  # tasks to send alone: they were in a batch when its worker died
-    while True:
-        worker = Worker(adapter, python, env)
+    def __init__(self, adapter: str, *, timeout: float = DEFAULT_TIMEOUT, python: str | None = None,
+                 env: dict | None = None):
+        self.adapter, self.timeout, self.python, self.env = adapter, timeout, python or sys.executable, env
+        self.state = AdapterRun(adapter)
+        self.worker: Worker | None = None
+        self._seq = 0
+
+    def start(self) -> bool:
+        """Start the worker if none runs; False (with state.reason) when the adapter is unavailable."""
+        if self.worker is not None:
+            return True
+        if self.state.reason is not None:
+            return False
+        worker = Worker(self.adapter, self.python, self.env)
         try:
             hello = worker.receive(time.monotonic() + IMPORT_TIMEOUT)
         except (EOFError, wire.WireError):
@@ -131,21 +136,63 @@ def run_adapter(adapter: str, cases, on_observation, *, surfaces=None, timeout: 
             hello = {"type": "unavailable", "reason": f"worker did not start within {IMPORT_TIMEOUT:.0f} s"}
         if hello.get("type") != "hello":
             worker.close()
-            state.reason, state.hint = hello.get("reason"), hello.get("hint")
-            for task in pending if pending is not None else _tasks(cases, surfaces or _declared_surfaces(adapter)):
-                on_observation(Observation(task.case_id, adapter, task.surface, UNAVAILABLE, detail=state.reason))
-            return state
-        state.available, state.info = True, hello
-        if on_hello and pending is None:
-            on_hello(hello)
-        if pending is None:
-            pending = deque(_tasks(cases, surfaces or tuple(hello["surfaces"])))
-        try:
-            if _drain(worker, pending, on_observation, adapter, timeout, hello.get("batch_size", 1), singles):
-                return state
-        finally:
-            worker.close()
-        state.restarts += 1
+            self.state.reason, self.state.hint = hello.get("reason"), hello.get("hint")
+            return False
+        self.state.available, self.state.info, self.worker = True, hello, worker
+        return True
+
+    @property
+    def surfaces(self) -> tuple[str, ...]:
+        return tuple(self.state.info.get("surfaces") or _declared_surfaces(self.adapter))
+
+    def run(self, cases, on_observation, surfaces=None) -> None:
+        """Observe `cases` x `surfaces` (default: all the adapter's), calling `on_observation` in order."""
+        cases = list(cases)
+        if not self.start():
+            for case in cases:
+                for surface in surfaces or self.surfaces:
+                    on_observation(Observation(case.id, self.adapter, surface, UNAVAILABLE, detail=self.state.reason))
+            return
+        tasks = _tasks(cases, surfaces or self.surfaces, start=self._seq)
+        self._seq += len(tasks)
+        pending, singles = deque(tasks), set()
+        while True:
+            done = _drain(self.worker, pending, on_observation, self.adapter, self.timeout,
+                          self.state.info.get("batch_size", 1), singles)
+            if done:
+                return
+            self.worker.close()
+            self.worker = None
+            self.state.restarts += 1
+            if not self.start():  # it started before, so this is a death on restart: say so per task
+                for task in pending:
+                    on_observation(Observation(task.case_id, self.adapter, task.surface, UNAVAILABLE,
+                                               detail=self.state.reason))
+                return
+
+    def close(self):
+        if self.worker is not None:
+            self.worker.close()
+            self.worker = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def run_adapter(adapter: str, cases, on_observation, *, surfaces=None, timeout: float = DEFAULT_TIMEOUT,
+                python: str | None = None, env: dict | None = None, on_hello=None) -> AdapterRun:
+    """Observe every case on every surface of `adapter`, calling `on_observation(obs)` for each, in order.
+
+    `python` is the interpreter of the environment the worker runs in (default: this one).
+    """
+    with AdapterSession(adapter, timeout=timeout, python=python, env=env) as session:
+        if session.start() and on_hello:
+            on_hello(session.state.info)
+        session.run(cases, on_observation, surfaces)
+        return session.state
 
 
 def _declared_surfaces(adapter: str) -> tuple[str, ...]:
@@ -158,8 +205,8 @@ def _declared_surfaces(adapter: str) -> tuple[str, ...]:
         return ("functional",)
 
 
-def _tasks(cases, surfaces):
-    return [Task.make(seq, case, s) for seq, (case, s) in enumerate((c, s) for c in cases for s in surfaces)]
+def _tasks(cases, surfaces, start: int = 0):
+    return [Task.make(seq, case, s) for seq, (case, s) in enumerate(((c, s) for c in cases for s in surfaces), start)]
 
 
 def _drain(worker: Worker, pending: deque, on_observation, adapter: str, timeout: float, batch_size: int,
