@@ -90,22 +90,29 @@ def load(path: Path | None = None) -> list[Entry]:
     return entries
 
 
-def mark(entries: list[Entry], adapter: str, surface: str, case_id: str, version: str | None, differences) -> None:
-    """Set `known` on each difference an entry explains; count what each entry matched."""
+def mark(entries: list[Entry], adapter: str, surface: str, case_id: str, version: str | None, differences,
+         measured: bool = True) -> None:
+    """Set `known` on each difference an entry explains; count what each entry matched.
+
+    A record that was not measured (the API lacks an argument the case needs) cannot show that an entry
+    is fixed; it counts only for entries about unsupported arguments."""
     for e in entries:
         if e.applies(adapter, surface, case_id, version):
-            e.seen_cases.add((adapter, surface, case_id))
+            if measured or "unsupported-argument" in e.kinds:
+                e.seen_cases.add((adapter, surface, case_id))
             for d in differences:
                 if d.kind in e.kinds and d.known is None:
                     d.known = e.reason
                     e.seen_differences += 1
 
 
-def problems(entries: list[Entry], adapters_run: set[str]) -> list[str]:
-    """Stale and fixed entries, for adapters that actually ran (an absent framework proves nothing)."""
+def problems(entries: list[Entry], ran: dict[str, set]) -> list[str]:
+    """Stale and fixed entries. `ran` maps each adapter name that ran to the versions it ran in; an
+    entry is judged only where one of them ran (an absent framework or version proves nothing)."""
     out = []
     for e in entries:
-        if not any(fnmatch.fnmatchcase(a, e.adapter) for a in adapters_run):
+        if not any(fnmatch.fnmatchcase(name, e.adapter) and any(version_matches(v, e.versions) for v in versions)
+                   for name, versions in ran.items()):
             continue
         if not e.seen_cases:
             out.append(f"stale: {e.label()} matches no case that ran")

@@ -6,6 +6,7 @@ import datetime
 import fnmatch
 import platform
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +38,14 @@ class RunSummary:
     unavailable: dict = field(default_factory=dict)  # adapter -> reason
     records: int = 0
 
+    def add(self, record: dict) -> None:
+        by_status = self.counts.setdefault(record["adapter"], {}).setdefault(record["surface"], {})
+        by_status[record["status"]] = by_status.get(record["status"], 0) + 1
+        self.records += 1
+        if record["status"] != runner.UNAVAILABLE:
+            self.new.extend((record["adapter"], record["surface"], record["case"], compare.Difference(**d))
+                            for d in record["differences"] if d["known"] is None)
+
     def failed(self, strict: bool) -> bool:
         return bool(self.new) or (strict and bool(self.known_problems))
 
@@ -57,7 +66,12 @@ def select_cases(cases, patterns=None, shard: tuple[int, int] | None = None):
 
 def run(adapters: list[AdapterSpec], out: Path, *, patterns=None, shard=None, timeout=runner.DEFAULT_TIMEOUT,
         known_path: Path | None = None, golden_dir: Path | None = None, strict: bool = False,
-        progress: bool = False, argv=None) -> RunSummary:
+        progress: bool = False, argv=None, workers: int = 1) -> RunSummary:
+    """Run `adapters` over the selected cases, streaming one record per case x surface to `out`.
+
+    `workers` > 1 runs each adapter in that many worker processes at once, on interleaved slices;
+    their observations are then judged and written in the matrix's order, as a single worker would.
+    """
     manifest = golden.verify_checksums(golden_dir or golden.default_dir())
     all_cases = golden.load(golden_dir)
     cases = select_cases(all_cases, patterns, shard)
@@ -72,52 +86,90 @@ def run(adapters: list[AdapterSpec], out: Path, *, patterns=None, shard=None, ti
                  "platform": platform.platform(), "goldens": golden.manifest_digest(manifest),
                  "cases": len(all_cases), "selected": len(cases),
                  "shard": list(shard) if shard else None, "patterns": patterns})
-        ran = set()
+        ran: dict[str, set] = {}
         for spec_ in adapters:
             label = spec_.label or spec_.name
-            bar = _progress(progress, label, len(cases))
-            version = {"v": None}
+            sessions = [runner.AdapterSession(spec_.name, timeout=timeout, python=spec_.python)
+                        for _ in range(max(1, workers))]
+            try:
+                available = all([s.start() for s in sessions])  # all start (and import) in parallel
+                state = sessions[0].state
+                w.write(adapter_line(spec_, label, state))
+                if available:
+                    ran.setdefault(spec_.name, set()).add(state.info.get("version"))
+                else:
+                    summary.unavailable[label] = state.reason
+                bar = _progress(progress, label, len(cases) * len(sessions[0].surfaces))
 
-            def on_hello(hello, label=label, spec_=spec_):
-                version["v"] = hello.get("version")
+                def on_observation(obs, spec_=spec_, label=label, version=state.info.get("version")):
+                    record = judge_record(by_id[obs.case_id], obs, spec_.name, label, version, entries)
+                    w.write(record)
+                    summary.add(record)
+                    if bar is not None:
+                        bar.update(1)
+
+                _observe(sessions, cases, on_observation)
                 if bar is not None:
-                    bar.reset(total=len(cases) * len(hello.get("surfaces") or [1]))
-                w.write({"type": "adapter", "adapter": label, "name": spec_.name, "available": True,
-                         "framework": hello.get("framework"), "version": hello.get("version"),
-                         "python": hello.get("python"), "numpy": hello.get("numpy"),
-                         "platform": hello.get("platform"), "executable": hello.get("executable"),
-                         "environment": spec_.environment, "surfaces": hello.get("surfaces")})
-
-            def on_observation(obs, label=label):
-                case = by_id[obs.case_id]
-                verdict = compare.judge(case, obs)
-                known.mark(entries, label, obs.surface, case.id, version["v"], verdict.differences)
-                w.write({"type": "record", "case": case.id, "group": case.group, "adapter": label,
-                         "surface": obs.surface, "version": version["v"], "status": verdict.status,
-                         "differences": [vars(d) for d in verdict.differences], "max_ulp": verdict.max_ulp,
-                         "convention": verdict.convention, "observed": results.observed_summary(obs)})
-                by_status = summary.counts.setdefault(label, {}).setdefault(obs.surface, {})
-                by_status[verdict.status] = by_status.get(verdict.status, 0) + 1
-                summary.records += 1
-                summary.new.extend((label, obs.surface, case.id, d) for d in verdict.differences if d.known is None
-                                   and verdict.status != runner.UNAVAILABLE)
-                if bar is not None:
-                    bar.update(1)
-
-            state = runner.run_adapter(spec_.name, cases, on_observation, timeout=timeout,
-                                       python=spec_.python, on_hello=on_hello)
-            if bar is not None:
-                bar.close()
-            if state.available:
-                ran.add(label)
-            else:
-                summary.unavailable[label] = state.reason
-                w.write({"type": "adapter", "adapter": label, "name": spec_.name, "available": False,
-                         "reason": state.reason, "hint": state.hint, "environment": spec_.environment})
+                    bar.close()
+            finally:
+                for s in sessions:
+                    s.close()
         summary.known_problems = known.problems(entries, ran) if not patterns and not shard else []
-        w.write({"type": "end", "finished": _now(), "counts": summary.counts,
-                 "known_problems": summary.known_problems, "strict": strict, "unavailable": summary.unavailable})
+        w.write(end_line(summary, strict))
     return summary
+
+
+def _observe(sessions, cases, on_observation) -> None:
+    """All of `cases` through the sessions: one streams; several split the cases and buffer."""
+    if len(sessions) == 1:
+        sessions[0].run(cases, on_observation)
+        return
+    slices = [cases[i::len(sessions)] for i in range(len(sessions))]
+    seen: dict[tuple[str, str], object] = {}
+    lock = threading.Lock()
+
+    def collect(obs):
+        with lock:
+            seen[(obs.case_id, obs.surface)] = obs
+
+    threads = [threading.Thread(target=s.run, args=(part, collect)) for s, part in zip(sessions, slices)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for case in cases:
+        for surface in sessions[0].surfaces:
+            on_observation(seen[(case.id, surface)])
+
+
+def adapter_line(spec_: AdapterSpec, label: str, state) -> dict:
+    info = state.info
+    line = {"type": "adapter", "adapter": label, "name": spec_.name, "available": state.available,
+            "environment": spec_.environment}
+    if state.available:
+        line.update({k: info.get(k) for k in ("framework", "version", "python", "numpy", "platform",
+                                               "executable", "surfaces")})
+    else:
+        line.update(reason=state.reason, hint=state.hint)
+    return line
+
+
+def judge_record(case, obs, name: str, label: str, version: str | None, entries) -> dict:
+    """The results-file record of one observation, its differences marked known or not."""
+    verdict = compare.judge(case, obs)
+    # Known differences are matched on the adapter's name (and its version), not the label: an entry
+    # for "paddle" covers paddle@paddle-2.6.2 too unless its `versions` say otherwise.
+    known.mark(entries, name, obs.surface, case.id, version, verdict.differences,
+               measured=verdict.status != compare.UNSUPPORTED)
+    return {"type": "record", "case": case.id, "group": case.group, "adapter": label, "surface": obs.surface,
+            "version": version, "status": verdict.status, "differences": [vars(d) for d in verdict.differences],
+            "max_ulp": verdict.max_ulp, "convention": verdict.convention,
+            "observed": results.observed_summary(obs)}
+
+
+def end_line(summary: "RunSummary", strict: bool) -> dict:
+    return {"type": "end", "finished": _now(), "counts": summary.counts, "known_problems": summary.known_problems,
+            "strict": strict, "unavailable": summary.unavailable}
 
 
 def _progress(enabled: bool, label: str, total: int):

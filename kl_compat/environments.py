@@ -1,0 +1,146 @@
+"""Other Python environments to run an adapter in: the same matrix on another version of a framework.
+
+conformance/environments.toml names them:
+
+    [environment."paddle-2.6.2"]
+    adapter = "paddle"                                   # the adapter whose worker runs there
+    requirements = ["paddlepaddle==2.6.2", "numpy<2"]    # what pip installs besides kl_compat
+
+`kl-compat env create NAME` (or `kl-compat env create paddle==2.6.2`, an ad-hoc environment named
+"paddle-2.6.2") makes a virtual environment under .kl-compat-cache/envs/NAME, installs the requirements
+and kl_compat itself (editable from a source checkout, so the worker runs this checkout's code), and
+checks that the framework imports. A run names it as ADAPTER@NAME (e.g. `--adapters paddle,paddle@paddle-2.6.2`):
+the worker process is started with that environment's interpreter; the report's column is labelled so.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CONFIG_NAME = "environments.toml"
+# The distribution behind each adapter, for `env create ADAPTER==VERSION`.
+DISTRIBUTIONS = {"paddle": "paddlepaddle", "torch": "torch"}
+IMPORTS = {"paddle": "paddle", "torch": "torch"}
+
+
+class EnvError(Exception):
+    """A named environment that is unknown, missing, or could not be created."""
+
+
+@dataclass
+class Environment:
+    name: str
+    adapter: str
+    requirements: list[str] = field(default_factory=list)
+
+    def path(self, root: Path | None = None) -> Path:
+        return (root or cache_root()) / "envs" / self.name
+
+    def python(self, root: Path | None = None) -> Path:
+        return self.path(root) / "bin" / "python"
+
+    def exists(self, root: Path | None = None) -> bool:
+        return (self.path(root) / ".kl-compat-ready").exists()
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("KL_COMPAT_CACHE", ".kl-compat-cache")).resolve()
+
+
+def config_path() -> Path:
+    from kl_compat import conformance
+
+    return Path(conformance.__file__).parent / CONFIG_NAME
+
+
+def load(path: Path | None = None) -> dict[str, Environment]:
+    path = Path(path or config_path())
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as e:
+        raise EnvError(f"{path}: not valid TOML ({e})") from None
+    envs = {}
+    for name, raw in data.get("environment", {}).items():
+        if not isinstance(raw, dict) or "adapter" not in raw:
+            raise EnvError(f"{path}: [environment.{name!r}] needs an 'adapter'")
+        envs[name] = Environment(name, raw["adapter"], list(raw.get("requirements", [])))
+    return envs
+
+
+_AD_HOC = re.compile(r"^(?P<adapter>[A-Za-z_][\w-]*)==(?P<version>[\w.+-]+)$")
+
+
+def resolve(name_or_spec: str, path: Path | None = None) -> Environment:
+    """A configured environment by name, or an ad-hoc one from ADAPTER==VERSION."""
+    envs = load(path)
+    if name_or_spec in envs:
+        return envs[name_or_spec]
+    m = _AD_HOC.match(name_or_spec)
+    if m and m["adapter"] in DISTRIBUTIONS:
+        name = f"{m['adapter']}-{m['version']}"
+        if name in envs:
+            return envs[name]
+        return Environment(name, m["adapter"], [f"{DISTRIBUTIONS[m['adapter']]}=={m['version']}"])
+    known = ", ".join(envs) or "none configured"
+    raise EnvError(f"unknown environment {name_or_spec!r}: configured are {known}; "
+                            f"or give ADAPTER==VERSION with ADAPTER one of {', '.join(DISTRIBUTIONS)}")
+
+
+def _project_root() -> Path | None:
+    """The source checkout kl_compat runs from, if any (editable install or the repository itself)."""
+    import kl_compat
+
+    root = Path(kl_compat.__file__).resolve().parent.parent
+    return root if (root / "pyproject.toml").exists() and (root / "adapters").is_dir() else None
+
+
+def create(env: Environment, *, root: Path | None = None, echo=print) -> Path:
+    """Create (or complete) the environment; idempotent. Returns its interpreter."""
+    from kl_compat import __version__
+
+    target = env.path(root)
+    if env.exists(root):
+        return env.python(root)
+    echo(f"creating environment {env.name} at {target} ({', '.join(env.requirements) or 'no requirements'})")
+    subprocess.run([sys.executable, "-m", "venv", str(target)], check=True)
+    project = _project_root()
+    kl = ["-e", str(project)] if project else [f"kl-compat=={__version__}"]
+    cmd = [str(env.python(root)), "-m", "pip", "install", "--disable-pip-version-check", "-q",
+           *env.requirements, *kl]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise EnvError(f"pip failed creating {env.name} (exit {done.returncode}):\n"
+                                f"{done.stderr.strip()[-2000:]}")
+    module = IMPORTS.get(env.adapter)
+    if module:
+        check = subprocess.run([str(env.python(root)), "-c", f"import {module}, kl_compat"],
+                               capture_output=True, text=True)
+        if check.returncode != 0:
+            raise EnvError(f"environment {env.name}: `import {module}` fails:\n{check.stderr.strip()[-2000:]}")
+    (target / ".kl-compat-ready").write_text("\n".join(env.requirements) + "\n")
+    return env.python(root)
+
+
+def adapter_spec(text: str, *, create_missing: bool = False, path: Path | None = None):
+    """'paddle' or 'paddle@ENV' -> run.AdapterSpec (creating ENV first when asked)."""
+    from .run import AdapterSpec
+
+    if "@" not in text:
+        return AdapterSpec(text)
+    name, env_name = text.split("@", 1)
+    env = resolve(env_name, path)
+    if env.adapter != name:
+        raise EnvError(f"environment {env.name} is for adapter {env.adapter!r}, not {name!r}")
+    if not env.exists():
+        if not create_missing:
+            raise EnvError(f"environment {env.name} does not exist yet: run `kl-compat env create {env.name}`")
+        create(env)
+    return AdapterSpec(name, python=str(env.python()), environment=env.name, label=f"{name}@{env.name}")
