@@ -144,3 +144,34 @@ def adapter_spec(text: str, *, create_missing: bool = False, path: Path | None =
             raise EnvError(f"environment {env.name} does not exist yet: run `kl-compat env create {env.name}`")
         create(env)
     return AdapterSpec(name, python=str(env.python()), environment=env.name, label=f"{name}@{env.name}")
+
+
+# ---- the `kl-compat env` command ----------------------------------------------------------------------
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("env", help="create or list the environments other framework versions run in")
+    verbs = p.add_subparsers(dest="env_command", required=True)
+    c = verbs.add_parser("create", help="create environments: configured NAMEs or ADAPTER==VERSION")
+    c.add_argument("names", nargs="*", metavar="NAME", help="e.g. paddle-2.6.2 or paddle==2.6.2")
+    c.add_argument("--all", action="store_true", help="every environment in conformance/environments.toml")
+    verbs.add_parser("list", help="the configured environments and whether they exist")
+    p.set_defaults(func=cmd_env)
+
+
+def cmd_env(args) -> int:
+    from .cli import CLIError
+
+    try:
+        if args.env_command == "list":
+            for env in load().values():
+                state = f"ready at {env.path()}" if env.exists() else "not created"
+                print(f"{env.name:>16}  {env.adapter:<8} {', '.join(env.requirements):<40} {state}")
+            return 0
+        names = list(load()) if args.all else args.names
+        if not names:
+            raise CLIError("name at least one environment, or --all")
+        for name in names:
+            print(f"{name}: {create(resolve(name))}")
+        return 0
+    except EnvError as e:
+        raise CLIError(str(e)) from None

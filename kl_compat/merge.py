@@ -89,3 +89,27 @@ def _covers_all_shards(parts) -> bool:
     shards = {tuple(p.run["shard"]) for p in parts if p.run.get("shard")}
     n = {s[1] for s in shards}
     return len(n) == 1 and {s[0] for s in shards} == set(range(1, next(iter(n)) + 1))
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("merge", help="merge shard results files into one, as an unsharded run writes it")
+    p.add_argument("inputs", nargs="+", type=Path, metavar="RESULTS")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--known", type=Path, default=None, help="known-differences file (default: the package's)")
+    p.add_argument("--strict", action="store_true", help="fail on stale or fixed known-difference entries")
+    p.set_defaults(func=cmd_merge)
+
+
+def cmd_merge(args) -> int:
+    from .cli import CLIError
+
+    try:
+        summary = merge(args.inputs, args.out, known_path=args.known)
+    except (MergeError, results.ResultsError, known.KnownDifferencesError) as e:
+        raise CLIError(str(e)) from None
+    print(f"merged {len(args.inputs)} file(s): {summary.records} records -> {args.out}")
+    for p in summary.known_problems:
+        print(("error: " if args.strict else "warning: ") + p)
+    if summary.new:
+        print(f"{len(summary.new)} new difference(s)")
+    return 1 if summary.failed(args.strict) else 0
