@@ -93,6 +93,33 @@ def cmd_doctor(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from . import claims, golden, known, results
+    from .report import command, model
+
+    try:
+        return command(args)
+    except (golden.GoldenError, known.KnownDifferencesError, claims.ClaimsError, results.ResultsError,
+            model.ReportError, KeyError) as e:
+        raise CLIError(str(e)) from None
+
+
+def cmd_diff(args) -> int:
+    from .diff import command
+
+    return command(args)
+
+
+def cmd_guide(args) -> int:
+    from .guide import command
+    from .report import json_report, model
+
+    try:
+        return command(args)
+    except (json_report.ReportJSONError, model.ReportError) as e:
+        raise CLIError(str(e)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kl-compat", description=__doc__.split("(")[0].strip())
     sub = p.add_subparsers(dest="command", required=True)
@@ -116,6 +143,38 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("doctor", help="list each adapter: available or not, version, and why not")
     d.add_argument("--adapters", type=_adapters, default=None)
     d.set_defaults(func=cmd_doctor)
+
+    rp = sub.add_parser("report", help="Markdown, HTML and JSON reports (and porting guides) from results files; "
+                                       "with none given, run the matrix first")
+    rp.add_argument("results", nargs="*", type=Path, help="results files (.jsonl); none: run the matrix")
+    rp.add_argument("--out", type=Path, default=None, help="report directory (default conformance/report)")
+    rp.add_argument("--guides", type=Path, default=None,
+                    help="porting guides directory (default conformance/guides; OUT/guides when files are given)")
+    rp.add_argument("--adapters", type=_adapters, default=["torch", "paddle", "rtorch"], help="for the run")
+    rp.add_argument("--run-out", type=Path, default=DEFAULT_RESULTS, help=f"the run's results (default {DEFAULT_RESULTS})")
+    rp.add_argument("--timeout", type=float, default=60.0, help="seconds per case before its worker is killed")
+    rp.add_argument("--known", type=Path, default=None, help="known-differences file (default: the package's)")
+    rp.add_argument("--claims", type=Path, default=None, help="claims file (default: the package's)")
+    rp.add_argument("--no-reproducers", action="store_true", help="do not minimise reproducers (no workers)")
+    rp.add_argument("--no-screenshot", action="store_true", help="do not render report.png in headless Chromium")
+    rp.add_argument("--quiet", action="store_true", help="no progress output")
+    rp.set_defaults(func=cmd_report)
+
+    df = sub.add_parser("diff", help="fixed / broken / changed between two results files or JSON reports")
+    df.add_argument("old", type=Path)
+    df.add_argument("new", type=Path)
+    df.add_argument("--by-label", action="store_true", help="key records by column label, not adapter name")
+    df.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    df.add_argument("--limit", type=int, default=50, help="rows listed per category")
+    df.set_defaults(func=cmd_diff)
+
+    gd = sub.add_parser("guide", help="the porting guide between two frameworks, from measured results")
+    gd.add_argument("inputs", nargs="*", type=Path,
+                    help="a report.json, or results files (default: conformance/report/report.json)")
+    gd.add_argument("--from", dest="src", required=True, help="torch, paddle or rtorch")
+    gd.add_argument("--to", dest="dst", required=True, help="torch, paddle or rtorch")
+    gd.add_argument("--out", type=Path, default=None, help="write here (default: standard output)")
+    gd.set_defaults(func=cmd_guide)
     return p
 
 

@@ -1,0 +1,199 @@
+"""Documented claims, checked: what the reference pages say, against what the frameworks measurably do.
+
+conformance/claims.toml holds [[claim]] tables:
+
+    id        = "paddle-batchmean-shape-N"        # unique, stable
+    framework = "paddle"                          # the adapter name the claim is about
+    source    = "paddle-KLDivLoss.txt"            # the reference page (../shared/seeds/)
+    quote     = "If reduction is 'batchmean', the output loss is the shape of [N] ..."
+    asserts   = "reduction='batchmean' returns shape [N]: [4] for a (4, 5) input"   # the claim, checkable
+    versions  = ">=2.0"                           # optional: the versions the claim is about
+    [claim.check]
+    cases     = ["core/*/2d/float32/batchmean/*"] # case-id globs (a string is one glob)
+    surface   = "*"                               # optional glob
+    # and exactly one of:
+    shape         = [4]                 # every call that returned has this shape
+    raises        = true                # every call raises (false: every call returns)
+    supports      = "log_target"        # no call was refused for lacking this argument
+    no_kind       = "nan-inf"           # no call shows this difference kind (kl_compat.compare.KINDS)
+    same_value_as = ["/mean/", "/batchmean/"]   # each output equals the one of the case id rewritten so
+
+Each claim is evaluated on every report column of its framework (one per framework version):
+"held", "contradicted" (with the first counterexamples), "not measured" (the framework did not run, or
+no matching case produced anything to check) or "not applicable" (a version outside `versions`).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import numpy as np
+
+from .compare import KINDS
+from .known import version_matches
+
+FILE_NAME = "claims.toml"
+HELD, CONTRADICTED, NOT_MEASURED, NOT_APPLICABLE = "held", "contradicted", "not measured", "not applicable"
+CHECKS = ("shape", "raises", "supports", "no_kind", "same_value_as")
+_FIELDS = {"id", "framework", "source", "quote", "asserts", "versions", "check"}
+_CHECK_FIELDS = {"cases", "surface", *CHECKS}
+
+
+class ClaimsError(Exception):
+    pass
+
+
+def default_path() -> Path:
+    from kl_compat import conformance
+
+    return Path(conformance.__file__).parent / FILE_NAME
+
+
+def load(path: Path | None = None) -> list[dict]:
+    path = Path(path or default_path())
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        return []
+    except tomllib.TOMLDecodeError as e:
+        raise ClaimsError(f"{path}: not valid TOML ({e})") from None
+    out, ids = [], set()
+    for i, raw in enumerate(data.get("claim", []), 1):
+        where = f"{path}: [[claim]] number {i}"
+        unknown = set(raw) - _FIELDS
+        if unknown:
+            raise ClaimsError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+        for required in ("id", "framework", "source", "quote", "asserts", "check"):
+            if not raw.get(required):
+                raise ClaimsError(f"{where}: missing {required!r}")
+        if raw["id"] in ids:
+            raise ClaimsError(f"{where}: duplicate id {raw['id']!r}")
+        ids.add(raw["id"])
+        check = dict(raw["check"])
+        unknown = set(check) - _CHECK_FIELDS
+        if unknown:
+            raise ClaimsError(f"{where}: unknown check field(s) {', '.join(sorted(unknown))}")
+        kinds = [k for k in CHECKS if k in check]
+        if len(kinds) != 1:
+            raise ClaimsError(f"{where}: the check needs exactly one of {', '.join(CHECKS)}; has {kinds or 'none'}")
+        if not check.get("cases"):
+            raise ClaimsError(f"{where}: the check needs 'cases'")
+        if isinstance(check["cases"], str):
+            check["cases"] = [check["cases"]]
+        if "no_kind" in check and check["no_kind"] not in KINDS:
+            raise ClaimsError(f"{where}: no_kind {check['no_kind']!r} is not one of {', '.join(KINDS)}")
+        if "same_value_as" in check and (not isinstance(check["same_value_as"], list) or len(check["same_value_as"]) != 2):
+            raise ClaimsError(f"{where}: same_value_as takes [from, to], two strings")
+        version_matches("0", raw.get("versions"))  # raises on a malformed specifier
+        out.append({**raw, "check": check, "versions": raw.get("versions")})
+    return out
+
+
+def _num(v):
+    if isinstance(v, str):
+        return {"nan": np.nan, "inf": np.inf, "-inf": -np.inf}[v]
+    return v
+
+
+def _values(r: dict):
+    v = (r.get("observed") or {}).get("value")
+    if v is None:
+        return None
+    arr = np.asarray(v, dtype=object)
+    return np.vectorize(_num, otypes=[np.float64])(arr) if arr.size else arr.astype(np.float64)
+
+
+def _where(case, r) -> str:
+    return f"{case} ({r['surface']})"
+
+
+def evaluate_one(claim: dict, column: dict, records: dict) -> dict:
+    """One claim on one column; `records` maps (column id, surface, case) -> record."""
+    out = {"column": column["id"], "version": column.get("version")}
+    if not column.get("available"):
+        return {**out, "status": NOT_MEASURED,
+                "evidence": f"{column['id']} did not run: {column.get('reason') or 'unavailable'}"}
+    if claim.get("versions") and not version_matches(column.get("version"), claim["versions"]):
+        return {**out, "status": NOT_APPLICABLE,
+                "evidence": f"the claim concerns versions {claim['versions']}; this is {column.get('version')}"}
+    import fnmatch
+
+    check = claim["check"]
+    surface = check.get("surface", "*")
+    matched = sorted(((case, dict(r, surface=s)) for (cid, s, case), r in records.items()
+                      if cid == column["id"] and r["status"] != "unavailable" and fnmatch.fnmatchcase(s, surface)
+                      and any(fnmatch.fnmatchcase(case, p) for p in check["cases"])), key=lambda t: (t[0], t[1]["surface"]))
+    if not matched:
+        return {**out, "status": NOT_MEASURED, "evidence": "no case of the matrix matches the claim's check"}
+    checked, bad = 0, []
+    if "shape" in check:
+        want = list(check["shape"])
+        for case, r in matched:
+            o = r.get("observed") or {}
+            if o.get("status") != "ok":
+                continue
+            checked += 1
+            if list(o.get("shape") or []) != want:
+                bad.append(f"{_where(case, r)}: shape {o.get('shape')}")
+        detail = f"shape {want}"
+    elif "raises" in check:
+        for case, r in matched:
+            o = r.get("observed") or {}
+            if o.get("status") not in ("ok", "raised"):
+                continue
+            checked += 1
+            if (o["status"] == "raised") != bool(check["raises"]):
+                what = f"raised {(o.get('error') or {}).get('type')}" if o["status"] == "raised" else \
+                    f"returned shape {o.get('shape')}"
+                bad.append(f"{_where(case, r)}: {what}")
+        detail = "raises" if check["raises"] else "returns a value"
+    elif "supports" in check:
+        arg = check["supports"]
+        for case, r in matched:
+            o = r.get("observed") or {}
+            checked += 1
+            if o.get("status") == "unsupported" and arg in str(o.get("unsupported")):
+                bad.append(f"{_where(case, r)}: no {o.get('unsupported')}")
+        detail = f"accepts {arg}"
+    elif "no_kind" in check:
+        kind = check["no_kind"]
+        for case, r in matched:
+            if r["status"] in ("unsupported", "crashed", "timeout"):
+                continue
+            checked += 1
+            d = next((d for d in r.get("differences", []) if d["kind"] == kind), None)
+            if d:
+                bad.append(f"{_where(case, r)}: {d['message']}")
+        detail = f"no {kind} difference"
+    else:
+        old, new = check["same_value_as"]
+        for case, r in matched:
+            other = records.get((column["id"], r["surface"], case.replace(old, new)))
+            a, b = _values(r), None if other is None else _values(other)
+            if a is None or b is None:
+                continue
+            checked += 1
+            if a.shape != b.shape or not np.allclose(a, b, rtol=1e-6, atol=0, equal_nan=True):
+                bad.append(f"{_where(case, r)}: {a.tolist()} where {case.replace(old, new)} gives {b.tolist()}")
+        detail = f"the same value as with {new.strip('/')}"
+    if not checked:
+        return {**out, "status": NOT_MEASURED,
+                "evidence": f"{len(matched)} matching record(s), none of which returned anything to check"}
+    if bad:
+        more = f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""
+        return {**out, "status": CONTRADICTED, "checked": checked, "counter": len(bad),
+                "evidence": f"{len(bad)} of {checked} checked calls lack {detail}: " + "; ".join(bad[:3]) + more}
+    return {**out, "status": HELD, "checked": checked, "evidence": f"all {checked} checked calls: {detail}"}
+
+
+def evaluate(claims: list[dict], columns: list[dict], records: dict) -> list[dict]:
+    out = []
+    for c in claims:
+        cols = [col for col in columns if col["name"] == c["framework"]]
+        results = [evaluate_one(c, col, records) for col in cols] or [
+            {"column": c["framework"], "version": None, "status": NOT_MEASURED,
+             "evidence": f"no {c['framework']} results among the inputs"}]
+        out.append({k: c.get(k) for k in ("id", "framework", "source", "quote", "asserts", "versions")}
+                   | {"check": c["check"], "results": results})
+    return out

@@ -1,0 +1,222 @@
+"""`kl-compat diff OLD NEW`: what changed between two runs, the table test262 runners post on pull requests.
+
+OLD and NEW are results files (.jsonl) or JSON reports (report.json, which keep every record's status
+and difference kinds). Records are compared by (adapter, surface, case), where "adapter" is the adapter's
+NAME (record["adapter"] as registered: "paddle"), so a framework upgrade diffs as one column:
+Paddle 2.6.2 in OLD against Paddle 3.3.1 in NEW. The versions are printed at the top as context.
+With --by-label, records are keyed by the report column instead ("paddle@2.6.2"), which suits files
+that hold several versions side by side ("versions as columns"). An adapter name that either file holds at
+several versions is keyed by column automatically, on both sides, since the name alone would be ambiguous:
+"paddle@3.3.1" then diffs against "paddle@3.3.1", and a version present on one side only is "not compared".
+
+Per record present in both:
+  fixed    was differs / error / crashed / timeout, now match
+  broken   was match or unsupported, now differs / error / crashed / timeout; or was match, now
+           unsupported (an argument went away); or still failing with a difference kind it did not have
+  changed  any other change of status or kinds (kinds that went away, error <-> differs, ...)
+Cases only in NEW are "new", cases only in OLD "removed"; an adapter that did not run on one side is
+"not compared" (an absent framework proves nothing).
+
+Exit status: 1 when something broke, or when NEW holds no records at all (never green on empty);
+2 for unreadable inputs; else 0.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BAD = ("differs", "error", "crashed", "timeout")
+CATEGORIES = ("broken", "fixed", "changed", "new", "removed")
+
+
+class DiffError(Exception):
+    pass
+
+
+@dataclass
+class Snapshot:
+    path: str
+    columns: dict  # column id -> {"name", "version", "available", "reason"}
+    records: dict  # (column id, surface, case) -> (status, tuple of kinds)
+    notes: list = field(default_factory=list)
+
+
+def load(path) -> Snapshot:
+    path = Path(path)
+    if path.suffix == ".json":
+        from .report import json_report
+
+        try:
+            m = json_report.read(path)
+        except json_report.ReportJSONError as e:
+            raise DiffError(str(e)) from None
+        columns = {c["id"]: {"name": c["name"], "version": c.get("version"), "available": c["available"],
+                             "reason": c.get("reason")} for c in m["columns"]}
+        records = {}
+        for block in m["records"]:
+            for case, item in block["cases"].items():
+                records[(block["column"], block["surface"], case)] = (item["status"], tuple(item.get("kinds", ())))
+        return Snapshot(str(path), columns, records)
+    from .report import model
+
+    try:
+        loaded = model.load([path])
+    except model.ReportError as e:
+        raise DiffError(str(e)) from None
+    columns = {c.id: {"name": c.name, "version": c.version, "available": c.available,
+                      "reason": c.info.get("reason")} for c in loaded.columns.values()}
+    records = {key: (r["status"], tuple(sorted({d["kind"] for d in r.get("differences", [])})))
+               for key, r in loaded.records.items() if r["status"] != "unavailable"}
+    return Snapshot(str(path), columns, records, list(loaded.notes))
+
+
+def _ambiguous(*snaps: Snapshot) -> tuple[set, list]:
+    """Adapter names that some file holds at several versions (as columns): those are keyed by column."""
+    out, notes = set(), []
+    for snap in snaps:
+        names: dict = {}
+        for cid, c in snap.columns.items():
+            if c["available"]:
+                names.setdefault(c["name"], []).append(cid)
+        for name, cids in names.items():
+            if len(cids) > 1:
+                out.add(name)
+                notes.append(f"{snap.path} holds {name} at several versions ({', '.join(cids)}): keyed by column")
+    return out, notes
+
+
+def _keys(snap: Snapshot, by_label: bool, ambiguous: set) -> dict:
+    """column id -> the key it is compared under."""
+    return {cid: cid if by_label or c["name"] in ambiguous else c["name"] for cid, c in snap.columns.items()}
+
+
+def classify(old: tuple, new: tuple) -> str | None:
+    (s0, k0), (s1, k1) = old, new
+    if s0 == s1 and set(k0) == set(k1):
+        return None
+    if s0 in BAD and s1 == "match":
+        return "fixed"
+    if s0 in ("match", "unsupported") and s1 in BAD:
+        return "broken"
+    if s0 == "match" and s1 == "unsupported":
+        return "broken"
+    if s0 in BAD and s1 in BAD and set(k1) - set(k0):
+        return "broken"
+    return "changed"
+
+
+def diff(old: Snapshot, new: Snapshot, by_label: bool = False) -> dict:
+    ambiguous, notes = _ambiguous(old, new)
+    ko, kn = _keys(old, by_label, ambiguous), _keys(new, by_label, ambiguous)
+    cols: dict = {}
+    for side, snap, keys in (("old", old, ko), ("new", new, kn)):
+        for cid, c in snap.columns.items():
+            entry = cols.setdefault(keys[cid], {"key": keys[cid], "old": None, "new": None})
+            if entry[side] is None or c["available"]:
+                entry[side] = {"column": cid, **c}
+    comparable = {k for k, e in cols.items() if e["old"] and e["new"] and e["old"]["available"] and e["new"]["available"]}
+    ro = {(ko[c], s, case): v for (c, s, case), v in old.records.items()}
+    rn = {(kn[c], s, case): v for (c, s, case), v in new.records.items()}
+    rows = {c: [] for c in CATEGORIES}
+    for key in sorted(set(ro) | set(rn)):
+        if key[0] not in comparable:
+            continue
+        a, b = ro.get(key), rn.get(key)
+        if a is None:
+            rows["new"].append({"adapter": key[0], "surface": key[1], "case": key[2], "new": _state(b)})
+            continue
+        if b is None:
+            rows["removed"].append({"adapter": key[0], "surface": key[1], "case": key[2], "old": _state(a)})
+            continue
+        cat = classify(a, b)
+        if cat:
+            rows[cat].append({"adapter": key[0], "surface": key[1], "case": key[2], "old": _state(a), "new": _state(b)})
+    counts: dict = {}
+    for cat, items in rows.items():
+        for it in items:
+            c = counts.setdefault(f"{it['adapter']}.{it['surface']}", {k: 0 for k in CATEGORIES})
+            c[cat] += 1
+    context = []
+    for key, e in sorted(cols.items()):
+        o, n = e["old"], e["new"]
+        if key in comparable:
+            vo, vn = o.get("version"), n.get("version")
+            context.append(f"{key}: {vo} -> {vn}" if vo != vn else f"{key}: {vn} (same version)")
+        else:
+            why = [f"not run in {side.upper()}" + (f" ({x['reason']})" if x and x.get("reason") else "")
+                   for side, x in (("old", o), ("new", n)) if not x or not x["available"]]
+            context.append(f"{key}: not compared: {'; '.join(why)}")
+    return {"old": old.path, "new": new.path, "by_label": by_label, "context": context,
+            "notes": old.notes + new.notes + notes, "counts": counts, "rows": rows,
+            "empty": not rn,
+            "broke": bool(rows["broken"])}
+
+
+def _state(v: tuple) -> str:
+    status, kinds = v
+    return f"{status} ({', '.join(kinds)})" if kinds else status
+
+
+def render_text(d: dict, limit: int = 50) -> str:
+    out = [f"kl-compat diff {d['old']} -> {d['new']}"]
+    out += [f"  {c}" for c in d["context"]]
+    out += [f"  note: {n}" for n in d["notes"]]
+    out.append("")
+    width = max([len(k) for k in d["counts"]] + [16])
+    out.append(f"{'adapter.surface':<{width}}  " + "  ".join(f"{c:>7}" for c in CATEGORIES))
+    for k, c in sorted(d["counts"].items()):
+        out.append(f"{k:<{width}}  " + "  ".join(f"{c[cat]:>7}" for cat in CATEGORIES))
+    if not d["counts"]:
+        out.append("(no differences between the two)")
+    for cat, title in (("broken", "Broken"), ("fixed", "Fixed"), ("changed", "Changed"), ("new", "New cases"),
+                       ("removed", "Removed cases")):
+        items = d["rows"][cat]
+        if not items:
+            continue
+        out += ["", f"{title} ({len(items)}):"]
+        for it in items[:limit]:
+            change = f"{it['old']} -> {it['new']}" if "old" in it and "new" in it else it.get("new") or it.get("old")
+            out.append(f"  {it['adapter']}.{it['surface']} {it['case']}: {change}")
+        if len(items) > limit:
+            out.append(f"  ... and {len(items) - limit} more")
+    out.append("")
+    if d["empty"]:
+        out.append("NEW holds no records that could be compared (never green on empty).")
+    out.append(f"{len(d['rows']['broken'])} broken, {len(d['rows']['fixed'])} fixed, "
+               f"{len(d['rows']['changed'])} changed")
+    return "\n".join(out) + "\n"
+
+
+def render_markdown(d: dict, limit: int = 50) -> str:
+    out = [f"### kl-compat diff", "", f"`{d['old']}` → `{d['new']}`", ""]
+    out += [f"- {c}" for c in d["context"]] + [f"- note: {n}" for n in d["notes"]] + [""]
+    out += ["| adapter.surface | " + " | ".join(CATEGORIES) + " |", "|---|" + "--:|" * len(CATEGORIES)]
+    for k, c in sorted(d["counts"].items()):
+        out.append(f"| {k} | " + " | ".join(str(c[cat]) for cat in CATEGORIES) + " |")
+    for cat in ("broken", "fixed", "changed"):
+        items = d["rows"][cat]
+        if items:
+            out += ["", f"<details><summary>{cat} ({len(items)})</summary>", ""]
+            out += [f"- `{it['adapter']}.{it['surface']}` `{it['case']}`: {it['old']} → {it['new']}" for it in items[:limit]]
+            if len(items) > limit:
+                out.append(f"- ... and {len(items) - limit} more")
+            out += ["", "</details>"]
+    return "\n".join(out) + "\n"
+
+
+def command(args) -> int:
+    try:
+        d = diff(load(args.old), load(args.new), by_label=args.by_label)
+    except DiffError as e:
+        from .cli import CLIError
+
+        raise CLIError(str(e)) from None
+    if args.format == "json":
+        print(json.dumps(d, indent=1))
+    elif args.format == "markdown":
+        print(render_markdown(d, args.limit), end="")
+    else:
+        print(render_text(d, args.limit), end="")
+    return 1 if d["broke"] or d["empty"] else 0

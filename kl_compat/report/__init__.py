@@ -1,0 +1,170 @@
+"""`kl-compat report`: conformance reports in Markdown, HTML and JSON, from one or more results files.
+
+    kl-compat report                      run the matrix on the registered adapters (results/latest.jsonl),
+                                          then write conformance/report/ and conformance/guides/
+    kl-compat report A.jsonl B.jsonl --out DIR    only read the given results files; guides go to DIR/guides
+
+The model (model.py) merges the inputs; reproducers (kl_compat.reproducer) and claims (kl_compat.claims)
+are added; then every output is rendered in memory first and only then written, each to a temporary file
+beside its target, and renamed into place once all are on disk: an error or a kill while rendering leaves
+the previous report untouched, and no file is ever half-written.
+
+Exit status: 1 when a record shows a difference the known-differences file does not explain (a new
+difference), 2 for unusable inputs, else 0.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from .. import claims as _claims
+from .. import golden, known
+from . import json_report, model
+
+DEFAULT_OUT = Path("conformance/report")
+DEFAULT_GUIDES = Path("conformance/guides")
+DEFAULT_RESULTS = Path("results/latest.jsonl")
+DEFAULT_ADAPTERS = ("torch", "paddle", "rtorch")
+FILES = ("report.md", "report.html", "report.json")
+
+
+def build(paths, *, known_path=None, claims_path=None, golden_dir=None, reproduce: bool = True,
+          probe: bool = True, timeout: float = 60.0, log=None) -> dict:
+    """The report's model (the JSON report) from results files."""
+    known_path = Path(known_path or known.default_path())
+    claims_path = Path(claims_path or _claims.default_path())
+    loaded = model.load(paths)
+    entries, by_reason = model.mark_known(loaded, known_path)
+    columns = [model.column_dict(c) for c in loaded.columns.values()]
+    from .. import guide
+
+    for col in columns:
+        guide.add_measurements(col, loaded.records, probe=probe)
+    info = model.run_info(loaded, known_path, claims_path, golden_dir)
+    notes = list(loaded.notes)
+    other = [g for g in info["goldens_in_results"] if g != info["goldens"]]
+    if other:
+        notes.append("some inputs were run against other goldens than the current ones "
+                     f"({', '.join(g[:12] for g in other)}); cases are judged as recorded")
+    found = model.findings(loaded, by_reason)
+    if reproduce and found:
+        from .. import reproducer
+
+        goldens_by_id = {c.id: c for c in golden.load(golden_dir)}
+        reproducer.reproduce(found, {c["id"]: c for c in columns}, goldens_by_id, timeout=timeout, log=log)
+    return {
+        "schema": json_report.SCHEMA,
+        "generated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "run_info": info,
+        "columns": columns,
+        "summary": model.summary(loaded),
+        "matrix": model.matrix(loaded),
+        "findings": found,
+        "claims": _claims.evaluate(_claims.load(claims_path), columns, loaded.records),
+        "known_problems": model.known_problems(loaded, entries),
+        "notes": notes,
+        "new": sum(1 for r in loaded.records.values() if model.is_new(r)),
+        "records": model.records_dict(loaded),
+    }
+
+
+def render_all(m: dict) -> dict[str, str]:
+    from . import html, markdown
+
+    return {"report.md": markdown.render(m), "report.html": html.render(m), "report.json": json_report.dumps(m)}
+
+
+def write_files(out_dir: Path, texts: dict[str, str]) -> list[Path]:
+    """Write several files so that each is whole, and none is replaced until all are written."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in texts:  # temporary files left by a writer that was killed
+        for old in out_dir.glob(f".{name}.*.tmp"):
+            old.unlink(missing_ok=True)
+    staged = []
+    try:
+        for name, text in texts.items():
+            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=out_dir)
+            staged.append((tmp, out_dir / name))
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o644)
+    except BaseException:
+        for tmp, _ in staged:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        raise
+    for tmp, target in staged:
+        os.replace(tmp, target)
+    return [target for _, target in staged]
+
+
+def write(m: dict, out_dir: Path) -> list[Path]:
+    return write_files(out_dir, render_all(m))
+
+
+# ---- the command --------------------------------------------------------------------------------------
+
+def command(args) -> int:
+    """`kl-compat report` (argparse namespace from kl_compat.cli)."""
+    from .. import guide, run
+
+    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
+    paths = list(args.results)
+    if not paths:
+        specs = [run.AdapterSpec(name) for name in args.adapters]
+        say(f"report: running the conformance matrix on {', '.join(args.adapters)} -> {args.run_out}")
+        summary = run.run(specs, args.run_out, timeout=args.timeout, known_path=args.known,
+                          progress=not args.quiet, argv=sys.argv)
+        for label, reason in summary.unavailable.items():
+            say(f"report: {label} NOT RUN: {reason}")
+        paths = [args.run_out]
+    out = Path(args.out or DEFAULT_OUT)
+    guides_dir = Path(args.guides) if args.guides else (DEFAULT_GUIDES if not args.results else out / "guides")
+    m = build(paths, known_path=args.known, claims_path=args.claims, reproduce=not args.no_reproducers,
+              timeout=args.timeout, log=say)
+    texts = render_all(m)
+    guide_texts = guide.render_all(m)
+    written = write_files(out, texts)
+    written += write_files(guides_dir, guide_texts)
+    if not args.no_screenshot:
+        from . import html
+
+        png, why = html.screenshot(out / "report.html", out / "report.png")
+        if png:
+            written.append(png)
+        else:
+            say(f"report: no screenshot: {why}")
+    _print_summary(m)
+    for p in written:
+        print(f"wrote {p}")
+    return 1 if m["new"] else 0
+
+
+def _print_summary(m: dict) -> None:
+    for row in m["summary"]:
+        print(f"{row['column']:>14} {row['surface']:<11} run {row['run']}, match {row['match']}, differs "
+              f"{row['differs_known']} known / {row['differs_new']} new, unsupported {row['unsupported']}, "
+              f"error {row['error']}, crashed {row['crashed']}, timeout {row['timeout']}")
+    for c in m["columns"]:
+        if not c["available"]:
+            print(f"{c['id']:>14} NOT RUN: {c.get('reason') or 'unavailable'}")
+    held = sum(r["status"] == "held" for c in m["claims"] for r in c["results"])
+    contra = sum(r["status"] == "contradicted" for c in m["claims"] for r in c["results"])
+    print(f"claims: {held} held, {contra} contradicted; findings: {len(m['findings'])}; "
+          f"new differences: {m['new']} record(s)")
+    for p in m["known_problems"]:
+        print(f"warning: {p}")
+
+
+def chromium() -> str | None:
+    """The headless browser used for screenshots and the browser test (Debian's `chromium`)."""
+    return os.environ.get("KL_COMPAT_CHROMIUM") or shutil.which("chromium") or (
+        "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)

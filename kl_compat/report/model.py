@@ -1,0 +1,370 @@
+"""The report's model: results files merged into columns, re-judged against the known-differences file.
+
+A *column* is one adapter at one version, as a report shows it. It is named by the adapter's label in
+the results file (normally its name, e.g. "paddle"); when the inputs hold one label at several versions
+(two results files, Paddle 2.6.2 and 3.3.1), each version becomes its own column, "paddle@2.6.2".
+Shards of one run (same label, same version) merge into one column.
+
+The `known` flag of every difference is set again here from the known-differences file the report is
+made with (entries name adapters, so an entry for "paddle" applies to every paddle column, subject to
+its `versions`), so a report, its staleness check and its "new difference" exit status all refer to
+one file, whose sha256 the report records.
+
+A *finding* is one distinct difference: for an explained difference, one known-differences entry on one
+column; for a new one, one difference kind in one family of cases ("group/values", the first two parts
+of a case id) on one column. Each has a reproducer (kl_compat.reproducer).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import platform
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__, compare, golden, known, results
+
+BAD = ("differs", "error", "crashed", "timeout")
+SUMMARY_FIELDS = ("run", "match", "differs_known", "differs_new", "unsupported", "error", "error_new",
+                  "crashed", "timeout")
+
+
+class ReportError(Exception):
+    """Inputs a report cannot be made from (no records at all, unreadable files)."""
+
+
+@dataclass
+class Column:
+    id: str  # unique in this report
+    label: str  # the label in the results file
+    name: str  # the adapter's registry name (what known-differences and claims entries name)
+    version: str | None
+    available: bool
+    info: dict = field(default_factory=dict)  # the results file's adapter line
+    sources: list = field(default_factory=list)  # results files it came from
+
+    def title(self) -> str:
+        return f"{self.id} {self.version}" if self.version and "@" not in self.id else self.id
+
+
+@dataclass
+class Loaded:
+    inputs: list  # [{"path", "sha256", "run", "end", "truncated"}]
+    columns: dict  # id -> Column, in first-seen order
+    records: dict  # (column id, surface, case) -> record dict (differences as dicts)
+    notes: list = field(default_factory=list)
+
+
+def sha256_file(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+def load(paths) -> Loaded:
+    """Read and merge results files (several frameworks, versions, or shards of one run)."""
+    if not paths:
+        raise ReportError("no results files given")
+    parsed = []
+    for p in paths:
+        try:
+            parsed.append(results.read(Path(p)))
+        except results.ResultsError as e:
+            raise ReportError(str(e)) from None
+    notes = []
+    # Which labels appear at several versions: those become one column per version.
+    versions: dict[str, set] = {}
+    for res in parsed:
+        for a in res.adapters:
+            if a.get("available"):
+                versions.setdefault(a["adapter"], set()).add(a.get("version"))
+    split = {label for label, vs in versions.items() if len(vs) > 1}
+
+    def column_id(label, version, available):
+        if label not in split:
+            return label
+        return f"{label}@{version}" if available else f"{label}@unavailable"
+
+    columns: dict[str, Column] = {}
+    inputs = []
+    for res in parsed:
+        inputs.append({"path": str(res.path), "sha256": sha256_file(res.path), "run": res.run, "end": res.end,
+                       "truncated": res.truncated})
+        if res.truncated:
+            notes.append(f"{res.path}: the run stopped before its end line (killed?); its records are used as they are")
+        for a in res.adapters:
+            label = a["adapter"]
+            cid = column_id(label, a.get("version"), a.get("available"))
+            col = columns.get(cid)
+            if col is None:
+                col = columns[cid] = Column(cid, label, a.get("name") or label, a.get("version"),
+                                            bool(a.get("available")), dict(a))
+            elif a.get("available") and not col.available:  # a shard where it ran beats one where it did not
+                col.available, col.version, col.info = True, a.get("version"), dict(a)
+            if str(res.path) not in col.sources:
+                col.sources.append(str(res.path))
+    # An unavailable column that has an available twin of the same label is not a column of its own.
+    records: dict = {}
+    duplicates = 0
+    for res in parsed:
+        for r in res.records:
+            label = r["adapter"]
+            cid = column_id(label, r.get("version"), r["status"] != "unavailable")
+            if cid not in columns:  # a record without an adapter line (hand-made file)
+                columns[cid] = Column(cid, label, label, r.get("version"), r["status"] != "unavailable")
+            col = columns[cid]
+            if r["status"] == "unavailable" and col.available:
+                continue  # this shard could not run the adapter; another could
+            key = (cid, r["surface"], r["case"])
+            if key in records:
+                duplicates += 1
+            records[key] = r
+    if duplicates:
+        notes.append(f"{duplicates} record(s) appear in more than one input; the last one read is used")
+    if not records and not any(not c.available for c in columns.values()):
+        raise ReportError("the results files hold no records (never green on empty)")
+    return Loaded(inputs, columns, records, notes)
+
+
+# ---- re-judging known differences ---------------------------------------------------------------------
+
+def mark_known(loaded: Loaded, known_path: Path | None) -> tuple[list, dict]:
+    """Set each difference's `known` from the known-differences file; returns (entries, reason -> entry)."""
+    entries = known.load(known_path)
+    by_reason = {}
+    for e in entries:
+        by_reason.setdefault(e.reason, e)
+    for (cid, surface, case), r in loaded.records.items():
+        col = loaded.columns[cid]
+        diffs = [compare.Difference(d["kind"], d["message"]) for d in r.get("differences", [])]
+        if r["status"] != "unavailable":
+            known.mark(entries, col.name, surface, case, r.get("version") or col.version, diffs,
+                       measured=r["status"] != "unsupported")
+        r["differences"] = [{"kind": d.kind, "message": d.message, "known": d.known} for d in diffs]
+    return entries, by_reason
+
+
+def known_problems(loaded: Loaded, entries) -> list[str]:
+    """Stale and fixed entries, judged only on columns (adapter name and version) that ran every case."""
+    total = max((i["run"].get("cases") or 0 for i in loaded.inputs), default=0)
+    per_column: dict[str, set] = {}
+    for (cid, _surface, case), r in loaded.records.items():
+        if r["status"] != "unavailable":
+            per_column.setdefault(cid, set()).add(case)
+    ran: dict[str, set] = {}
+    for cid, cases in per_column.items():
+        if total and len(cases) >= total:
+            col = loaded.columns[cid]
+            ran.setdefault(col.name, set()).add(col.version)
+    return known.problems(entries, ran) if ran else []
+
+
+# ---- summary, matrix, findings ------------------------------------------------------------------------
+
+def is_new(r: dict) -> bool:
+    return r["status"] != "unavailable" and any(d["known"] is None for d in r.get("differences", []))
+
+
+def summary(loaded: Loaded) -> list[dict]:
+    rows: dict = {}
+    for (cid, surface, _case), r in loaded.records.items():
+        if r["status"] == "unavailable":
+            continue
+        row = rows.setdefault((cid, surface), {"column": cid, "surface": surface, **{k: 0 for k in SUMMARY_FIELDS}})
+        row["run"] += 1
+        s = r["status"]
+        if s == "differs":
+            row["differs_new" if is_new(r) else "differs_known"] += 1
+        elif s in row:
+            row[s] += 1
+            if s == "error" and is_new(r):
+                row["error_new"] += 1
+    order = list(loaded.columns)
+    return sorted(rows.values(), key=lambda x: (order.index(x["column"]), x["surface"]))
+
+
+def matrix(loaded: Loaded) -> dict:
+    """Difference kinds x (column, surface): per cell, the cases showing that kind, known or new."""
+    cells: dict = {}
+    for (cid, surface, case), r in loaded.records.items():
+        if r["status"] == "unavailable":
+            continue
+        for kind in compare.KINDS:
+            ds = [d for d in r.get("differences", []) if d["kind"] == kind]
+            key = (cid, surface, kind)
+            cell = cells.setdefault(key, {"column": cid, "surface": surface, "kind": kind, "known": 0, "new": 0,
+                                          "cases": []})
+            if not ds:
+                continue
+            new = any(d["known"] is None for d in ds)
+            cell["new" if new else "known"] += 1
+            cell["cases"].append({"case": case, "status": r["status"], "new": new, "message": ds[0]["message"]})
+    order = list(loaded.columns)
+    kinds = list(compare.KINDS)
+    out = sorted(cells.values(), key=lambda c: (kinds.index(c["kind"]), order.index(c["column"]), c["surface"]))
+    for c in out:
+        c["cases"].sort(key=lambda x: x["case"])
+    return {"kinds": [{"kind": k, "description": v} for k, v in compare.KINDS.items()], "cells": out}
+
+
+def _family(case: str) -> str:
+    return "/".join(case.split("/")[:2])
+
+
+def _short_id(*parts) -> str:
+    return hashlib.sha1("\x00".join(map(str, parts)).encode()).hexdigest()[:8]
+
+
+def findings(loaded: Loaded, by_reason: dict) -> list[dict]:
+    groups: dict = {}
+    kind_order = list(compare.KINDS)
+    for (cid, surface, case), r in loaded.records.items():
+        if r["status"] == "unavailable":
+            continue
+        for d in r.get("differences", []):
+            if d["known"] is not None:
+                key = (cid, "known", d["known"])
+            else:
+                key = (cid, "new", d["kind"], _family(case))
+            g = groups.get(key)
+            if g is None:
+                entry = by_reason.get(d["known"]) if d["known"] else None
+                g = groups[key] = {
+                    "id": f"{cid}-{_short_id(*key)}", "column": cid, "known": d["known"] is not None,
+                    "reason": d["known"], "link": entry.link if entry else None,
+                    "entry": entry.index if entry else None, "family": None if entry else _family(case),
+                    "kinds": [], "surfaces": [], "cases": [], "messages": {}, "conventions": [],
+                    "reproducer": None,
+                }
+            if d["kind"] not in g["kinds"]:
+                g["kinds"].append(d["kind"])
+            if surface not in g["surfaces"]:
+                g["surfaces"].append(surface)
+            item = {"case": case, "surface": surface, "status": r["status"]}
+            if not g["cases"] or g["cases"][-1] != item:
+                g["cases"].append(item)
+            g["messages"].setdefault(d["kind"], {"case": case, "surface": surface, "message": d["message"]})
+            if d["kind"] in ("value", "nan-inf") and r.get("convention") and r["convention"] not in g["conventions"]:
+                g["conventions"].append(r["convention"])
+    out = list(groups.values())
+    order = list(loaded.columns)
+    for g in out:
+        g["kinds"].sort(key=kind_order.index)
+        g["surfaces"].sort()
+        g["count"] = len(g["cases"])
+        g["examples"] = [dict(g["messages"][k], kind=k) for k in g["kinds"]]
+        del g["messages"]
+        g["title"] = _title(g)
+    # New findings first (they need attention), then by column, then the largest first.
+    out.sort(key=lambda g: (g["known"], order.index(g["column"]), -g["count"], g["id"]))
+    return out
+
+
+def _title(g: dict) -> str:
+    if not g["known"]:
+        return f"new {'/'.join(g['kinds'])} difference in {g['family']}"
+    first = " ".join(g["reason"].split())
+    for stop in (". ", "; ", ": "):
+        if stop in first[:150]:
+            first = first[:first.index(stop)]
+            break
+    return first if len(first) <= 150 else first[:147] + "..."
+
+
+def representative(finding: dict, goldens_by_id: dict | None = None) -> dict:
+    """The record a finding's reproducer starts from: functional first, then the smallest input."""
+    def size(item):
+        c = goldens_by_id.get(item["case"]) if goldens_by_id else None
+        return c.input.size + c.target.size if c is not None else 10**9
+    def plain_dtypes(item):  # float32/float64 cases: no dtype-specific behaviour gets in the way
+        c = goldens_by_id.get(item["case"]) if goldens_by_id else None
+        return c is not None and {c.input_dtype, c.target_dtype} <= {"float32", "float64"}
+
+    first = ("functional", "nnf_kl_div")  # the function, not the module, where there is one
+    return min(finding["cases"], key=lambda it: (it["surface"] not in first, not plain_dtypes(it), size(it) == 0,
+                                                 size(it), it["case"]))
+
+
+# ---- run information ----------------------------------------------------------------------------------
+
+def r_version() -> str | None:
+    """R's version on this machine (R torch runs in R), or None when R is not installed."""
+    exe = shutil.which("R")
+    if not exe:
+        return None
+    try:
+        out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    first = out.splitlines()[0] if out else ""
+    return first.removeprefix("R version ").strip() or None
+
+
+def shown_path(path: Path) -> str:
+    """A path as reports show it: relative to the current directory when inside it (reports are committed)."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def run_info(loaded: Loaded, known_path: Path, claims_path: Path, golden_dir: Path | None) -> dict:
+    goldens_now = golden.manifest_digest(golden.read_manifest(Path(golden_dir or golden.default_dir())))
+    in_results = sorted({i["run"].get("goldens") for i in loaded.inputs if i["run"].get("goldens")})
+    return {
+        "kl_compat": __version__,
+        "goldens": goldens_now,
+        "goldens_in_results": in_results,
+        "known_differences": {"path": shown_path(known_path), "sha256": sha256_file(known_path)},
+        "claims": {"path": shown_path(claims_path), "sha256": sha256_file(claims_path)},
+        "machine": {"python": platform.python_version(), "numpy": np.__version__, "platform": platform.platform(),
+                    "r": r_version()},
+        "inputs": [{"path": shown_path(i["path"]), "sha256": i["sha256"], "truncated": i["truncated"],
+                    **{k: i["run"].get(k) for k in ("kl_compat", "started", "python", "numpy", "platform", "goldens",
+                                                     "cases", "selected", "shard", "patterns", "argv")},
+                    "finished": (i["end"] or {}).get("finished")} for i in loaded.inputs],
+    }
+
+
+def column_dict(col: Column) -> dict:
+    i = col.info
+    return {"id": col.id, "label": col.label, "name": col.name, "version": col.version, "available": col.available,
+            "framework": i.get("framework"), "python": i.get("python"), "numpy": i.get("numpy"),
+            "platform": i.get("platform"), "r": i.get("r") or i.get("r_version"),
+            "executable": i.get("executable"), "environment": i.get("environment"),
+            "surfaces": i.get("surfaces") or [], "reason": i.get("reason"), "hint": i.get("hint"),
+            "sources": col.sources}
+
+
+def records_dict(loaded: Loaded) -> list[dict]:
+    """Per column and surface, each case's status and difference kinds (what `kl-compat diff` reads)."""
+    out: dict = {}
+    for (cid, surface, case), r in sorted(loaded.records.items()):
+        if r["status"] == "unavailable":
+            continue
+        col = loaded.columns[cid]
+        block = out.setdefault((cid, surface), {"column": cid, "name": col.name, "version": col.version,
+                                               "surface": surface, "cases": {}})
+        item = {"status": r["status"]}
+        kinds = sorted({d["kind"] for d in r.get("differences", [])})
+        new = sorted({d["kind"] for d in r.get("differences", []) if d["known"] is None})
+        if kinds:
+            item["kinds"] = kinds
+        if new:
+            item["new"] = new
+        block["cases"][case] = item
+    return list(out.values())
+
+
+def select(records: dict, column: str, surface: str, patterns) -> list[tuple[str, dict]]:
+    """(case, record) of a column whose surface and case id match the globs."""
+    return [(case, r) for (cid, s, case), r in records.items()
+            if cid == column and fnmatch.fnmatchcase(s, surface)
+            and any(fnmatch.fnmatchcase(case, p) for p in patterns)]

@@ -1,0 +1,420 @@
+"""Minimal reproducers: the smallest input that still shows a difference, printed in the framework's language.
+
+For a finding (kl_compat.report.model), start from its representative failing case and build candidates,
+smallest first:
+  - every single element as a 1-element pair of the same rank, shape (1,)*ndim ((), when the case is 0-d),
+    the element named in the difference's message first (`out[3]=...`);
+  - the first k elements (k = 2, 4, 8, ...) as shape (k, 1, ..., 1), for differences that need several
+    terms (a float16 sum that overflows before 'batchmean' divides it);
+  - for operands of different shapes (broadcasting), one element each, each keeping its own rank.
+The spec's expectation for each comes from kl_compat.spec.reference; every candidate of one adapter goes
+through that adapter's worker in one kl_compat.runner.run_adapter call, is judged by kl_compat.compare.judge,
+and the smallest that shows the finding's kinds (else its first kind) is kept. When none does, or the adapter
+cannot run here (R torch on this machine), the original case is printed instead, and the reproducer says so.
+
+The chosen input is then run through every other runnable adapter too, so a porting guide can say what each
+framework does with the same few numbers.
+
+Snippets are rendered from templates (report/templates/repro_<framework>.*.j2) with the values written
+as literals: Python for torch and Paddle, R for R torch.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import compare, runner, spec
+from . import dtypes as _dt
+from .golden import Expected, GoldenCase
+
+MAX_LITERAL_ELEMENTS = 64  # larger inputs are not printed as literals
+MAX_SINGLES = 64  # single-element candidates tried per finding
+LANGUAGES = {"torch": "python", "paddle": "python", "rtorch": "r"}
+TEMPLATES = {"torch": "repro_torch.py.j2", "paddle": "repro_paddle.py.j2", "rtorch": "repro_rtorch.R.j2"}
+_INDEX = re.compile(r"^(?:out|grad_input|grad_target)\[(\d+)\]")
+
+
+# ---- candidates ---------------------------------------------------------------------------------------
+
+def make_case(case_id: str, x, y, call: spec.Call, input_dtype: str, target_dtype: str) -> GoldenCase:
+    """A GoldenCase for arbitrary inputs, with the spec's expectation computed now."""
+    x = np.asarray(x, np.float64)
+    y = np.asarray(y, np.float64)
+    try:
+        r = spec.reference(x, y, call, input_dtype, target_dtype)
+    except spec.SpecError as e:
+        exp = Expected("error", error="TypeError" if isinstance(e, TypeError) else "ValueError", message=str(e))
+    else:
+        exp = Expected("value", dtype=r.dtype, shape=tuple(r.value.shape), reduction=r.reduction,
+                       warnings=tuple(r.warnings), value=r.rounded(),
+                       grad_input=_dt.round_to(r.grad_input, input_dtype),
+                       grad_target=_dt.round_to(r.grad_target, target_dtype),
+                       grad_input_defined=r.grad_input_defined, grad_target_defined=r.grad_target_defined)
+    return GoldenCase(case_id, "repro", case_id, call, input_dtype, target_dtype,
+                      _dt.storage_array(x, input_dtype), _dt.storage_array(y, target_dtype), exp)
+
+
+def candidate_arrays(case: GoldenCase, hint: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(input, target) pairs in float64, smallest first, from the elements of `case`."""
+    x = np.asarray(case.input, np.float64)
+    y = np.asarray(case.target, np.float64)
+    if x.size == 0 or y.size == 0:
+        return []
+    if x.shape != y.shape:
+        one = lambda a: a.reshape(-1)[:1].reshape((1,) * a.ndim)  # noqa: E731
+        return [(one(x), one(y))]
+    shape1 = (1,) * x.ndim
+    order = list(range(min(x.size, MAX_SINGLES)))
+    if hint is not None and 0 <= hint < x.size:
+        order = [hint] + [i for i in order if i != hint]
+    fx, fy = x.reshape(-1), y.reshape(-1)
+    out = [(fx[i:i + 1].reshape(shape1), fy[i:i + 1].reshape(shape1)) for i in order]
+    if x.ndim:
+        k = 2
+        while k < x.size:
+            shape = (k,) + (1,) * (x.ndim - 1)
+            out.append((fx[:k].reshape(shape), fy[:k].reshape(shape)))
+            k *= 2
+    return out
+
+
+def _hint(message: str) -> int | None:
+    m = _INDEX.match(message)
+    return int(m.group(1)) if m else None
+
+
+# ---- running ------------------------------------------------------------------------------------------
+
+@dataclass
+class Runnable:
+    name: str  # the adapter's registry name
+    python: str  # the interpreter of its environment
+    version: str | None
+
+
+def runnable(column: dict) -> tuple[Runnable | None, str | None]:
+    """How to run a report column's adapter on this machine, or why it cannot be."""
+    if not column.get("available"):
+        return None, f"{column['id']} did not run ({column.get('reason') or 'unavailable'})"
+    exe = column.get("executable")
+    if exe and not Path(exe).exists():
+        return None, f"{column['id']}'s environment ({exe}) is not on this machine"
+    return Runnable(column["name"], exe or sys.executable, column.get("version")), None
+
+
+def _observe(run: Runnable, cases, surfaces, timeout) -> tuple[dict, str | None]:
+    """{(case id, surface): Observation}, or the reason the adapter could not run them as recorded."""
+    seen: dict = {}
+    hello: dict = {}
+    state = runner.run_adapter(run.name, cases, lambda o: seen.__setitem__((o.case_id, o.surface), o),
+                               surfaces=tuple(surfaces), timeout=timeout, python=run.python,
+                               on_hello=hello.update)
+    if not state.available:
+        return {}, f"{run.name} is not available here: {state.reason}"
+    if run.version is not None and hello.get("version") != run.version:
+        return {}, f"{run.name} here is version {hello.get('version')}, the results are from {run.version}"
+    return seen, None
+
+
+def outcome(case: GoldenCase, obs) -> dict:
+    """What an adapter did on a case, judged: for reports and guides."""
+    verdict = compare.judge(case, obs)
+    out = {"status": verdict.status, "kinds": sorted({d.kind for d in verdict.differences}),
+           "messages": [d.message for d in verdict.differences], "observed": obs.status}
+    if obs.status == "ok":
+        out.update(shape=list(obs.shape), dtype=obs.dtype, value=_plain(obs.value))
+    elif obs.status == "raised":
+        out["error"] = obs.error
+    elif obs.status == "unsupported":
+        out["unsupported"] = obs.unsupported
+    else:
+        out["detail"] = obs.detail
+    return out
+
+
+def spec_summary(case: GoldenCase) -> dict:
+    e = case.expected
+    if e.outcome == "error":
+        return {"outcome": "error", "error": e.error, "message": e.message}
+    return {"outcome": "value", "dtype": e.dtype, "shape": list(e.shape), "value": _plain(e.value),
+            "warnings": list(e.warnings), "grad_input": _plain(np.where(e.grad_input_defined, e.grad_input, np.nan)),
+            "grad_target": _plain(np.where(e.grad_target_defined, e.grad_target, np.nan))}
+
+
+def _plain(a):
+    """JSON-able nested lists (non-finite numbers as strings), or None for large arrays."""
+    if a is None:
+        return None
+    a = np.asarray(a)
+    if a.size > MAX_LITERAL_ELEMENTS:
+        return None
+    from .results import jsonable
+
+    return jsonable(a.astype(np.float64) if a.dtype.kind == "f" else a)
+
+
+def reproduce(findings: list[dict], columns: dict[str, dict], goldens_by_id: dict, *, timeout: float = 60.0,
+              cross: bool = True, log=None) -> None:
+    """Fill `finding["reproducer"]` for each finding (see the module's docstring)."""
+    from .report.model import representative
+
+    plans = {}  # finding id -> (representative item, original GoldenCase, [candidates])
+    by_column: dict[str, list] = {}
+    for f in findings:
+        item = representative(f, goldens_by_id)
+        original = goldens_by_id.get(item["case"])
+        if original is None:
+            f["reproducer"] = {"minimised": False, "note": f"case {item['case']} is not in the current goldens",
+                               "case": item["case"], "surface": item["surface"]}
+            continue
+        hint = next((_hint(e["message"]) for e in f["examples"] if e["case"] == item["case"]), None)
+        cands = [make_case(f"repro/{f['id']}/{i}", x, y, original.call, original.input_dtype, original.target_dtype)
+                 for i, (x, y) in enumerate(candidate_arrays(original, hint))]
+        plans[f["id"]] = (item, original, cands)
+        by_column.setdefault(f["column"], []).append(f)
+
+    chosen: dict = {}  # finding id -> (GoldenCase, outcome on its own column, minimised?, note)
+    for cid, fs in by_column.items():
+        run, why_not = runnable(columns[cid])
+        cases, surfaces = [], set()
+        for f in fs:
+            item, original, cands = plans[f["id"]]
+            cases.extend(cands)
+            surfaces.add(item["surface"])
+        seen, err = ({}, why_not) if run is None else _observe(run, cases, sorted(surfaces), timeout)
+        if log and run is not None:
+            log(f"reproducers: {len(cases)} candidate(s) through {cid}")
+        for f in fs:
+            item, original, cands = plans[f["id"]]
+            pick = None
+            if not err:
+                judged = []
+                for c in cands:
+                    obs = seen.get((c.id, item["surface"]))
+                    if obs is not None:
+                        judged.append((c, obs, {d.kind for d in compare.judge(c, obs).differences}))
+                pick = next(((c, o) for c, o, k in judged if set(f["kinds"]) <= k), None) or \
+                    next(((c, o) for c, o, k in judged if f["kinds"][0] in k), None)
+            if pick is not None:
+                c, o = pick
+                chosen[f["id"]] = (c, outcome(c, o), True, None)
+            else:
+                note = (f"not minimised: {err}; the snippet is the failing case as recorded" if err else
+                        "not minimised: no smaller input shows this difference; the failing case is shown as it is")
+                chosen[f["id"]] = (original, None, False, note)
+
+    cross_out: dict = {}
+    if cross:
+        for cid, col in columns.items():
+            run, _ = runnable(col)
+            if run is None:
+                continue
+            todo = [(fid, c) for fid, (c, _o, _m, _n) in chosen.items()
+                    if next(f for f in findings if f["id"] == fid)["column"] != cid]
+            if not todo:
+                continue
+            surfaces = set(col.get("surfaces") or ["functional"])
+            seen, err = _observe(run, [c for _fid, c in todo], sorted(surfaces), timeout)
+            if err:
+                continue
+            for fid, c in todo:
+                f = next(f for f in findings if f["id"] == fid)
+                own_surface = plans[fid][0]["surface"]
+                surface = own_surface if own_surface in surfaces else (col.get("surfaces") or ["functional"])[0]
+                obs = seen.get((c.id, surface))
+                if obs is not None:
+                    cross_out.setdefault(fid, {})[cid] = dict(outcome(c, obs), surface=surface)
+
+    for f in findings:
+        if f["id"] not in chosen:
+            continue
+        case, own, minimised, note = chosen[f["id"]]
+        item = plans[f["id"]][0]
+        col = columns[f["column"]]
+        f["reproducer"] = {
+            "case": item["case"], "surface": item["surface"], "minimised": minimised, "note": note,
+            "input": _plain(case.input), "target": _plain(case.target),
+            "input_shape": list(case.input.shape), "target_shape": list(case.target.shape),
+            "input_dtype": case.input_dtype, "target_dtype": case.target_dtype,
+            "call": _call_dict(case.call), "spec": spec_summary(case), "observed": own,
+            "others": cross_out.get(f["id"], {}),
+            "language": LANGUAGES.get(col["name"]),
+            "code": render(col["name"], item["surface"], case, f["kinds"], col.get("version"), own),
+        }
+
+
+def _call_dict(call: spec.Call) -> dict:
+    return {"reduction": call.reduction, "log_target": call.log_target, "size_average": call.size_average,
+            "reduce": call.reduce}
+
+
+# ---- rendering ----------------------------------------------------------------------------------------
+
+def _num_py(v: float, integer: bool) -> str:
+    if integer:
+        return str(int(v))
+    if math.isnan(v):
+        return 'float("nan")'
+    if math.isinf(v):
+        return 'float("inf")' if v > 0 else '-float("inf")'
+    return repr(float(v))
+
+
+def _num_r(v: float, integer: bool) -> str:
+    if integer:
+        return str(int(v))
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "Inf" if v > 0 else "-Inf"
+    return repr(float(v))
+
+
+def _nested(a: np.ndarray, fmt) -> str:
+    if a.ndim == 0:
+        return fmt(float(a))
+    return "[" + ", ".join(_nested(sub, fmt) for sub in a) + "]"
+
+
+def _r_string(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _py_value(v) -> str:
+    return repr(v)
+
+
+def _r_value(v) -> str:
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "TRUE" if v else "FALSE"
+    if isinstance(v, int):
+        return f"{v}L"
+    if isinstance(v, float):
+        return _num_r(v, False)
+    return _r_string(str(v))
+
+
+def tensor_expr(framework: str, a: np.ndarray, dtype: str) -> tuple[str, list[str]]:
+    """(expression that builds the tensor, setup lines to run after it) in the framework's language."""
+    a = np.asarray(a, np.float64)
+    integer = not _dt.is_float(dtype)
+    if framework == "torch":
+        grad = "" if integer else ", requires_grad=True"
+        if a.size == 0:
+            return f"torch.zeros({tuple(a.shape)!r}, dtype=torch.{dtype}{grad})", []
+        return f"torch.tensor({_nested(a, lambda v: _num_py(v, integer))}, dtype=torch.{dtype}{grad})", []
+    if framework == "paddle":
+        grad = "" if integer else ", stop_gradient=False"
+        if a.size == 0:
+            return f"paddle.zeros({list(a.shape)!r}, dtype={dtype!r})", []
+        lit = _nested(a, lambda v: _num_py(v, integer))
+        if dtype == "bfloat16":  # built from exact float32 values, as the adapter does
+            return f"paddle.to_tensor({lit}, dtype='float32').astype('bfloat16')", ["{name}.stop_gradient = False"]
+        return f"paddle.to_tensor({lit}, dtype={dtype!r}{grad})", []
+    if framework == "rtorch":
+        rdt = {"float16": "torch_float16()", "bfloat16": "torch_bfloat16()", "float32": "torch_float32()",
+               "float64": "torch_float64()", "int64": "torch_long()", "int32": "torch_int()",
+               "bool": "torch_bool()"}[dtype]
+        grad = "" if integer else "$requires_grad_(TRUE)"
+        if a.size == 0:
+            return f"torch_zeros({_r_dims(a.shape)}, dtype = {rdt}){grad}", []
+        values = ", ".join(_num_r(v, integer) for v in a.flatten(order="F"))  # R arrays are column-major
+        if a.ndim == 0:
+            return f"torch_scalar_tensor({values}, dtype = {rdt}){grad}", []
+        if a.ndim == 1:
+            return f"torch_tensor(c({values}), dtype = {rdt}){grad}", []
+        return f"torch_tensor(array(c({values}), dim = {_r_dims(a.shape)}), dtype = {rdt}){grad}", []
+    raise KeyError(framework)
+
+
+def _r_dims(shape) -> str:
+    return "c(" + ", ".join(str(n) for n in shape) + ")"
+
+
+def call_args(framework: str, call: spec.Call) -> str:
+    if framework == "rtorch":
+        parts = [f"reduction = {_r_value(call.reduction)}"]
+        if call.log_target:
+            parts.append("log_target = TRUE")
+        for k in ("size_average", "reduce"):
+            if getattr(call, k) is not None:
+                parts.append(f"{k} = {_r_value(getattr(call, k))}")
+        return ", ".join(parts)
+    parts = [f"reduction={_py_value(call.reduction)}"]
+    if call.log_target:
+        parts.append("log_target=True")
+    for k in ("size_average", "reduce"):
+        if getattr(call, k) is not None:
+            parts.append(f"{k}={getattr(call, k)!r}")
+    return ", ".join(parts)
+
+
+def aten_args(call: spec.Call) -> str:
+    """R torch's torch:::torch_kl_div takes an ATen reduction enum, and log_target."""
+    red = call.reduction
+    enum = f"torch_reduction_{red}()" if red in ("none", "mean", "sum") else _r_value(red)
+    return f"reduction = {enum}, log_target = {'TRUE' if call.log_target else 'FALSE'}"
+
+
+def _short(v) -> str:
+    text = repr(v) if not isinstance(v, str) else v
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _comments(framework: str, case: GoldenCase, kinds, version, own) -> list[str]:
+    s = spec_summary(case)
+    if s["outcome"] == "error":
+        lines = [f"kl_compat's spec: raises {s['error']} ({s['message']})"]
+    else:
+        lines = [f"kl_compat's spec: {s['dtype']}, shape {tuple(s['shape'])}, value {_short(s['value'])}"]
+        if s["warnings"]:
+            lines.append(f"kl_compat's spec expects the warning(s): {', '.join(s['warnings'])}")
+        if "gradient" in kinds:
+            lines.append(f"kl_compat's spec: grad_input {_short(s['grad_input'])}, grad_target {_short(s['grad_target'])}")
+    if own:
+        who = f"{framework} {version}" if version else framework
+        for m in own["messages"][:4]:
+            lines.append(f"{who}: {m}")
+    return [" ".join(line.split()) for line in lines]
+
+
+_ENV = None
+
+
+def _env():
+    global _ENV
+    if _ENV is None:
+        import jinja2  # the [cli] extra; imported only when a report is written
+
+        _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(__file__).parent / "report" / "templates")),
+                                  trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+                                  autoescape=False, undefined=jinja2.StrictUndefined)
+    return _ENV
+
+
+def render(framework: str, surface: str, case: GoldenCase, kinds, version=None, own=None) -> str | None:
+    """The snippet for `case` in `framework`'s language, or None for adapters without a template."""
+    if framework not in TEMPLATES:
+        return None
+    if case.input.size > MAX_LITERAL_ELEMENTS or case.target.size > MAX_LITERAL_ELEMENTS:
+        return None
+    names = ("input", "label" if framework == "paddle" else "target")
+    exprs, setup = [], []
+    for name, arr, dt in zip(names, (case.input, case.target), (case.input_dtype, case.target_dtype)):
+        expr, lines = tensor_expr(framework, arr, dt)
+        exprs.append(expr)
+        setup.extend(line.format(name=name) for line in lines)
+    kinds = list(kinds)
+    return _env().get_template(TEMPLATES[framework]).render(
+        input=exprs[0], target=exprs[1], setup=setup, surface=surface, args=call_args(framework, case.call),
+        aten_args=aten_args(case.call) if framework == "rtorch" else "",
+        gradient="gradient" in kinds, warnings="warning" in kinds,
+        comments=_comments(framework, case, kinds, version, own))
