@@ -87,7 +87,7 @@ def _render(m: dict, compact: bool) -> str:
     if not_run:
         out.append("")
         for c in not_run:
-            hint = f" (fix: {c['hint']})" if c.get("hint") and c["hint"] not in (c.get("reason") or "") else ""
+            hint = f" (fix: {c['hint']})" if c.get("hint") and "fix:" not in (c.get("reason") or "") else ""
             out.append(f"- **{c['id']}: NOT RUN**, nothing about it is measured here: {cell(c.get('reason'))}{hint}")
 
     out += ["", "## Documented claims", "",
