@@ -124,3 +124,17 @@ class ImportFailsAdapter(SpecAdapter):
 
     def load(self):
         raise ImportError("No module named 'nothing_at_all'")
+
+
+class PlantedAdapter(SpecAdapter):
+    """The spec, but its value is off by one whenever some target element is finite and above 0.75:
+    a planted difference for the fuzzer to find and shrink (tests/test_fuzz.py)."""
+
+    name = "planted"
+
+    def kl_div(self, surface, input, target, call):
+        out = super().kl_div(surface, input, target, call)
+        y = np.asarray(target.values, np.float64)
+        if (np.isfinite(y) & (y > 0.75)).any():
+            out.values = np.asarray(out.values) + 1.0
+        return out
