@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import math
 import re
 import sys
@@ -542,6 +543,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def cmd_fuzz(args) -> int:
+    if importlib.util.find_spec("hypothesis") is None:
+        print("kl-compat fuzz: error: needs hypothesis (pip install 'kl-compat[test]')", file=sys.stderr)
+        return 2
     try:
         result = fuzz(args.adapters, max_examples=args.max_examples, seed=args.seed,
                       cache_dir=None if args.no_cache else args.cache_dir, timeout=args.timeout,
