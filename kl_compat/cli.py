@@ -164,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     df.add_argument("old", type=Path)
     df.add_argument("new", type=Path)
     df.add_argument("--by-label", action="store_true", help="key records by column label, not adapter name")
+    df.add_argument("--ignore-known", action="store_true",
+                    help="exit 0 when everything that broke is explained by NEW's known-differences entries")
     df.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     df.add_argument("--limit", type=int, default=50, help="rows listed per category")
     df.set_defaults(func=cmd_diff)

@@ -17,8 +17,13 @@ Per record present in both:
 Cases only in NEW are "new", cases only in OLD "removed"; an adapter that did not run on one side is
 "not compared" (an absent framework proves nothing).
 
-Exit status: 1 when something broke, or when NEW holds no records at all (never green on empty);
-2 for unreadable inputs; else 0.
+A broken record whose new differences are all explained by the known-differences file NEW was judged
+with is marked [known] (a framework upgrade is often such: Paddle 3 accepts log_target, and those cases
+now run into Paddle's known float16 gap instead of being unsupported).
+
+Exit status: 1 when something broke (with --ignore-known: something broke that NEW's known-differences
+file does not explain), or when NEW holds no records at all (never green on empty); 2 for unreadable
+inputs; else 0.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ class DiffError(Exception):
 class Snapshot:
     path: str
     columns: dict  # column id -> {"name", "version", "available", "reason"}
-    records: dict  # (column id, surface, case) -> (status, tuple of kinds)
+    records: dict  # (column id, surface, case) -> (status, tuple of kinds, tuple of unexplained kinds)
     notes: list = field(default_factory=list)
 
 
@@ -57,7 +62,8 @@ def load(path) -> Snapshot:
         records = {}
         for block in m["records"]:
             for case, item in block["cases"].items():
-                records[(block["column"], block["surface"], case)] = (item["status"], tuple(item.get("kinds", ())))
+                records[(block["column"], block["surface"], case)] = (item["status"], tuple(item.get("kinds", ())),
+                                                                      tuple(item.get("new", ())))
         return Snapshot(str(path), columns, records)
     from .report import model
 
@@ -67,7 +73,8 @@ def load(path) -> Snapshot:
         raise DiffError(str(e)) from None
     columns = {c.id: {"name": c.name, "version": c.version, "available": c.available,
                       "reason": c.info.get("reason")} for c in loaded.columns.values()}
-    records = {key: (r["status"], tuple(sorted({d["kind"] for d in r.get("differences", [])})))
+    records = {key: (r["status"], tuple(sorted({d["kind"] for d in r.get("differences", [])})),
+                     tuple(sorted({d["kind"] for d in r.get("differences", []) if d.get("known") is None})))
                for key, r in loaded.records.items() if r["status"] != "unavailable"}
     return Snapshot(str(path), columns, records, list(loaded.notes))
 
@@ -93,7 +100,7 @@ def _keys(snap: Snapshot, by_label: bool, ambiguous: set) -> dict:
 
 
 def classify(old: tuple, new: tuple) -> str | None:
-    (s0, k0), (s1, k1) = old, new
+    (s0, k0), (s1, k1) = old[:2], new[:2]
     if s0 == s1 and set(k0) == set(k1):
         return None
     if s0 in BAD and s1 == "match":
@@ -132,7 +139,8 @@ def diff(old: Snapshot, new: Snapshot, by_label: bool = False) -> dict:
             continue
         cat = classify(a, b)
         if cat:
-            rows[cat].append({"adapter": key[0], "surface": key[1], "case": key[2], "old": _state(a), "new": _state(b)})
+            rows[cat].append({"adapter": key[0], "surface": key[1], "case": key[2], "old": _state(a), "new": _state(b),
+                              "explained": not b[2]})
     counts: dict = {}
     for cat, items in rows.items():
         for it in items:
@@ -145,17 +153,19 @@ def diff(old: Snapshot, new: Snapshot, by_label: bool = False) -> dict:
             vo, vn = o.get("version"), n.get("version")
             context.append(f"{key}: {vo} -> {vn}" if vo != vn else f"{key}: {vn} (same version)")
         else:
-            why = [f"not run in {side.upper()}" + (f" ({x['reason']})" if x and x.get("reason") else "")
+            why = [f"not in {side.upper()}" if not x else
+                   f"not run in {side.upper()}" + (f" ({x['reason']})" if x.get("reason") else "")
                    for side, x in (("old", o), ("new", n)) if not x or not x["available"]]
             context.append(f"{key}: not compared: {'; '.join(why)}")
     return {"old": old.path, "new": new.path, "by_label": by_label, "context": context,
             "notes": old.notes + new.notes + notes, "counts": counts, "rows": rows,
             "empty": not rn,
-            "broke": bool(rows["broken"])}
+            "broke": bool(rows["broken"]),
+            "broke_unexplained": any(not r["explained"] for r in rows["broken"])}
 
 
 def _state(v: tuple) -> str:
-    status, kinds = v
+    status, kinds = v[:2]
     return f"{status} ({', '.join(kinds)})" if kinds else status
 
 
@@ -175,10 +185,13 @@ def render_text(d: dict, limit: int = 50) -> str:
         items = d["rows"][cat]
         if not items:
             continue
-        out += ["", f"{title} ({len(items)}):"]
+        explained = sum(bool(it.get("explained")) for it in items) if cat == "broken" else 0
+        note = f"; {explained} of them explained by NEW's known-differences entries, marked [known]" if explained else ""
+        out += ["", f"{title} ({len(items)}{note}):"]
         for it in items[:limit]:
             change = f"{it['old']} -> {it['new']}" if "old" in it and "new" in it else it.get("new") or it.get("old")
-            out.append(f"  {it['adapter']}.{it['surface']} {it['case']}: {change}")
+            mark = " [known]" if cat == "broken" and it.get("explained") else ""
+            out.append(f"  {it['adapter']}.{it['surface']} {it['case']}: {change}{mark}")
         if len(items) > limit:
             out.append(f"  ... and {len(items) - limit} more")
     out.append("")
@@ -219,4 +232,5 @@ def command(args) -> int:
         print(render_markdown(d, args.limit), end="")
     else:
         print(render_text(d, args.limit), end="")
-    return 1 if d["broke"] or d["empty"] else 0
+    broke = d["broke_unexplained"] if args.ignore_known else d["broke"]
+    return 1 if broke or d["empty"] else 0

@@ -117,7 +117,7 @@ def test_versions_as_columns_are_keyed_by_column(tmp_path):
     d = diff.diff(diff.load(both), diff.load(newer))
     assert [r["adapter"] for r in d["rows"]["broken"]] == ["paddle@3.3.1"]  # 3.3.1 against 3.3.1 only
     assert any("several versions" in n for n in d["notes"])
-    assert any(c.startswith("paddle@2.6.2: not compared: not run in NEW") for c in d["context"])
+    assert any(c.startswith("paddle@2.6.2: not compared: not in NEW") for c in d["context"])
 
 
 def test_report_json_diffs_like_its_results(tmp_path):
@@ -167,3 +167,50 @@ def test_real_runs_diff(tmp_path):
     assert main(["diff", str(out), str(edited)]) == 1
     versions = {a["adapter"]: a["version"] for a in results.read(out).adapters}
     assert f"torch: {versions['torch']} (same version)" in d["context"]
+
+
+def test_broken_rows_explained_by_new_known_entries(tmp_path, capsys):
+    old = write_results(tmp_path / "old.jsonl", [adapter_line("paddle", "2.6.2")], [
+        record("core/a/2d/float16/mean/log", "paddle", version="2.6.2", status="unsupported",
+               kinds=["unsupported-argument"])])
+    explained = record("core/a/2d/float16/mean/log", "paddle", version="3.3.1", status="error", kinds=["error-vs-value"])
+    explained["differences"][0]["known"] = "Paddle has no float16 CPU kernel."
+    new = write_results(tmp_path / "new.jsonl", [adapter_line("paddle", "3.3.1")], [explained])
+    d = diff.diff(diff.load(old), diff.load(new))
+    assert [r["explained"] for r in d["rows"]["broken"]] == [True] and not d["broke_unexplained"]
+    assert main(["diff", str(old), str(new)]) == 1  # broken is broken ...
+    assert "[known]" in capsys.readouterr().out
+    assert main(["diff", str(old), str(new), "--ignore-known"]) == 0  # ... unless explained, when asked
+    unexplained = write_results(tmp_path / "new2.jsonl", [adapter_line("paddle", "3.3.1")], [
+        record("core/a/2d/float16/mean/log", "paddle", version="3.3.1", status="error", kinds=["error-vs-value"])])
+    assert main(["diff", str(old), str(unexplained), "--ignore-known"]) == 1
+
+
+@pytest.mark.slow
+def test_real_paddle_upgrade_diff(tmp_path):
+    """Paddle 2.6.2 (its own environment, where one was created) against the project's Paddle 3."""
+    from kl_compat import environments
+
+    pytest.importorskip("paddle")
+    try:
+        old_spec = environments.adapter_spec("paddle@paddle-2.6.2")
+    except environments.EnvError as e:
+        pytest.skip(f"no Paddle 2.6.2 environment here ({e})")
+    patterns = ["core/proper/2d/*", "edge/negative-target/2d/float32/*"]
+    old, new = tmp_path / "p2.jsonl", tmp_path / "p3.jsonl"
+    run([old_spec], old, patterns=patterns)
+    run([AdapterSpec("paddle")], new, patterns=patterns)
+    v_old = next(a["version"] for a in results.read(old).adapters)
+    v_new = next(a["version"] for a in results.read(new).adapters)
+    assert v_old != v_new
+    d = diff.diff(diff.load(old), diff.load(new))
+    assert d["context"] == [f"paddle: {v_old} -> {v_new}"]  # one column across the upgrade, keyed on the name
+    assert not d["rows"]["new"] and not d["rows"]["removed"]
+    # Every case either kept its state or is listed once, in exactly one category.
+    listed = [(r["surface"], r["case"]) for cat in ("broken", "fixed", "changed") for r in d["rows"][cat]]
+    assert len(listed) == len(set(listed))
+    old_recs = {(r["surface"], r["case"]): r for r in results.read(old).records}
+    new_recs = {(r["surface"], r["case"]): r for r in results.read(new).records}
+    changed = {k for k in old_recs if (old_recs[k]["status"], sorted({x["kind"] for x in old_recs[k]["differences"]}))
+               != (new_recs[k]["status"], sorted({x["kind"] for x in new_recs[k]["differences"]}))}
+    assert set(listed) == changed

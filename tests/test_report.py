@@ -6,7 +6,6 @@ Synthetic results files give exact expectations; one module-scoped run goes thro
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess

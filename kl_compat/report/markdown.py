@@ -48,7 +48,7 @@ def _value(v) -> str:
 
 def column_title(m: dict, cid: str) -> str:
     col = next((c for c in m["columns"] if c["id"] == cid), None)
-    if col is None or not col.get("version") or "@" in cid:
+    if col is None or not col.get("version") or col["version"] in cid:
         return cid
     return f"{cid} {col['version']}"
 
@@ -96,9 +96,9 @@ def _render(m: dict, compact: bool) -> str:
             "| claim | page | quote | version | result | evidence |", "|---|---|---|---|---|---|"]
     for c in m["claims"]:
         for r in c["results"]:
-            ver = f"{r['column']} {r['version']}" if r.get("version") and "@" not in r["column"] else r["column"]
+            ver = column_title(m, r["column"])
             mark = {"held": "held", "contradicted": "**contradicted**"}.get(r["status"], r["status"])
-            evidence = "" if compact else cell(r["evidence"])[:300]
+            evidence = cell(r["evidence"])[:100 if compact else 300]
             out.append(f"| `{c['id']}` | {c['source']} | {cell(c['quote'])[:160]} | {cell(ver)} | {mark} | "
                        f"{evidence} |")
 

@@ -48,9 +48,6 @@ class Column:
     info: dict = field(default_factory=dict)  # the results file's adapter line
     sources: list = field(default_factory=list)  # results files it came from
 
-    def title(self) -> str:
-        return f"{self.id} {self.version}" if self.version and "@" not in self.id else self.id
-
 
 @dataclass
 class Loaded:
