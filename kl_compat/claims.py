@@ -183,7 +183,8 @@ def evaluate_one(claim: dict, column: dict, records: dict) -> dict:
     if bad:
         more = f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""
         return {**out, "status": CONTRADICTED, "checked": checked, "counter": len(bad),
-                "evidence": f"{len(bad)} of {checked} checked calls lack {detail}: " + "; ".join(bad[:3]) + more}
+                "evidence": f"{len(bad)} of {checked} checked calls contradict it (expected: {detail}): "
+                            + "; ".join(bad[:3]) + more}
     return {**out, "status": HELD, "checked": checked, "evidence": f"all {checked} checked calls: {detail}"}
 
 

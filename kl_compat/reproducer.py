@@ -179,17 +179,22 @@ def reproduce(findings: list[dict], columns: dict[str, dict], goldens_by_id: dic
         plans[f["id"]] = (item, original, cands)
         by_column.setdefault(f["column"], []).append(f)
 
-    chosen: dict = {}  # finding id -> (GoldenCase, outcome on its own column, minimised?, note)
-    for cid, fs in by_column.items():
+    def minimise(cid, fs):
         run, why_not = runnable(columns[cid])
         cases, surfaces = [], set()
         for f in fs:
             item, original, cands = plans[f["id"]]
             cases.extend(cands)
             surfaces.add(item["surface"])
-        seen, err = ({}, why_not) if run is None else _observe(run, cases, sorted(surfaces), timeout)
         if log and run is not None:
             log(f"reproducers: {len(cases)} candidate(s) through {cid}")
+        return ({}, why_not) if run is None else _observe(run, cases, sorted(surfaces), timeout)
+
+    # One worker per adapter, all adapters at once (each call waits on its own worker process).
+    observed = _parallel({cid: (minimise, cid, fs) for cid, fs in by_column.items()})
+    chosen: dict = {}  # finding id -> (GoldenCase, outcome on its own column, minimised?, note)
+    for cid, fs in by_column.items():
+        seen, err = observed[cid]
         for f in fs:
             item, original, cands = plans[f["id"]]
             pick = None
@@ -210,21 +215,19 @@ def reproduce(findings: list[dict], columns: dict[str, dict], goldens_by_id: dic
                 chosen[f["id"]] = (original, None, False, note)
 
     cross_out: dict = {}
-    if cross:
-        for cid, col in columns.items():
-            run, _ = runnable(col)
-            if run is None:
-                continue
-            todo = [(fid, c) for fid, (c, _o, _m, _n) in chosen.items()
-                    if next(f for f in findings if f["id"] == fid)["column"] != cid]
-            if not todo:
-                continue
-            surfaces = set(col.get("surfaces") or ["functional"])
-            seen, err = _observe(run, [c for _fid, c in todo], sorted(surfaces), timeout)
-            if err:
-                continue
+    column_of = {f["id"]: f["column"] for f in findings}
+    jobs = {}
+    for cid, col in columns.items() if cross else ():
+        run, _ = runnable(col)
+        todo = [(fid, c) for fid, (c, _o, _m, _n) in chosen.items() if column_of[fid] != cid]
+        if run is not None and todo:
+            surfaces = sorted(set(col.get("surfaces") or ["functional"]))
+            jobs[cid] = (lambda run, todo, surfaces: (todo, surfaces, *_observe(run, [c for _f, c in todo], surfaces,
+                                                                                  timeout)), run, todo, surfaces)
+    for cid, (todo, surfaces, seen, err) in _parallel(jobs).items():
+        col = columns[cid]
+        if not err:
             for fid, c in todo:
-                f = next(f for f in findings if f["id"] == fid)
                 own_surface = plans[fid][0]["surface"]
                 surface = own_surface if own_surface in surfaces else (col.get("surfaces") or ["functional"])[0]
                 obs = seen.get((c.id, surface))
@@ -247,6 +250,17 @@ def reproduce(findings: list[dict], columns: dict[str, dict], goldens_by_id: dic
             "language": LANGUAGES.get(col["name"]),
             "code": render(col["name"], item["surface"], case, f["kinds"], col.get("version"), own),
         }
+
+
+def _parallel(jobs: dict) -> dict:
+    """{key: (fn, *args)} -> {key: fn(*args)}, run in threads (each job waits on its own worker process)."""
+    if not jobs:
+        return {}
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        futures = {k: pool.submit(fn, *args) for k, (fn, *args) in jobs.items()}
+        return {k: f.result() for k, f in futures.items()}
 
 
 def _call_dict(call: spec.Call) -> dict:

@@ -41,10 +41,13 @@ def build(paths, *, known_path=None, claims_path=None, golden_dir=None, reproduc
     loaded = model.load(paths)
     entries, by_reason = model.mark_known(loaded, known_path)
     columns = [model.column_dict(c) for c in loaded.columns.values()]
+    from concurrent.futures import ThreadPoolExecutor
+
     from .. import guide
 
-    for col in columns:
-        guide.add_measurements(col, loaded.records, probe=probe)
+    # Signatures are probed in each adapter's environment (a framework import each) while reproducers run.
+    pool = ThreadPoolExecutor(max_workers=max(len(columns), 1))
+    probes = [pool.submit(guide.add_measurements, col, loaded.records, probe=probe) for col in columns]
     info = model.run_info(loaded, known_path, claims_path, golden_dir)
     notes = list(loaded.notes)
     other = [g for g in info["goldens_in_results"] if g != info["goldens"]]
@@ -57,6 +60,9 @@ def build(paths, *, known_path=None, claims_path=None, golden_dir=None, reproduc
 
         goldens_by_id = {c.id: c for c in golden.load(golden_dir)}
         reproducer.reproduce(found, {c["id"]: c for c in columns}, goldens_by_id, timeout=timeout, log=log)
+    for p in probes:
+        p.result()
+    pool.shutdown()
     return {
         "schema": json_report.SCHEMA,
         "generated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
