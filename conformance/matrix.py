@@ -38,7 +38,7 @@ BROADCAST_PAIRS = {  # input shape, target shape
 LARGE_SHAPE = {"large": (128, 512)}
 
 
-# ---- value families: (rng, input shape, target shape, log_space) -> (x, y) in float64 -------------
+# ---- value families: (rng, input shape, target shape, log_space, target dtype) -> (x, y) in float64 ----
 
 def _log_softmax(z: np.ndarray) -> np.ndarray:
     if z.ndim == 0:
@@ -54,42 +54,64 @@ def _distribution(rng, shape, log_space, temperature=1.0):
     return logp if log_space else np.exp(logp)
 
 
-def _proper(rng, xs, ys, log_space):
+def _proper(rng, xs, ys, log_space, dtype=None):
     return _distribution(rng, xs, True), _distribution(rng, ys, log_space)
 
 
-def _peaked(rng, xs, ys, log_space):  # near one-hot: tiny probabilities, some underflow in float16
+def _peaked(rng, xs, ys, log_space, dtype=None):  # near one-hot: tiny probabilities, some underflow in float16
     return _distribution(rng, xs, True, 6.0), _distribution(rng, ys, log_space, 6.0)
 
 
-def _near_equal(rng, xs, ys, log_space):  # KL(p||q) with q ~ p: cancellation near zero
+def _near_equal(rng, xs, ys, log_space, dtype=None):  # KL(p||q) with q ~ p: cancellation near zero
     logp = _distribution(rng, ys, True)
     x = logp + rng.normal(0, 1e-3, np.shape(logp))
     return x, (logp if log_space else np.exp(logp))
 
 
-def _uniform10(rng, xs, ys, log_space):  # Paddle's doc example: both uniform(-10, 10)
+def _uniform10(rng, xs, ys, log_space, dtype=None):  # Paddle's doc example: both uniform(-10, 10)
     return rng.uniform(-10, 10, xs), rng.uniform(-10, 10, ys)
 
 
-def _with_edge(edit: Callable[[np.ndarray, np.ndarray, bool], None]):
+def _with_edge(edit: Callable[[np.ndarray, np.ndarray, bool, str], None]):
     """A proper distribution with every third element edited to an edge value."""
-    def make(rng, xs, ys, log_space):
+    def make(rng, xs, ys, log_space, dtype=None):
         x, y = _proper(rng, xs, ys, log_space)
         x, y = np.array(x), np.array(y)
-        edit(x.reshape(-1)[::3], y.reshape(-1)[::3], log_space)
+        edit(x.reshape(-1)[::3], y.reshape(-1)[::3], log_space, dtype)
         return x, y
     return make
 
 
 def _set(target_prob=None, target_log=None, input=None):
-    def edit(x, y, log_space):
+    """Set the edited elements; a value may be a function of the target dtype's FloatFormat."""
+    def value(v, dtype):
+        return v(_dt.FLOAT_FORMATS[dtype]) if callable(v) else v
+
+    def edit(x, y, log_space, dtype):
         t = target_log if log_space else target_prob
         if t is not None:
-            y[...] = t
+            y[...] = value(t, dtype)
         if input is not None:
-            x[...] = input
+            x[...] = value(input, dtype)
     return edit
+
+
+def _subnormal(fmt):  # a probability a few subnormal steps above 0: almost no digits left in the dtype
+    return 5.3 * fmt.smallest_subnormal
+
+
+def _huge(fmt):  # y log y overflows the dtype though the loss need not: y * (log y - x) with x = y
+    return fmt.max / 2
+
+
+def _huge_log(fmt):  # exp(y) overflows the dtype; with x = y the loss exp(y) * (y - x) is exactly 0
+    return float(np.log(fmt.max)) + 1
+
+
+def _overflow(x, y, log_space, dtype):
+    """x = y, so large that the target's own terms (y log y, exp y) overflow the target's dtype."""
+    fmt = _dt.FLOAT_FORMATS[dtype]
+    x[...] = y[...] = _huge_log(fmt) if log_space else _huge(fmt)
 
 
 VALUES: dict[str, Callable] = {
@@ -108,12 +130,16 @@ VALUES: dict[str, Callable] = {
     "posinf-input": _with_edge(_set(input=np.inf)),
     "neginf-input-zero-target": _with_edge(_set(0.0, -np.inf, input=-np.inf)),
     "nan-input-zero-target": _with_edge(_set(0.0, -np.inf, input=np.nan)),
+    "posinf-target-zero-input": _with_edge(_set(np.inf, np.inf, input=0.0)),
+    "posinf-input-zero-target": _with_edge(_set(0.0, -np.inf, input=np.inf)),
+    "subnormal-target": _with_edge(_set(_subnormal, lambda f: float(np.log(_subnormal(f))))),
+    "overflow-target": _with_edge(_overflow),
 }
 CORE_VALUES = ("proper", "peaked", "near-equal", "uniform10")
 EDGE_VALUES = tuple(v for v in VALUES if v not in CORE_VALUES)
 
 
-def _integers(rng, xs, ys, log_space):
+def _integers(rng, xs, ys, log_space, dtype=None):
     return rng.integers(-4, 1, xs).astype(np.float64), rng.integers(0, 3, ys).astype(np.float64)
 
 
@@ -145,7 +171,8 @@ class Sample:
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """(input, target) as float64 values exactly representable in their dtypes; seeded by the id."""
         rng = np.random.default_rng(zlib.crc32(self.id.encode()))
-        x, y = VALUES[self.values](rng, self.input_shape, self.target_shape, self.space == "log")
+        x, y = VALUES[self.values](rng, self.input_shape, self.target_shape, self.space == "log",
+                                   dtype=self.target_dtype)
         x = _dt.round_to(np.asarray(x, np.float64), self.input_dtype).astype(np.float64)
         y = _dt.round_to(np.asarray(y, np.float64), self.target_dtype).astype(np.float64)
         return x, y
@@ -201,7 +228,7 @@ def build_matrix() -> list[Case]:
         *_cases("edge", EDGE_VALUES, two_d, SAME_DTYPES, REDUCTIONS),
         *_cases("empty", ("proper",), _same(EMPTY_SHAPES), (("float32",) * 2, ("float64",) * 2), REDUCTIONS),
         *_cases("broadcast", ("proper",), BROADCAST_PAIRS, (("float32",) * 2,), REDUCTIONS),
-        *_cases("promotion", ("proper",), two_d, MIXED_DTYPES, REDUCTIONS),
+        *_cases("promotion", ("proper", "overflow-target"), two_d, MIXED_DTYPES, REDUCTIONS),
         *_cases("integer", ("integers",), two_d, INT_DTYPE_PAIRS, REDUCTIONS, spaces=("prob",)),
         *_cases("legacy", ("proper",), two_d, (("float32",) * 2,), REDUCTIONS, legacy=LEGACY),
         *_cases("invalid", ("proper",), two_d, (("float32",) * 2,), INVALID_REDUCTIONS),

@@ -78,8 +78,8 @@ DEFAULT_MAX_EXAMPLES = 200
 
 FLOATS = ("float32", "float64", "float16", "bfloat16")  # shrinking prefers the first
 EDGE_VALUES = (0.0, -0.25, math.inf, -math.inf, math.nan)
-EDGE_FAMILIES = ("zero-target", "negative-target", "posinf-target", "neginf-target", "nan-target", "nan-input",
-                 "neginf-input", "posinf-input", "neginf-input-zero-target", "nan-input-zero-target")
+# The matrix's edge families, in its order: fuzz cases are mapped onto them (one source of truth).
+from .conformance.matrix import EDGE_VALUES as EDGE_FAMILIES  # noqa: E402
 
 
 # ---- cases --------------------------------------------------------------------------------------------
@@ -159,12 +159,16 @@ def fuzz_cases():
 
 # ---- the bridge to the known-differences file -------------------------------------------------------
 
-def edge_families(x, y, log_target: bool) -> list[str]:
+def edge_families(x, y, log_target: bool, target_dtype: str = "float64") -> list[str]:
     """The matrix's edge families whose edge values occur in (x, y), in EDGE_FAMILIES order."""
     x = np.asarray(x, np.float64)
     y = np.asarray(y, np.float64)
+    fmt = _dt.FLOAT_FORMATS.get(target_dtype, _dt.FLOAT_FORMATS["float64"])
     no_mass = (y == -np.inf) if log_target else (y == 0)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(all="ignore"):
+        # the target's own term (y log y, or exp(y)) overflows the target's dtype
+        own_term = np.exp(y) if log_target else y * np.log(np.where(y > 1, y, 1.0))
+        probability = np.exp(y) if log_target else y
         present = {
             "zero-target": no_mass.any(),
             "negative-target": (not log_target) and bool((np.isfinite(y) & (y < 0)).any()),
@@ -176,6 +180,10 @@ def edge_families(x, y, log_target: bool) -> list[str]:
             "posinf-input": (x == np.inf).any(),
             "neginf-input-zero-target": ((x == -np.inf) & no_mass).any(),
             "nan-input-zero-target": (np.isnan(x) & no_mass).any(),
+            "posinf-target-zero-input": ((y == np.inf) & (x >= 0)).any(),
+            "posinf-input-zero-target": ((x == np.inf) & no_mass).any(),
+            "subnormal-target": ((probability > 0) & (probability < 2.0 ** fmt.min_exponent)).any(),
+            "overflow-target": (np.isfinite(y) & (own_term > fmt.max)).any(),
         }
     return [f for f in EDGE_FAMILIES if present[f]]
 
@@ -215,13 +223,17 @@ def candidate_ids(case: GoldenCase) -> list[str]:
         ids.append(cid("invalid", values, rank_label))
     if case.input_dtype != case.target_dtype:
         ids.append(cid("promotion", values, rank_label))
+        if "overflow-target" in edge_families(x, y, call.log_target, case.target_dtype):
+            ids.append(cid("promotion", "overflow-target", "2d"))
     if 0 in shape:
         ids.append(cid("empty", "proper", _empty_shape_label(shape)))
-    ids.extend(cid("edge", family, "2d") for family in edge_families(x, y, call.log_target))
+    ids.extend(cid("edge", family, "2d") for family in edge_families(x, y, call.log_target, case.target_dtype))
     if not ids:
         ids.append(cid("core", values, rank_label))
     if has_subnormal_probability(y, case.target_dtype, call.log_target):
         ids.append(cid("core", "peaked", rank_label))
+    if has_overflowing_term(x, y, case.input_dtype, case.target_dtype, call.log_target):
+        ids.append(cid("core", "uniform10", rank_label))  # where the matrix's float16 terms overflow
     return ids
 
 
@@ -231,6 +243,19 @@ def has_subnormal_probability(y, dtype: str, log_target: bool) -> bool:
         return False
     y = np.asarray(y, np.float64)
     return bool(((y > 0) & (y < 2.0 ** _dt.FLOAT_FORMATS[dtype].min_exponent)).any())
+
+
+def has_overflowing_term(x, y, input_dtype: str, target_dtype: str, log_target: bool) -> bool:
+    """A pointwise loss term, or an intermediate of it (y - x, y * x), beyond the result dtype's largest
+    finite value: a kernel that computes in that dtype gets inf or nan (the matrix's uniform10 cases in
+    float16 show it)."""
+    if not (_dt.is_float(input_dtype) and _dt.is_float(target_dtype)) or np.shape(x) != np.shape(y):
+        return False
+    fmt = _dt.FLOAT_FORMATS[_dt.result_dtype(input_dtype, target_dtype)]
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    with np.errstate(all="ignore"):
+        parts = (spec.pointwise(x, y, log_target), y - x if log_target else y * x)
+    return any(bool((np.isfinite(p) & (np.abs(p) > fmt.max)).any()) for p in parts)
 
 
 def explain(entries, adapter: str, surface: str, version: str | None, case_ids, differences) -> None:

@@ -91,7 +91,9 @@ def test_candidate_ids_bridge_generated_cases_to_matrix_ids():
         "invalid/proper/2d/float32-float64/avg/prob", "promotion/proper/2d/float32-float64/avg/prob",
         "empty/proper/empty-batch/float32-float64/avg/prob"]
     assert fuzz.candidate_ids(_case([-1.0], [1e-6], "mean", dtypes=("float16", "float16"))) == [
-        "core/proper/1d/float16/mean/prob", "core/peaked/1d/float16/mean/prob"]  # subnormal in float16
+        "edge/subnormal-target/2d/float16/mean/prob", "core/peaked/1d/float16/mean/prob"]  # subnormal in float16
+    assert "edge/overflow-target/2d/float16/sum/prob" in fuzz.candidate_ids(
+        _case([29712.0], [29712.0], "sum", dtypes=("float16", "float16")))  # y log y beyond float16's max
     assert fuzz.candidate_ids(_case(-1.0, 0.5, None))[0] == "invalid/proper/0d/float32/<NoneType:None>/prob"
 
 
@@ -136,11 +138,6 @@ def test_bounded_fuzz_of_torch_and_paddle_completes(framework_run):
 @pytest.mark.torch
 @pytest.mark.paddle
 @pytest.mark.skipif(not _available("torch", "paddle"), reason="needs torch and paddle")
-@pytest.mark.xfail(strict=True, reason=(
-    "real torch 2.13 differences missing from known_differences.toml. Seed 0 first finds: the '+1' of "
-    "dl/dy = log(y) + 1 - x lost for subnormal targets under 'mean'/'batchmean' in float32/float64 too (declared "
-    "for float16 only, core/peaked/*/float16/*): x = [0, 0], y = [0, 1.4e-45] float32, reduction='mean'; "
-    "with that declared, next: x = +inf, y = 0 gives nan (0 * inf), where the spec drops the term"))
 def test_bounded_fuzz_of_torch_and_paddle_finds_nothing_new(framework_run):
     f = framework_run.finding
     assert f is None, fuzz.format_finding(f)

@@ -61,10 +61,12 @@ def _dtypes(ops, sem: Semantics, x, y):
     if dx != dy and sem.mixed_dtypes == "float32-float64" and {dx, dy} != {"float32", "float64"}:
         raise TypeError(f"{sem.name} semantics: input {dx} and target {dy} differ")
     out = spec._dt.result_dtype(dx, dy) if dx != dy else dx
-    # Where a framework lacks kernels for a low-precision dtype, or the semantics round once (the spec),
-    # compute in float32 and return in `out`.
-    widen = out in _LOW and (out not in ops.native_dtypes or sem.widen_low_precision)
-    compute = "float32" if widen else out
+    # The spec computes in float64 and rounds once; where a framework lacks kernels for a low-precision
+    # dtype, compute in float32 and return in `out`.
+    if sem.compute_dtype:
+        compute = sem.compute_dtype
+    else:
+        compute = "float32" if out in _LOW and out not in ops.native_dtypes else out
     return out, compute
 
 
@@ -84,48 +86,59 @@ def kl_div(ops, sem: Semantics, input, target, reduction="mean", log_target=Fals
     # kernel rounds each of them (forward and backward: the casts round the gradient too) to float16.
     own_terms = sem.target_terms_in_target_dtype and target_dtype != out_dtype
     terms_dtype = target_dtype if (own_terms or emulate) and target_dtype != compute else None
-    loss = _pointwise(ops, sem, ops.cast(input, compute), ops.cast(y, compute), log_target, terms_dtype, compute)
-    if emulate:
-        loss = _round_through(ops, loss, out_dtype, compute)
+    emulated = out_dtype if emulate else None
+    loss = _pointwise(ops, sem, ops.cast(input, compute), ops.cast(y, compute), log_target, terms_dtype, emulated)
     return _reduce(ops, loss, reduction, then_batch, in_shape, out_dtype, compute if emulate else None)
 
 
-def _round_through(ops, t, dtype, compute):
+def _round_through(ops, t, dtype, compute=None):
     """`t` rounded to `dtype` and back: the value a kernel computing in `dtype` would hold."""
-    return ops.cast(ops.cast(t, dtype), compute)
+    return ops.cast(ops.cast(t, dtype), compute or ops.dtype_name(t))
 
 
-def _pointwise(ops, sem, x, y, log_target, terms_dtype, compute):
-    """S1 with the semantics' edge rules, in the compute dtype. Terms of the target alone are rounded
-    through `terms_dtype` when given (torch's promotion order)."""
-    def target_term(t):
-        return _round_through(ops, t, terms_dtype, compute) if terms_dtype else t
+def _pointwise(ops, sem, x, y, log_target, terms_dtype, emulated):
+    """S1 with the semantics' edge rules, in the compute dtype. Terms of the target alone (y log y,
+    exp y) are rounded through `terms_dtype` when given (torch's promotion order); with `emulated`, every
+    intermediate is rounded through that dtype, as a native kernel computing in it would hold it."""
+    def r(t):
+        return _round_through(ops, t, emulated) if emulated else t
 
     nan_x = ops.isnan(x)
     if log_target:
         if sem.zero_times_inf == "ieee":
-            return target_term(ops.exp(y)) * (y - x)
-        no_mass = y == float("-inf")
+            return r(ops.exp(y, terms_dtype) * r(y - x))
+        no_mass = ops.is_neginf(y)
         drop = no_mass & ~nan_x  # probability zero: the term is 0
         y_safe = ops.where(no_mass, ops.zeros_like(y), y)
-        loss = target_term(ops.exp(y_safe)) * (y_safe - ops.where(drop, ops.zeros_like(x), x))
+        loss = r(ops.exp(y_safe, terms_dtype) * r(y_safe - ops.where(drop, ops.zeros_like(x), x)))
         return ops.where(drop, ops.zeros_like(loss), loss)
+    # Entries forced to 0, with harmless stand-ins there so that no nan flows back through `where`.
     if sem.nonpositive_target == "zero":
-        nonpositive = y <= 0  # a nan target is not <= 0: it propagates, as in Paddle's kernel
-        y_safe = ops.where(nonpositive, ops.ones_like(y), y)  # log(1) = 0, and no nan to mask
-        loss = target_term(y_safe * target_term(ops.log(y_safe))) - y_safe * ops.where(nonpositive, ops.zeros_like(x), x)
-        return ops.where(nonpositive, ops.zeros_like(loss), loss)
-    # y log y as xlogy(y, y): 0 at y == 0; a negative y keeps its nan. Two roundings (log, product).
-    if sem.zero_target_gradient == "nan":
-        # Unsafe on purpose: the masked branch's backward is 0 * log(0) = nan at y == 0, as torch's.
-        ylogy = ops.where(y == 0, ops.zeros_like(y), target_term(y * target_term(ops.log(y))))
+        forced = y <= 0  # Paddle: every target <= 0 gives 0 (a nan target is not <= 0: it propagates)
+    elif sem.zero_times_inf == "zero":
+        forced = ops.is_zero(y) & ~nan_x  # the spec: a zero-probability term is 0, unless x is nan
     else:
-        y_safe = ops.where(y == 0, ops.ones_like(y), y)  # log(1) = 0: no nan to send back
-        ylogy = target_term(y_safe * target_term(ops.log(y_safe)))
-    if sem.zero_times_inf == "zero":
-        drop = (y == 0) & ~nan_x
-        return ylogy - y * ops.where(drop, ops.zeros_like(x), x)
-    return ylogy - y * x  # IEEE: y == 0 with x == -inf gives 0 * inf = nan
+        forced = None  # torch: IEEE arithmetic throughout (y == 0 with x == -inf gives 0 * inf = nan)
+    if forced is not None:
+        y, x = ops.where(forced, ops.ones_like(y), y), ops.where(forced, ops.zeros_like(x), x)
+    if sem.formula == "exact":
+        loss = ops.kl_term(ops.where(ops.is_zero(y), ops.ones_like(y), y), x)
+    elif sem.formula == "xlogy":
+        if sem.zero_target_gradient == "nan":
+            # Unsafe on purpose: the masked branch's backward is 0 * log(0) = nan at y == 0, as torch's.
+            ylogy = ops.where(ops.is_zero(y), ops.zeros_like(y), _round(ops, y * ops.log(y, terms_dtype), terms_dtype))
+        else:
+            y_safe = ops.where(ops.is_zero(y), ops.ones_like(y), y)  # log(1) = 0: no nan to send back
+            ylogy = _round(ops, y_safe * ops.log(y_safe, terms_dtype), terms_dtype)
+        loss = r(r(ylogy) - r(y * x))
+    else:
+        y_safe = ops.where(ops.is_zero(y), ops.ones_like(y), y)
+        loss = r(y * r(ops.log(y_safe, terms_dtype) - x))
+    return loss if forced is None else ops.where(forced, ops.zeros_like(loss), loss)
+
+
+def _round(ops, t, dtype):
+    return _round_through(ops, t, dtype) if dtype else t
 
 
 def _reduce(ops, loss, reduction, then_batch, in_shape, out_dtype, emulate_in):

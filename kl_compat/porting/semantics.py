@@ -32,7 +32,12 @@ class Semantics:
     target_gradient: bool = True  # False: the target gets no gradient
     log_target: bool = True  # the log_target argument exists
     low_precision: bool = True  # float16 and bfloat16 accepted (False: they raise, as Paddle's CPU kernel)
-    widen_low_precision: bool = False  # compute float16/bfloat16 in float32, round once at the end
+    # "xlogy": xlogy(y, y) - y * x, torch's form (y log y is formed, and can overflow, on its own) |
+    # "difference": y * (log y - x), the documented formula (Paddle's kernel) |
+    # "exact": y * (log y - x) with its derivatives formed directly, dl/dy = log y + 1 - x, dl/dx = -y
+    # (the spec: autograd's product rule forms grad * y first, which underflows for a subnormal y)
+    formula: str = "difference"
+    compute_dtype: str | None = None  # compute in this dtype whatever the inputs' (the spec: float64)
     mixed_dtypes: str = "promote"  # "promote" | "float32-float64" (Paddle casts only that pair)
     target_terms_in_target_dtype: bool = False  # torch: xlogy(y, y) / exp(y) rounded to y's dtype, then promoted
     # A native kernel in a low-precision dtype rounds each pointwise term to it (a term can overflow
@@ -52,10 +57,10 @@ class Semantics:
 
 SEMANTICS: dict[str, Semantics] = {s.name: s for s in (
     Semantics("spec", nonpositive_target="nan", zero_times_inf="zero", broadcast=False, legacy="override",
-              unknown_reduction="raise", mean_warning=SPEC_MEAN_WARNING, widen_low_precision=True),
+              unknown_reduction="raise", mean_warning=SPEC_MEAN_WARNING, compute_dtype="float64", formula="exact"),
     Semantics("torch", nonpositive_target="nan", zero_times_inf="ieee", broadcast=True,
               legacy="override-then-batchmean", unknown_reduction="raise",
-              aliases={"elementwise_mean": "mean"}, mean_warning=TORCH_MEAN_WARNING,
+              aliases={"elementwise_mean": "mean"}, mean_warning=TORCH_MEAN_WARNING, formula="xlogy",
               target_terms_in_target_dtype=True, round_like_native=True, module_converts_legacy=True,
               zero_target_gradient="nan"),
     Semantics("paddle", nonpositive_target="zero", zero_times_inf="ieee", broadcast=False, legacy="unsupported",
@@ -65,6 +70,7 @@ SEMANTICS: dict[str, Semantics] = {s.name: s for s in (
     # reductions silently unreduced (its reduction_enum), the same 'mean' warning.
     Semantics("rtorch", nonpositive_target="nan", zero_times_inf="ieee", broadcast=True, legacy="unsupported",
               unknown_reduction="none", mean_warning=TORCH_MEAN_WARNING, legacy_warning=None, log_target=False,
+              formula="xlogy",
               target_terms_in_target_dtype=True, round_like_native=True, zero_target_gradient="nan"),
 )}
 
