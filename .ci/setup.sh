@@ -9,10 +9,12 @@ cd "$(dirname "$0")/.."
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
   echo "setup: need root for: $*" >&2; return 1; fi; }
 
-if ! command -v R >/dev/null 2>&1; then
-  echo "setup: installing R (r-base-core, r-base-dev) from Debian"
+# R for the R adapter; Chromium renders the HTML report (a test opens it, the report's screenshot).
+if ! command -v R >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1; then
+  echo "setup: installing R (r-base-core, r-base-dev) and chromium from Debian"
   as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends r-base-core r-base-dev >/dev/null
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends \
+    r-base-core r-base-dev chromium >/dev/null
 fi
 
 PY=${PYTHON:-python3}
@@ -20,7 +22,7 @@ PY=${PYTHON:-python3}
 
 # Skip pip when nothing it reads has changed since the last successful set-up.
 stamp=.venv/.kl-compat-setup
-want=$(cat pyproject.toml .ci/setup.sh | sha256sum | cut -d' ' -f1)
+want=$(cat pyproject.toml .ci/setup.sh conformance/environments.toml | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
@@ -36,4 +38,6 @@ fi
 pip install -e ".[all,test]"
 .venv/bin/python -c "import kl_compat, torch, paddle, rpy2" \
   || { echo "setup: the environment is incomplete (see the pip output above)" >&2; exit 1; }
+# Other framework versions (conformance/environments.toml: Paddle 2.6.2), each in its own venv.
+.venv/bin/kl-compat env create --all
 echo "$want" > "$stamp"

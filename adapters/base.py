@@ -67,6 +67,10 @@ class Adapter:
     def version(self) -> str:
         raise NotImplementedError
 
+    def runtime(self) -> dict:
+        """More about the runtime, for run information (e.g. {"r": "R version 4.2.2"})."""
+        return {}
+
     # -- capabilities --
     def unsupported_argument(self, surface: str, call: Call, input_dtype: str, target_dtype: str) -> str | None:
         """The name of an argument this surface lacks that `call` needs, else None."""

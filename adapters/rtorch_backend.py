@@ -296,6 +296,9 @@ class RTorchAdapter(Adapter):
     def version(self):
         return self._version
 
+    def runtime(self):
+        return {"r": r_session().r_version}
+
     def unsupported_argument(self, surface, call, input_dtype, target_dtype):
         if call.uses_legacy():
             return "size_average/reduce"

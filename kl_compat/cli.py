@@ -6,7 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-DEFAULT_ADAPTERS = ("torch", "paddle")
+DEFAULT_ADAPTERS = ("torch", "paddle", "rtorch")
+# The committed report: the current frameworks, and Paddle 2.6.2 from its environment beside Paddle 3.
+REPORT_ADAPTERS = ("torch", "paddle", "paddle@paddle-2.6.2", "rtorch")
 DEFAULT_RESULTS = Path("results/latest.jsonl")
 
 
@@ -22,6 +24,16 @@ def _shard(text: str) -> tuple[int, int]:
     if not 1 <= i <= n:
         raise argparse.ArgumentTypeError(f"--shard {text}: need 1 <= i <= n")
     return i, n
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"need a whole number >= 1, got {text!r}")
+    return n
 
 
 def _adapters(text: str) -> list[str]:
@@ -51,13 +63,14 @@ def cmd_golden(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from . import golden, known, run
+    from . import environments, golden, known, run
 
-    specs = [run.AdapterSpec(name) for name in args.adapters]
     try:
+        specs = [environments.adapter_spec(name) for name in args.adapters]
         summary = run.run(specs, args.out, patterns=args.cases, shard=args.shard, timeout=args.timeout,
-                          known_path=args.known, strict=args.strict, progress=not args.quiet, argv=sys.argv)
-    except (golden.GoldenError, known.KnownDifferencesError, run.RunError, KeyError) as e:
+                          known_path=args.known, strict=args.strict, progress=not args.quiet, argv=sys.argv,
+                          workers=args.workers)
+    except (golden.GoldenError, known.KnownDifferencesError, run.RunError, environments.EnvError, KeyError) as e:
         raise CLIError(str(e)) from None
     _print_summary(summary, args.strict)
     return 1 if summary.failed(args.strict) else 0
@@ -94,13 +107,13 @@ def cmd_doctor(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from . import claims, golden, known, results
+    from . import claims, environments, golden, known, results
     from .report import command, model
 
     try:
         return command(args)
     except (golden.GoldenError, known.KnownDifferencesError, claims.ClaimsError, results.ResultsError,
-            model.ReportError, KeyError) as e:
+            model.ReportError, environments.EnvError, KeyError) as e:
         raise CLIError(str(e)) from None
 
 
@@ -137,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--timeout", type=float, default=60.0, help="seconds per case before its worker is killed")
     r.add_argument("--known", type=Path, default=None, help="known-differences file (default: the package's)")
     r.add_argument("--strict", action="store_true", help="also fail on stale or fixed known-difference entries")
+    r.add_argument("--workers", type=_positive, default=1, help="worker processes per adapter (default 1)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.set_defaults(func=cmd_run)
 
@@ -150,7 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", type=Path, default=None, help="report directory (default conformance/report)")
     rp.add_argument("--guides", type=Path, default=None,
                     help="porting guides directory (default conformance/guides; OUT/guides when files are given)")
-    rp.add_argument("--adapters", type=_adapters, default=["torch", "paddle", "rtorch"], help="for the run")
+    rp.add_argument("--adapters", type=_adapters, default=list(REPORT_ADAPTERS),
+                    help="for the run; ADAPTER@ENV runs in a named environment, created if missing")
     rp.add_argument("--run-out", type=Path, default=DEFAULT_RESULTS, help=f"the run's results (default {DEFAULT_RESULTS})")
     rp.add_argument("--timeout", type=float, default=60.0, help="seconds per case before its worker is killed")
     rp.add_argument("--known", type=Path, default=None, help="known-differences file (default: the package's)")
@@ -177,6 +192,14 @@ def build_parser() -> argparse.ArgumentParser:
     gd.add_argument("--to", dest="dst", required=True, help="torch, paddle or rtorch")
     gd.add_argument("--out", type=Path, default=None, help="write here (default: standard output)")
     gd.set_defaults(func=cmd_guide)
+
+    from .environments import add_parser as add_env_parser
+    from .fuzz import add_parser as add_fuzz_parser
+    from .merge import add_parser as add_merge_parser
+
+    add_merge_parser(sub)
+    add_env_parser(sub)
+    add_fuzz_parser(sub)
     return p
 
 

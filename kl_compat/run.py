@@ -148,7 +148,7 @@ def adapter_line(spec_: AdapterSpec, label: str, state) -> dict:
             "environment": spec_.environment}
     if state.available:
         line.update({k: info.get(k) for k in ("framework", "version", "python", "numpy", "platform",
-                                               "executable", "surfaces")})
+                                               "executable", "surfaces", "r") if k in info or k != "r"})
     else:
         line.update(reason=state.reason, hint=state.hint)
     return line

@@ -30,7 +30,7 @@ def main(argv=None) -> int:
         adapter.load()
         hello = {"type": "hello", "adapter": adapter.name, "framework": adapter.framework,
                  "version": adapter.version(), "surfaces": list(adapter.surfaces),
-                 "batch_size": adapter.batch_size}
+                 "batch_size": adapter.batch_size, **adapter.runtime()}
     except Exception as e:  # ImportError above all: report it and let the runner mark the adapter
         hint = getattr(locals().get("adapter"), "install_hint", "")
         hello = {"type": "unavailable", "adapter": argv[0], "reason": f"{type(e).__name__}: {e}", "hint": hint}

@@ -120,12 +120,13 @@ def write(m: dict, out_dir: Path) -> list[Path]:
 
 def command(args) -> int:
     """`kl-compat report` (argparse namespace from kl_compat.cli)."""
-    from .. import guide, run
+    from .. import environments, guide, run
 
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
     paths = list(args.results)
     if not paths:
-        specs = [run.AdapterSpec(name) for name in args.adapters]
+        # ADAPTER@ENV: another framework version, in its environment (created on first use)
+        specs = [environments.adapter_spec(name, create_missing=True) for name in args.adapters]
         say(f"report: running the conformance matrix on {', '.join(args.adapters)} -> {args.run_out}")
         summary = run.run(specs, args.run_out, timeout=args.timeout, known_path=args.known,
                           progress=not args.quiet, argv=sys.argv)
