@@ -61,11 +61,21 @@ class AdapterRun:
     restarts: int = 0
 
 
+def worker_env(env: dict | None = None) -> dict:
+    """The worker's environment: one intra-op thread unless the caller says otherwise. The matrix's
+    tensors are tiny, and a framework's spinning thread pool would compete with the runner (which judges
+    while the worker computes) for the same cores; scale out with more workers instead (--workers)."""
+    env = dict(os.environ if env is None else env)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env.setdefault(var, "1")
+    return env
+
+
 class Worker:
     def __init__(self, adapter: str, python: str, env: dict | None = None):
         self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen([python, "-m", "kl_compat.worker", adapter], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self.stderr, env=env)
+                                     stdout=subprocess.PIPE, stderr=self.stderr, env=worker_env(env))
         self.reader = wire.Reader(self.proc.stdout.fileno())
 
     def send(self, payload: bytes):
@@ -105,6 +115,10 @@ class Worker:
                 f.close()
             except OSError:
                 pass
+        try:
+            self.proc.wait(timeout=2)  # end of input: a healthy worker exits by itself
+        except subprocess.TimeoutExpired:
+            pass
         self.kill()
         self.stderr.close()
 

@@ -115,6 +115,10 @@ class Reader:
 
 
 def write(fd: int, obj) -> None:
-    data = memoryview(pack(obj))
-    while data:
-        data = data[os.write(fd, data):]
+    write_bytes(fd, pack(obj))
+
+
+def write_bytes(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]

@@ -55,8 +55,9 @@ def main(argv=None) -> int:
             pass  # input closed after the last task: finish what is held
         tasks = [(t["case_id"], t["surface"], t["input"], t["target"], Call(**t["call"]), t["input_dtype"],
                   t["target_dtype"]) for t in batch]
-        for task, obs in zip(batch, adapter.observe_batch(tasks)):
-            wire.write(proto, {"type": "result", "seq": task["seq"], "observation": obs})
+        frames = [wire.pack({"type": "result", "seq": task["seq"], "observation": obs})
+                  for task, obs in zip(batch, adapter.observe_batch(tasks))]
+        wire.write_bytes(proto, b"".join(frames))  # one write per batch: fewer wake-ups of the runner
 
 
 if __name__ == "__main__":
