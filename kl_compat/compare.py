@@ -76,10 +76,7 @@ def judge(case: GoldenCase, obs) -> Verdict:
 
     verdict = Verdict(MATCH)
     diffs = verdict.differences
-    if tuple(obs.shape) != tuple(exp.shape):
-        diffs.append(Difference("shape", f"out.shape={tuple(obs.shape)}, but the spec says {tuple(exp.shape)} [{call}]"))
-    if obs.dtype != exp.dtype:
-        diffs.append(Difference("dtype", f"out.dtype={obs.dtype}, but the spec says {exp.dtype} [{call}]"))
+    diffs.extend(_shape_and_dtype(obs, exp.shape, exp.dtype, "the spec", call))
     divisor = spec.divisor_of(exp.reduction, case.input.size, case.input.shape)
     dtype = tolerance.coarser(exp.dtype, obs.dtype)
     tol = tolerance.value_tolerance(case.input, case.target, case.call.log_target, exp.reduction, divisor,
@@ -98,6 +95,15 @@ def judge(case: GoldenCase, obs) -> Verdict:
         diffs.extend(_compare_gradient(case, wrt, grad, want, defined, gdtype, divisor, call))
     verdict.status = DIFFERS if diffs else MATCH
     return verdict
+
+
+def _shape_and_dtype(obs, shape, dtype, who: str, call: str) -> list[Difference]:
+    out = []
+    if tuple(obs.shape) != tuple(shape):
+        out.append(Difference("shape", f"out.shape={tuple(obs.shape)}, but {who} says {tuple(shape)} [{call}]"))
+    if obs.dtype != dtype:
+        out.append(Difference("dtype", f"out.dtype={obs.dtype}, but {who} says {dtype} [{call}]"))
+    return out
 
 
 def _one_line(text: str, limit: int = 160) -> str:
@@ -227,10 +233,7 @@ def judge_against(case: GoldenCase, reference, obs) -> Verdict:
         return Verdict(MATCH)
     verdict = Verdict(MATCH)
     diffs = verdict.differences
-    if tuple(obs.shape) != tuple(reference.shape):
-        diffs.append(Difference("shape", f"out.shape={tuple(obs.shape)}, but the reference says {tuple(reference.shape)} [{call}]"))
-    if obs.dtype != reference.dtype:
-        diffs.append(Difference("dtype", f"out.dtype={obs.dtype}, but the reference says {reference.dtype} [{call}]"))
+    diffs.extend(_shape_and_dtype(obs, reference.shape, reference.dtype, "the reference", call))
     dtype = tolerance.coarser(reference.dtype, obs.dtype)
     reduction = spec.effective_reduction(case.call) if isinstance(case.call.reduction, str) and \
         (case.call.reduction in spec.REDUCTIONS or case.call.uses_legacy()) else "none"

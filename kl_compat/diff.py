@@ -203,7 +203,7 @@ def render_text(d: dict, limit: int = 50) -> str:
 
 
 def render_markdown(d: dict, limit: int = 50) -> str:
-    out = [f"### kl-compat diff", "", f"`{d['old']}` → `{d['new']}`", ""]
+    out = ["### kl-compat diff", "", f"`{d['old']}` → `{d['new']}`", ""]
     out += [f"- {c}" for c in d["context"]] + [f"- note: {n}" for n in d["notes"]] + [""]
     out += ["| adapter.surface | " + " | ".join(CATEGORIES) + " |", "|---|" + "--:|" * len(CATEGORIES)]
     for k, c in sorted(d["counts"].items()):

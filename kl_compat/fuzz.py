@@ -14,7 +14,7 @@ from families (probabilities, log-probabilities, uniform(-10, 10), tiny, large) 
 edges (0, -0.25, +-inf, nan), every value rounded to its dtype with `dtypes.round_to` (so a large
 value can become inf in float16); reductions none/mean/sum/batchmean and sometimes an invalid one from
 the matrix's list; log_target. Choices are ordered so that shrinking heads for 0-d, float32, 'sum',
-log_target=False, no edges and not empty. The expected outcome comes from `golden._expected_for`, the
+log_target=False, no edges and not empty. The expected outcome comes from `golden.expectation`, the
 code path that writes the goldens (`make_case`).
 
 Known differences: the bridge between hand-declared cases and generated ones. Entries of
@@ -64,13 +64,12 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 
 from . import compare, golden, known, runner, spec
 from . import dtypes as _dt
-from .golden import Expected, GoldenCase
+from .golden import GoldenCase
 
 DEFAULT_ADAPTERS = ("torch", "paddle")
 DEFAULT_CACHE_DIR = Path(".kl-compat-cache/hypothesis")
@@ -88,16 +87,8 @@ def make_case(x, y, call: spec.Call, input_dtype: str, target_dtype: str, case_i
     """A GoldenCase for arbitrary inputs (rounded to their dtypes), expected outcome from the golden code path."""
     x = _dt.round_to(np.asarray(x, np.float64), input_dtype).astype(np.float64)
     y = _dt.round_to(np.asarray(y, np.float64), target_dtype).astype(np.float64)
-    # golden._expected_for reads case.sample.arrays / .input_dtype / .target_dtype and case.call.
-    sample = SimpleNamespace(arrays=(x, y), input_dtype=input_dtype, target_dtype=target_dtype)
-    meta, arrays = golden._expected_for(SimpleNamespace(sample=sample, call=call))
-    if meta["outcome"] == "value":  # as golden.load turns the JSON record back into an Expected
-        meta = dict(meta, shape=tuple(meta["shape"]), warnings=tuple(meta["warnings"]))
     digest = case_digest(x, y, call, input_dtype, target_dtype)
-    return GoldenCase(id=case_id or f"fuzz/{digest[:12]}", group="fuzz", sample=digest, call=call,
-                      input_dtype=input_dtype, target_dtype=target_dtype,
-                      input=_dt.storage_array(x, input_dtype), target=_dt.storage_array(y, target_dtype),
-                      expected=Expected(**meta, **arrays))
+    return golden.make_case(case_id or f"fuzz/{digest[:12]}", "fuzz", digest, x, y, call, input_dtype, target_dtype)
 
 
 def case_digest(x, y, call: spec.Call, input_dtype: str, target_dtype: str) -> str:

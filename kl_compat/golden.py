@@ -73,23 +73,34 @@ class GoldenCase:
 
 # ---- computing ----------------------------------------------------------------------------------------
 
-def _expected_for(case) -> tuple[dict, dict[str, np.ndarray]]:
-    s = case.sample
-    x, y = s.arrays
+def expectation(x, y, call: spec.Call, input_dtype: str, target_dtype: str) -> Expected:
+    """The spec's expectation for one call: the one place goldens, reproducers and fuzz cases get it."""
     try:
-        r = spec.reference(x, y, case.call, s.input_dtype, s.target_dtype)
+        r = spec.reference(x, y, call, input_dtype, target_dtype)
     except spec.SpecError as e:
-        return {"outcome": "error", "error": "TypeError" if isinstance(e, TypeError) else "ValueError", "message": str(e)}, {}
-    meta = {"outcome": "value", "dtype": r.dtype, "shape": list(r.value.shape), "reduction": r.reduction,
-            "warnings": list(r.warnings)}
-    arrays = {
-        "value": r.rounded(),
-        "grad_input": _dt.round_to(r.grad_input, s.input_dtype),
-        "grad_target": _dt.round_to(r.grad_target, s.target_dtype),
-        "grad_input_defined": r.grad_input_defined,
-        "grad_target_defined": r.grad_target_defined,
-    }
-    return meta, arrays
+        return Expected("error", error="TypeError" if isinstance(e, TypeError) else "ValueError", message=str(e))
+    return Expected("value", dtype=r.dtype, shape=tuple(r.value.shape), reduction=r.reduction,
+                    warnings=tuple(r.warnings), value=r.rounded(),
+                    grad_input=_dt.round_to(r.grad_input, input_dtype),
+                    grad_target=_dt.round_to(r.grad_target, target_dtype),
+                    grad_input_defined=r.grad_input_defined, grad_target_defined=r.grad_target_defined)
+
+
+def make_case(case_id: str, group: str, sample: str, x, y, call: spec.Call, input_dtype: str,
+              target_dtype: str) -> GoldenCase:
+    """A GoldenCase for any inputs (values already representable in their dtypes), expectation computed now."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    return GoldenCase(case_id, group, sample, call, input_dtype, target_dtype, _dt.storage_array(x, input_dtype),
+                      _dt.storage_array(y, target_dtype), expectation(x, y, call, input_dtype, target_dtype))
+
+
+def _record_parts(e: Expected) -> tuple[dict, dict[str, np.ndarray]]:
+    """An Expected as cases.json metadata and the arrays stored in expected.npz."""
+    if e.outcome == "error":
+        return {"outcome": "error", "error": e.error, "message": e.message}, {}
+    meta = {"outcome": "value", "dtype": e.dtype, "shape": list(e.shape), "reduction": e.reduction,
+            "warnings": list(e.warnings)}
+    return meta, {k: getattr(e, k) for k in ("value", *GRAD_KEYS)}
 
 
 def compute(cases) -> tuple[list[dict], dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -100,7 +111,8 @@ def compute(cases) -> tuple[list[dict], dict[str, np.ndarray], dict[str, np.ndar
             x, y = s.arrays
             samples[f"{s.id}/input"] = _dt.storage_array(x, s.input_dtype)
             samples[f"{s.id}/target"] = _dt.storage_array(y, s.target_dtype)
-        meta, arrays = _expected_for(case)
+        x, y = s.arrays
+        meta, arrays = _record_parts(expectation(x, y, case.call, s.input_dtype, s.target_dtype))
         c = case.call
         records.append({
             "id": case.id, "group": case.group, "sample": s.id,
@@ -149,8 +161,8 @@ def read_manifest(directory: Path) -> dict:
     return manifest
 
 
-def verify_checksums(directory: Path) -> dict:
-    directory = Path(directory)
+def verify_checksums(directory: Path | None = None) -> dict:
+    directory = Path(directory or default_dir())
     manifest = read_manifest(directory)
     for name in DATA_FILES:
         path = directory / name

@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import compare, runner, spec
+from . import compare, golden, runner, spec
 from . import dtypes as _dt
-from .golden import Expected, GoldenCase
+from .golden import GoldenCase
 
 MAX_LITERAL_ELEMENTS = 64  # larger inputs are not printed as literals
 MAX_SINGLES = 64  # single-element candidates tried per finding
@@ -44,20 +44,7 @@ _INDEX = re.compile(r"^(?:out|grad_input|grad_target)\[(\d+)\]")
 
 def make_case(case_id: str, x, y, call: spec.Call, input_dtype: str, target_dtype: str) -> GoldenCase:
     """A GoldenCase for arbitrary inputs, with the spec's expectation computed now."""
-    x = np.asarray(x, np.float64)
-    y = np.asarray(y, np.float64)
-    try:
-        r = spec.reference(x, y, call, input_dtype, target_dtype)
-    except spec.SpecError as e:
-        exp = Expected("error", error="TypeError" if isinstance(e, TypeError) else "ValueError", message=str(e))
-    else:
-        exp = Expected("value", dtype=r.dtype, shape=tuple(r.value.shape), reduction=r.reduction,
-                       warnings=tuple(r.warnings), value=r.rounded(),
-                       grad_input=_dt.round_to(r.grad_input, input_dtype),
-                       grad_target=_dt.round_to(r.grad_target, target_dtype),
-                       grad_input_defined=r.grad_input_defined, grad_target_defined=r.grad_target_defined)
-    return GoldenCase(case_id, "repro", case_id, call, input_dtype, target_dtype,
-                      _dt.storage_array(x, input_dtype), _dt.storage_array(y, target_dtype), exp)
+    return golden.make_case(case_id, "repro", case_id, x, y, call, input_dtype, target_dtype)
 
 
 def candidate_arrays(case: GoldenCase, hint: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:

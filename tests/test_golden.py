@@ -93,6 +93,11 @@ def test_case_count_must_match_manifest(golden_copy):
         golden.load(golden_copy)
 
 
+def test_cli_golden_check_of_the_shipped_goldens(capsys):
+    assert main(["golden", "--check"]) == 0
+    assert "goldens match the spec" in capsys.readouterr().out
+
+
 def test_cli_golden_check(golden_copy, capsys):
     assert main(["golden", "--check", "--dir", str(golden_copy)]) == 0
     assert "goldens match the spec" in capsys.readouterr().out

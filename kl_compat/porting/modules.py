@@ -1,4 +1,4 @@
-"""What the torch and Paddle module forms share: the constructor's handling of the arguments."""
+"""What the torch and Paddle module forms share: the arguments, and the call."""
 
 from __future__ import annotations
 
@@ -7,6 +7,22 @@ import warnings
 from kl_compat import spec
 
 from .semantics import get
+
+
+class KLDivLossMixin:
+    """KLDivLoss's body; torch_module and paddle_module put it on their framework's module class."""
+
+    def __init__(self, reduction="mean", log_target=False, semantics="torch", *, size_average=None, reduce=None):
+        super().__init__()
+        self.semantics = semantics
+        self.reduction, self.log_target, self.size_average, self.reduce = module_arguments(
+            reduction, log_target, semantics, size_average, reduce)
+
+    def forward(self, input, target):
+        from . import kl_div
+
+        return kl_div(input, target, self.reduction, self.log_target, self.semantics,
+                      size_average=self.size_average, reduce=self.reduce)
 
 
 def module_arguments(reduction, log_target, semantics, size_average, reduce):
