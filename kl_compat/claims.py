@@ -25,13 +25,13 @@ no matching case produced anything to check) or "not applicable" (a version outs
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import numpy as np
 
 from .compare import KINDS
 from .known import version_matches
+from .tomlfile import read_toml
 
 FILE_NAME = "claims.toml"
 HELD, CONTRADICTED, NOT_MEASURED, NOT_APPLICABLE = "held", "contradicted", "not measured", "not applicable"
@@ -52,12 +52,7 @@ def default_path() -> Path:
 
 def load(path: Path | None = None) -> list[dict]:
     path = Path(path or default_path())
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        return []
-    except tomllib.TOMLDecodeError as e:
-        raise ClaimsError(f"{path}: not valid TOML ({e})") from None
+    data = read_toml(path, ClaimsError)
     out, ids = [], set()
     for i, raw in enumerate(data.get("claim", []), 1):
         where = f"{path}: [[claim]] number {i}"

@@ -19,9 +19,10 @@ import os
 import re
 import subprocess
 import sys
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .tomlfile import read_toml
 
 CONFIG_NAME = "environments.toml"
 # The distribution behind each adapter, for `env create ADAPTER==VERSION`.
@@ -61,12 +62,7 @@ def config_path() -> Path:
 
 def load(path: Path | None = None) -> dict[str, Environment]:
     path = Path(path or config_path())
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        return {}
-    except tomllib.TOMLDecodeError as e:
-        raise EnvError(f"{path}: not valid TOML ({e})") from None
+    data = read_toml(path, EnvError)
     envs = {}
     for name, raw in data.get("environment", {}).items():
         if not isinstance(raw, dict) or "adapter" not in raw:

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import fnmatch
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .compare import KINDS
+from .tomlfile import read_toml
 
 FILE_NAME = "known_differences.toml"
 _FIELDS = {"adapter", "surface", "cases", "kind", "reason", "link", "versions"}
@@ -64,12 +64,7 @@ class Entry:
 
 def load(path: Path | None = None) -> list[Entry]:
     path = Path(path or default_path())
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        return []
-    except tomllib.TOMLDecodeError as e:
-        raise KnownDifferencesError(f"{path}: not valid TOML ({e})") from None
+    data = read_toml(path, KnownDifferencesError)
     entries = []
     for i, raw in enumerate(data.get("difference", []), 1):
         where = f"{path}: [[difference]] number {i}"

@@ -18,7 +18,6 @@ import tempfile
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from . import wire
 from .adapters.base import CRASHED, TIMEOUT, UNAVAILABLE, Observation
@@ -286,6 +285,3 @@ def _observation(d: dict) -> Observation:
         d["shape"] = tuple(d["shape"])
     return Observation(**d)
 
-
-def python_of(venv: str | Path) -> str:
-    return str(Path(venv) / "bin" / "python")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import warnings
 
-from kl_compat import spec
+from kl_compat import dtypes, spec
 
 from .semantics import Semantics
 
@@ -60,7 +60,7 @@ def _dtypes(ops, sem: Semantics, x, y):
             raise RuntimeError(f"{sem.name} semantics: kl_div has no {d} kernel (float32 and float64 only)")
     if dx != dy and sem.mixed_dtypes == "float32-float64" and {dx, dy} != {"float32", "float64"}:
         raise TypeError(f"{sem.name} semantics: input {dx} and target {dy} differ")
-    out = spec._dt.result_dtype(dx, dy) if dx != dy else dx
+    out = dtypes.result_dtype(dx, dy)
     # The spec computes in float64 and rounds once; where a framework lacks kernels for a low-precision
     # dtype, compute in float32 and return in `out`.
     if sem.compute_dtype:
@@ -88,12 +88,12 @@ def kl_div(ops, sem: Semantics, input, target, reduction="mean", log_target=Fals
     terms_dtype = target_dtype if (own_terms or emulate) and target_dtype != compute else None
     emulated = out_dtype if emulate else None
     loss = _pointwise(ops, sem, ops.cast(input, compute), ops.cast(y, compute), log_target, terms_dtype, emulated)
-    return _reduce(ops, loss, reduction, then_batch, in_shape, out_dtype, compute if emulate else None)
+    return _reduce(ops, loss, reduction, then_batch, in_shape, out_dtype, emulate)
 
 
-def _round_through(ops, t, dtype, compute=None):
-    """`t` rounded to `dtype` and back: the value a kernel computing in `dtype` would hold."""
-    return ops.cast(ops.cast(t, dtype), compute or ops.dtype_name(t))
+def _round_through(ops, t, dtype):
+    """`t` rounded to `dtype` and back: the value a kernel computing in `dtype` would hold (no-op for None)."""
+    return t if dtype is None else ops.cast(ops.cast(t, dtype), ops.dtype_name(t))
 
 
 def _pointwise(ops, sem, x, y, log_target, terms_dtype, emulated):
@@ -101,7 +101,7 @@ def _pointwise(ops, sem, x, y, log_target, terms_dtype, emulated):
     exp y) are rounded through `terms_dtype` when given (torch's promotion order); with `emulated`, every
     intermediate is rounded through that dtype, as a native kernel computing in it would hold it."""
     def r(t):
-        return _round_through(ops, t, emulated) if emulated else t
+        return _round_through(ops, t, emulated)
 
     nan_x = ops.isnan(x)
     if log_target:
@@ -126,10 +126,10 @@ def _pointwise(ops, sem, x, y, log_target, terms_dtype, emulated):
     elif sem.formula == "xlogy":
         if sem.zero_target_gradient == "nan":
             # Unsafe on purpose: the masked branch's backward is 0 * log(0) = nan at y == 0, as torch's.
-            ylogy = ops.where(ops.is_zero(y), ops.zeros_like(y), _round(ops, y * ops.log(y, terms_dtype), terms_dtype))
+            ylogy = ops.where(ops.is_zero(y), ops.zeros_like(y), _round_through(ops, y * ops.log(y, terms_dtype), terms_dtype))
         else:
             y_safe = ops.where(ops.is_zero(y), ops.ones_like(y), y)  # log(1) = 0: no nan to send back
-            ylogy = _round(ops, y_safe * ops.log(y_safe, terms_dtype), terms_dtype)
+            ylogy = _round_through(ops, y_safe * ops.log(y_safe, terms_dtype), terms_dtype)
         loss = r(r(ylogy) - r(y * x))
     else:
         y_safe = ops.where(ops.is_zero(y), ops.ones_like(y), y)
@@ -137,20 +137,16 @@ def _pointwise(ops, sem, x, y, log_target, terms_dtype, emulated):
     return loss if forced is None else ops.where(forced, ops.zeros_like(loss), loss)
 
 
-def _round(ops, t, dtype):
-    return _round_through(ops, t, dtype) if dtype else t
-
-
-def _reduce(ops, loss, reduction, then_batch, in_shape, out_dtype, emulate_in):
-    """S3. `emulate_in`: the compute dtype when a native low-precision kernel's sums are emulated."""
+def _reduce(ops, loss, reduction, then_batch, in_shape, out_dtype, emulate: bool):
+    """S3. `emulate`: a native low-precision kernel's sums are emulated (rounded to `out_dtype`)."""
     if reduction == "none":
         result = loss
     else:
         result = ops.sum(loss)
         if reduction == "mean":
             result = result / ops.numel(loss)
-        elif emulate_in:
-            result = _round_through(ops, result, out_dtype, emulate_in)  # summed into the output dtype
+        elif emulate:
+            result = _round_through(ops, result, out_dtype)  # summed into the output dtype
     if reduction == "batchmean" or then_batch:
         result = result / (in_shape[0] if len(in_shape) > 0 else 1)  # a 0-d input is one sample
     return ops.cast(result, out_dtype)

@@ -51,9 +51,6 @@ class Semantics:
     # which reaches every logit of a softmax target; "zero" is the gradient-safe choice.
     zero_target_gradient: str = "zero"
 
-    def describe(self) -> str:
-        return self.name
-
 
 SEMANTICS: dict[str, Semantics] = {s.name: s for s in (
     Semantics("spec", nonpositive_target="nan", zero_times_inf="zero", broadcast=False, legacy="override",
