@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from kl_compat.dtypes import storage_array
 from kl_compat.spec import Call
 
 # Observation.status values; judging them is compare's job.
@@ -66,6 +67,19 @@ class Adapter:
 
     def version(self) -> str:
         raise NotImplementedError
+
+    def warm_up(self) -> None:
+        """Observe a few small cases on every surface and discard what is seen. Frameworks load kernels
+        and import modules on first use (torch imports sympy on the first backward through a target
+        that requires grad); that cost belongs with the import, paid once per worker, not to whichever
+        cases of a run happen to come first."""
+        tasks = []
+        for dtype in ("float32", "float64", "float16", "bfloat16"):
+            x = storage_array(np.full((2, 3), -1.0), dtype)
+            for reduction, log_target, y in (("none", False, 0.5), ("batchmean", True, -0.5)):
+                tasks += [("warm-up", surface, x, storage_array(np.full((2, 3), y), dtype), Call(reduction, log_target),
+                           dtype, dtype) for surface in self.surfaces]
+        self.observe_batch(tasks)
 
     def runtime(self) -> dict:
         """More about the runtime, for run information (e.g. {"r": "R version 4.2.2"})."""

@@ -17,9 +17,6 @@ class TorchAdapter(Adapter):
         import torch  # noqa: F401  (paid once per worker)
 
         self.torch = torch
-        # The first backward imports more of torch (sympy, among others): pay it here, with the imports.
-        x = torch.zeros(1, requires_grad=True)
-        torch.nn.functional.kl_div(x, torch.ones(1), reduction="sum").backward()
 
     def version(self):
         return self.torch.__version__

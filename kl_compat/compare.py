@@ -12,6 +12,7 @@ import numpy as np
 
 from . import spec, tolerance
 from .adapters.base import CRASHED, GRAD_ERROR, GRAD_NONE, OK, RAISED, TIMEOUT, UNAVAILABLE, UNSUPPORTED
+from .dtypes import ulp
 from .golden import GoldenCase
 
 MATCH, DIFFERS, ERROR = "match", "differs", "error"
@@ -52,7 +53,8 @@ class Verdict:
 
 
 def judge(case: GoldenCase, obs) -> Verdict:
-    call = str(case.call)
+    prepared = _prepared(case)
+    call = prepared.call
     if obs.status in (CRASHED, TIMEOUT, UNAVAILABLE):
         kind = obs.status
         return Verdict(obs.status, [Difference(kind, f"{obs.detail} [{call}]")] if kind != UNAVAILABLE else [])
@@ -77,24 +79,100 @@ def judge(case: GoldenCase, obs) -> Verdict:
     verdict = Verdict(MATCH)
     diffs = verdict.differences
     diffs.extend(_shape_and_dtype(obs, exp.shape, exp.dtype, "the spec", call))
-    divisor = spec.divisor_of(exp.reduction, case.input.size, case.input.shape)
     dtype = tolerance.coarser(exp.dtype, obs.dtype)
-    tol = tolerance.value_tolerance(case.input, case.target, case.call.log_target, exp.reduction, divisor,
-                                    exp.value, dtype)
-    value_diffs, verdict.max_ulp = _compare_arrays("out", obs.value, exp.value, None, tol, dtype, call)
+    value_diffs, verdict.max_ulp = _compare_arrays("out", obs.value, prepared.value(dtype), dtype, call,
+                                                   with_ulps=True)
     diffs.extend(value_diffs)
     if value_diffs:
-        verdict.convention = _matching_convention(case, obs, dtype)
+        verdict.convention = _matching_convention(prepared, obs, dtype)
         if verdict.convention:
             for d in value_diffs:
                 d.message += f"; follows convention {verdict.convention}"
-    diffs.extend(_compare_warnings(exp.warnings, obs.warnings, call))
-    for wrt, grad, want, defined, gdtype in (
-            ("input", obs.grad_input, exp.grad_input, exp.grad_input_defined, case.input_dtype),
-            ("target", obs.grad_target, exp.grad_target, exp.grad_target_defined, case.target_dtype)):
-        diffs.extend(_compare_gradient(case, wrt, grad, want, defined, gdtype, divisor, call))
+    if exp.warnings or obs.warnings:
+        diffs.extend(_compare_warnings(exp.warnings, obs.warnings, call))
+    for wrt, grad, gdtype in (("input", obs.grad_input, case.input_dtype),
+                              ("target", obs.grad_target, case.target_dtype)):
+        diffs.extend(_compare_gradient(prepared, wrt, grad, gdtype, call))
     verdict.status = DIFFERS if diffs else MATCH
     return verdict
+
+
+class Reference:
+    """The expected side of one array comparison, flattened, with its tolerance and ULP spacing: what
+    judging needs of a golden, computed once per case and dtype (each case is judged once per surface
+    and adapter, and these cost more than the comparison itself)."""
+
+    __slots__ = ("flat", "tol", "mask", "dtype", "nan", "_spacing")
+
+    def __init__(self, expected, tol, dtype: str, defined=None):
+        self.flat = np.asarray(expected, np.float64).reshape(-1)
+        self.tol = np.broadcast_to(np.asarray(tol, np.float64), np.shape(expected)).reshape(-1)
+        self.mask = None if defined is None else np.asarray(defined, bool).reshape(-1)
+        self.dtype = dtype
+        self.nan = np.isnan(self.flat)
+        self._spacing = None
+
+    @property
+    def spacing(self) -> np.ndarray:
+        if self._spacing is None:
+            self._spacing = ulp(self.flat, self.dtype)
+        return self._spacing
+
+
+class _PreparedCase:
+    """Per golden case: its call's text, the divisor, and a Reference per (array, dtype), made on demand."""
+
+    def __init__(self, case: GoldenCase):
+        self.case = case
+        self.call = str(case.call)
+        exp = case.expected
+        self.divisor = spec.divisor_of(exp.reduction, case.input.size, case.input.shape) \
+            if exp.outcome == "value" else None
+        self._refs: dict[tuple[str, str], object] = {}
+
+    def value(self, dtype: str) -> Reference:
+        ref = self._refs.get(("out", dtype))
+        if ref is None:
+            c, exp = self.case, self.case.expected
+            tol = tolerance.value_tolerance(c.input, c.target, c.call.log_target, exp.reduction, self.divisor,
+                                            exp.value, dtype)
+            ref = self._refs[("out", dtype)] = Reference(exp.value, tol, dtype)
+        return ref
+
+    def gradient(self, wrt: str, dtype: str) -> Reference:
+        ref = self._refs.get((wrt, dtype))
+        if ref is None:
+            c, exp = self.case, self.case.expected
+            tol = tolerance.gradient_tolerance(c.input, c.target, c.call.log_target, self.divisor, wrt, dtype)
+            want = getattr(exp, f"grad_{wrt}")
+            ref = self._refs[(wrt, dtype)] = Reference(want, tol, dtype, getattr(exp, f"grad_{wrt}_defined"))
+        return ref
+
+    def alternatives(self, dtype: str) -> list[tuple[str, Reference]]:
+        """(description, Reference) for each alternative convention the spec can evaluate on this case."""
+        alts = self._refs.get(("conventions", dtype))
+        if alts is None:
+            c, alts = self.case, []
+            for conv in _CONVENTIONS:
+                try:
+                    alt = spec.reference(c.input, c.target, c.call, c.input_dtype, c.target_dtype, conv)
+                except spec.SpecError:
+                    continue
+                alt_value = alt.rounded()
+                divisor = spec.divisor_of(alt.reduction, c.input.size, c.input.shape)
+                tol = tolerance.value_tolerance(c.input, c.target, c.call.log_target, alt.reduction, divisor,
+                                                alt_value, dtype)
+                alts.append((conv.describe(), Reference(alt_value, tol, dtype)))
+            self._refs[("conventions", dtype)] = alts
+        return alts
+
+
+def _prepared(case: GoldenCase) -> _PreparedCase:
+    # Kept on the case itself, so it lives exactly as long as the goldens it was derived from.
+    p = case.__dict__.get("_judging")
+    if p is None:
+        p = case.__dict__["_judging"] = _PreparedCase(case)
+    return p
 
 
 def _shape_and_dtype(obs, shape, dtype, who: str, call: str) -> list[Difference]:
@@ -115,24 +193,42 @@ def _fmt(v) -> str:
     return repr(float(v)) if np.ndim(v) == 0 else repr(v)
 
 
-def _compare_arrays(name, observed, expected, defined, tol, dtype, call, kind_value="value", kind_nonfinite="nan-inf"):
-    """Differences between two arrays of equal size, reshaped alike; positions outside `defined` skipped."""
-    obs = np.asarray(observed, np.float64)
-    exp = np.asarray(expected, np.float64)
-    if obs.size != exp.size:
-        return [Difference(kind_value, f"{name} has {obs.size} elements, but the spec has {exp.size}; "
+def _compare_arrays(name, observed, ref: Reference, dtype, call, kind_value="value", kind_nonfinite="nan-inf",
+                    with_ulps=False):
+    """Differences between `observed` and a Reference of equal size; positions outside its mask skipped.
+    Returns (differences, the worst finite error in ULPs or None; computed only `with_ulps`).
+
+    Most observations match: a few whole-array operations establish that, and only an observation
+    that does not match is described element by element (`_describe`, which also defines the result)."""
+    obs = np.asarray(observed, np.float64).reshape(-1)
+    if obs.size != ref.flat.size:
+        return [Difference(kind_value, f"{name} has {obs.size} elements, but the spec has {ref.flat.size}; "
                                        f"values not compared [{call}]")], None
-    tol = np.broadcast_to(np.asarray(tol, np.float64), exp.shape).reshape(-1)
-    obs, exp = obs.reshape(-1), exp.reshape(-1)
-    mask = np.ones(exp.shape, bool) if defined is None else np.asarray(defined, bool).reshape(-1)
+    with np.errstate(invalid="ignore", over="ignore"):
+        err = np.abs(obs - ref.flat)  # nan where either is nan or both are the same infinity
+        ok = (err <= ref.tol) | (obs == ref.flat) | (np.isnan(obs) & ref.nan)
+    if ref.mask is not None:
+        ok |= ~ref.mask
+    if not ok.all():
+        return _describe(name, obs, ref, dtype, call, kind_value, kind_nonfinite)
+    if not with_ulps:
+        return [], None
+    counted = np.isfinite(err) if ref.mask is None else np.isfinite(err) & ref.mask  # finite err: both finite
+    return [], (float((err[counted] / ref.spacing[counted]).max()) if counted.any() else None)
+
+
+def _describe(name, obs, ref: Reference, dtype, call, kind_value="value", kind_nonfinite="nan-inf"):
+    """The differences of `obs` (flat float64) from `ref`, element by element, and the worst ULP error."""
+    exp, tol = ref.flat, ref.tol
+    mask = np.ones(exp.shape, bool) if ref.mask is None else ref.mask
     out = []
     both_finite = np.isfinite(obs) & np.isfinite(exp)
     same_nonfinite = (np.isnan(obs) & np.isnan(exp)) | (np.isinf(obs) & (obs == exp))
     nonfinite_bad = mask & ~both_finite & ~same_nonfinite
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):
         err = np.where(both_finite, np.abs(obs - exp), 0.0)
+        ulp_err = np.abs(obs - exp) / ref.spacing
     value_bad = mask & both_finite & (err > tol)
-    ulp_err = tolerance.ulps(obs, exp, dtype)
     finite_ulps = ulp_err[mask & both_finite]
     max_ulp = float(finite_ulps.max()) if finite_ulps.size else None
     where = lambda i: f"{name}[{i}]" if exp.size > 1 else name  # noqa: E731
@@ -169,37 +265,30 @@ def _compare_warnings(expected, observed, call):
     return out
 
 
-def _compare_gradient(case, wrt, grad, want, defined, dtype, divisor, call):
+def _compare_gradient(prepared: _PreparedCase, wrt, grad, dtype, call):
     name = f"grad_{wrt}"
-    if grad is None or not np.asarray(defined).any():
+    exp = prepared.case.expected
+    want, defined = getattr(exp, name), getattr(exp, f"{name}_defined")
+    if grad is None or not defined.any():
         return []
     if grad.status == GRAD_NONE:
         return [Difference("gradient", f"no gradient for the {wrt}, but the spec defines one [{call}]")]
     if grad.status == GRAD_ERROR:
         return [Difference("gradient", f"backward raised {_one_line(grad.message)} [{call}]")]
     value = np.asarray(grad.value)
-    if value.shape != np.shape(want):
-        return [Difference("gradient", f"{name}.shape={value.shape}, but the spec says {np.shape(want)} [{call}]")]
+    if value.shape != want.shape:
+        return [Difference("gradient", f"{name}.shape={value.shape}, but the spec says {want.shape} [{call}]")]
     gdt = tolerance.coarser(dtype, grad.dtype)
-    tol = tolerance.gradient_tolerance(case.input, case.target, case.call.log_target, divisor, wrt, gdt)
-    diffs, _ = _compare_arrays(name, value, want, defined, tol, gdt, call, "gradient", "gradient")
+    diffs, _ = _compare_arrays(name, value, prepared.gradient(wrt, gdt), gdt, call, "gradient", "gradient")
     return diffs
 
 
-def _matching_convention(case, obs, dtype) -> str | None:
+def _matching_convention(prepared: _PreparedCase, obs, dtype) -> str | None:
     """The first alternative convention whose values the observation matches, described."""
-    for conv in _CONVENTIONS:
-        try:
-            alt = spec.reference(case.input, case.target, case.call, case.input_dtype, case.target_dtype, conv)
-        except spec.SpecError:
-            continue
-        alt_value = alt.rounded()
-        divisor = spec.divisor_of(alt.reduction, case.input.size, case.input.shape)
-        tol = tolerance.value_tolerance(case.input, case.target, case.call.log_target, alt.reduction, divisor,
-                                        alt_value, dtype)
-        diffs, _ = _compare_arrays("out", obs.value, alt_value, None, tol, dtype, "")
+    for description, ref in prepared.alternatives(dtype):
+        diffs, _ = _compare_arrays("out", obs.value, ref, dtype, "")
         if not diffs:
-            return conv.describe()
+            return description
     return None
 
 
@@ -242,7 +331,8 @@ def judge_against(case: GoldenCase, reference, obs) -> Verdict:
     tol = tolerance.value_tolerance(case.input, case.target, case.call.log_target, reduction, divisor,
                                     reference.value, dtype) if same_shape else None
     tol = tolerance.fitted(tol, reference.value, dtype)
-    value_diffs, verdict.max_ulp = _compare_arrays("out", obs.value, reference.value, None, tol, dtype, call)
+    value_diffs, verdict.max_ulp = _compare_arrays("out", obs.value, Reference(reference.value, tol, dtype), dtype,
+                                                   call, with_ulps=True)
     diffs.extend(_rename(d) for d in value_diffs)
     ref_topics = sorted({warning_topic(w["message"]) for w in reference.warnings})
     got_topics = sorted({warning_topic(w["message"]) for w in obs.warnings})
@@ -271,7 +361,8 @@ def judge_against(case: GoldenCase, reference, obs) -> Verdict:
         gtol = tolerance.gradient_tolerance(case.input, case.target, case.call.log_target, divisor, wrt, gdt) \
             if same_shape else None
         gtol = tolerance.fitted(gtol, rv, gdt)
-        gd, _ = _compare_arrays(f"grad_{wrt}", gv, rv, defined, gtol, gdt, call, "gradient", "gradient")
+        gd, _ = _compare_arrays(f"grad_{wrt}", gv, Reference(rv, gtol, gdt, defined), gdt, call, "gradient",
+                                "gradient")
         diffs.extend(_rename(d) for d in gd)
     verdict.status = DIFFERS if diffs else MATCH
     return verdict

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .dtypes import FLOAT_FORMATS, ulp
+from .dtypes import FLOAT_FORMATS
 
 ULP_FACTOR = 8.0
 
@@ -72,12 +72,6 @@ def gradient_tolerance(x, y, log_target: bool, divisor: float, wrt: str, dtype: 
             m = weight * (inner + 1.0 + np.abs(x)) if log_target else inner + 1.0 + np.abs(x)
         m = _finite(m) / max(divisor, 1)
     return ULP_FACTOR * eps * m + ULP_FACTOR * floor
-
-
-def ulps(observed, expected, dtype: str) -> np.ndarray:
-    """|observed - expected| in units of `dtype`'s spacing at the expected value."""
-    with np.errstate(all="ignore"):
-        return np.abs(np.asarray(observed, np.float64) - np.asarray(expected, np.float64)) / ulp(expected, dtype)
 
 
 def fitted(tol, reference, dtype: str) -> np.ndarray:

@@ -28,6 +28,7 @@ def main(argv=None) -> int:
     try:
         adapter = adapter_class(argv[0])()
         adapter.load()
+        adapter.warm_up()
         hello = {"type": "hello", "adapter": adapter.name, "framework": adapter.framework,
                  "version": adapter.version(), "surfaces": list(adapter.surfaces),
                  "batch_size": adapter.batch_size, **adapter.runtime()}
