@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -36,7 +36,7 @@ class Observation:
     adapter: str
     surface: str
     status: str
-    value: np.ndarray | None = None  # float64 (or int64) copy of the output, any shape
+    value: np.ndarray | None = None  # the output's values, exactly (bfloat16 as float32), any shape
     shape: tuple[int, ...] | None = None
     dtype: str | None = None
     warnings: list[dict] = field(default_factory=list)  # {"category": ..., "message": ...}
@@ -47,8 +47,23 @@ class Observation:
     seconds: float = 0.0
     detail: str | None = None  # crash signal, stderr tail, timeout limit
 
-    def to_json(self) -> dict:
-        return asdict(self)
+    def to_wire(self) -> dict:
+        """The fields that differ from their defaults, gradients as dicts: what crosses the pipe (every
+        observation crosses it, and most of its fields are empty)."""
+        d = {k: v for k, v in self.__dict__.items() if v is not None and not (type(v) is list and not v)}
+        for key in ("grad_input", "grad_target"):
+            if key in d:
+                d[key] = {k: v for k, v in d[key].__dict__.items() if v is not None}
+        return d
+
+    @classmethod
+    def from_wire(cls, d: dict) -> "Observation":
+        for key in ("grad_input", "grad_target"):
+            if d.get(key) is not None:
+                d[key] = Gradient(**d[key])
+        if d.get("shape") is not None:
+            d["shape"] = tuple(d["shape"])
+        return cls(**d)
 
 
 class Adapter:
@@ -106,7 +121,8 @@ class Adapter:
         raise NotImplementedError
 
     def to_numpy(self, tensor) -> tuple[np.ndarray, str, tuple[int, ...]]:
-        """(values as float64 or int64, dtype name, shape)."""
+        """(the values, exactly, in a NumPy dtype that holds them, dtype name, shape). NumPy has no
+        bfloat16: those travel as float32, which holds every bfloat16 value exactly."""
         raise NotImplementedError
 
     # -- written once --

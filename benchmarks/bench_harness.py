@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kl_compat import compare, golden, results, runner
+from kl_compat import golden, run
 
 
 def bare_torch(cases):
@@ -72,19 +72,12 @@ def bare_paddle(cases):
     return time.perf_counter() - start
 
 
-def harness(name, cases):
-    """Seconds from the worker's hello (framework imported) to the last record written."""
-    by_id = {c.id: c for c in cases}
-    t = {}
-    with tempfile.TemporaryDirectory() as tmp, results.Writer(Path(tmp) / "r.jsonl") as w:
-        def on_obs(obs):
-            v = compare.judge(by_id[obs.case_id], obs)
-            w.write({"type": "record", "case": obs.case_id, "status": v.status,
-                     "differences": [vars(d) for d in v.differences], "observed": results.observed_summary(obs)})
-            t["end"] = time.perf_counter()
-
-        runner.run_adapter(name, cases, on_obs, on_hello=lambda h: t.setdefault("start", time.perf_counter()))
-    return t["end"] - t["start"]
+def harness(name):
+    """`kl-compat run` for one adapter (worker, pipe, judging, known differences, results file): seconds
+    from its worker's hello (framework imported and warmed up) to the last record written."""
+    with tempfile.TemporaryDirectory() as tmp:
+        summary = run.run([run.AdapterSpec(name)], Path(tmp) / "r.jsonl")
+    return summary.seconds[name]
 
 
 def main(argv):
@@ -97,7 +90,7 @@ def main(argv):
     for name in names:
         bare[name](cases[:50])  # warm-up: the first calls import and load more of the framework
         b = bare[name](cases)
-        h = harness(name, cases)
+        h = harness(name)
         print(f"{name:>10} {b:9.2f}s {h:9.2f}s {h / b:6.2f}x")
 
 

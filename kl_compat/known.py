@@ -53,10 +53,15 @@ class Entry:
     seen_cases: set = field(default_factory=set)  # case ids the entry's patterns matched this run
     seen_differences: int = 0
 
+    def __post_init__(self):
+        # Every record of a run is matched against every entry: compile the globs once.
+        self._adapter = re.compile(fnmatch.translate(self.adapter)).match
+        self._surface = re.compile(fnmatch.translate(self.surface)).match
+        self._cases = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in self.cases)).match
+
     def applies(self, adapter: str, surface: str, case_id: str, version: str | None) -> bool:
-        return (fnmatch.fnmatchcase(adapter, self.adapter) and fnmatch.fnmatchcase(surface, self.surface)
-                and any(fnmatch.fnmatchcase(case_id, p) for p in self.cases)
-                and version_matches(version, self.versions))
+        return bool(self._adapter(adapter) and self._surface(surface) and self._cases(case_id)
+                    and version_matches(version, self.versions))
 
     def label(self) -> str:
         return f"entry {self.index} ({self.adapter}, {'/'.join(self.kinds)}, {', '.join(self.cases)})"

@@ -40,6 +40,8 @@ def jsonable(v):
         return jsonable(v.tolist())
     if isinstance(v, (list, tuple)):
         return [jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {k: jsonable(x) for k, x in v.items()}
     if isinstance(v, (float, np.floating)):
         f = float(v)
         return f if np.isfinite(f) else ("nan" if np.isnan(f) else ("inf" if f > 0 else "-inf"))
@@ -51,7 +53,7 @@ def jsonable(v):
 def observed_summary(obs) -> dict:
     value = None
     if obs.value is not None and np.size(obs.value) <= INLINE_VALUES:
-        value = jsonable(np.asarray(obs.value))
+        value = np.asarray(obs.value).tolist()  # non-finite elements are spelled out by Writer.write
     grads = {}
     for name in ("grad_input", "grad_target"):
         g = getattr(obs, name)
@@ -70,7 +72,11 @@ class Writer:
         self._f = open(self.path, "w", encoding="utf-8")
 
     def write(self, obj: dict) -> None:
-        self._f.write(json.dumps(jsonable(obj), allow_nan=False) + "\n")
+        try:
+            line = json.dumps(obj, allow_nan=False)
+        except (ValueError, TypeError):  # non-finite floats or NumPy scalars: the slower, general route
+            line = json.dumps(jsonable(obj), allow_nan=False)
+        self._f.write(line + "\n")
         self._f.flush()
 
     def close(self):

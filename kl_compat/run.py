@@ -7,6 +7,7 @@ import fnmatch
 import platform
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +38,7 @@ class RunSummary:
     known_problems: list = field(default_factory=list)
     unavailable: dict = field(default_factory=dict)  # adapter -> reason
     records: int = 0
+    seconds: dict = field(default_factory=dict)  # adapter -> seconds from its workers' start to its last record
 
     def add(self, record: dict) -> None:
         by_status = self.counts.setdefault(record["adapter"], {}).setdefault(record["surface"], {})
@@ -108,7 +110,9 @@ def run(adapters: list[AdapterSpec], out: Path, *, patterns=None, shard=None, ti
                     if bar is not None:
                         bar.update(1)
 
+                started = time.perf_counter()  # after the workers' imports and warm-up
                 _observe(sessions, cases, on_observation)
+                summary.seconds[label] = time.perf_counter() - started
                 if bar is not None:
                     bar.close()
             finally:

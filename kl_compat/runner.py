@@ -32,20 +32,27 @@ _MAX_INFLIGHT = 32
 
 @dataclass
 class Task:
+    """One case to observe on one or more surfaces. The inputs travel once per case; the worker answers
+    with one observation per surface, in order, each written as soon as it is made."""
+
     seq: int
-    case_id: str
-    surface: str
+    case: object  # the GoldenCase
+    surfaces: tuple[str, ...]
     payload: bytes  # the packed frame
 
     @classmethod
-    def make(cls, seq, case, surface) -> "Task":
+    def make(cls, seq, case, surfaces) -> "Task":
         c = case.call
-        frame = wire.pack({"type": "task", "seq": seq, "case_id": case.id, "surface": surface,
+        frame = wire.pack({"type": "task", "seq": seq, "case_id": case.id, "surfaces": list(surfaces),
                            "input": case.input, "target": case.target,
                            "call": {"reduction": c.reduction, "log_target": c.log_target,
                                     "size_average": c.size_average, "reduce": c.reduce},
                            "input_dtype": case.input_dtype, "target_dtype": case.target_dtype})
-        return cls(seq, case.id, surface, frame)
+        return cls(seq, case, tuple(surfaces), frame)
+
+    def part(self, surfaces) -> "Task":
+        """The same case (and seq) on some of its surfaces: what is left of a task after a death."""
+        return Task.make(self.seq, self.case, surfaces)
 
 
 @dataclass
@@ -85,10 +92,11 @@ class Worker:
 
     def receive(self, deadline: float):
         """The next frame, or None when the deadline passes first. Raises EOFError/WireError on death."""
-        remaining = deadline - time.monotonic()
-        ready, _, _ = select.select([self.proc.stdout], [], [], max(remaining, 0))
-        if not ready:
-            return None
+        if not self.reader.has_frame():
+            remaining = deadline - time.monotonic()
+            ready, _, _ = select.select([self.proc.stdout], [], [], max(remaining, 0))
+            if not ready:
+                return None
         return self.reader.read()
 
     def death(self) -> str:
@@ -166,7 +174,8 @@ class AdapterSession:
                 for surface in surfaces or self.surfaces:
                     on_observation(Observation(case.id, self.adapter, surface, UNAVAILABLE, detail=self.state.reason))
             return
-        tasks = _tasks(cases, surfaces or self.surfaces, start=self._seq)
+        surfaces = tuple(surfaces or self.surfaces)
+        tasks = [Task.make(seq, case, surfaces) for seq, case in enumerate(cases, self._seq)]
         self._seq += len(tasks)
         pending, singles = deque(tasks), set()
         while True:
@@ -179,8 +188,9 @@ class AdapterSession:
             self.state.restarts += 1
             if not self.start():  # it started before, so this is a death on restart: say so per task
                 for task in pending:
-                    on_observation(Observation(task.case_id, self.adapter, task.surface, UNAVAILABLE,
-                                               detail=self.state.reason))
+                    for surface in task.surfaces:
+                        on_observation(Observation(task.case.id, self.adapter, surface, UNAVAILABLE,
+                                                   detail=self.state.reason))
                 return
 
     def close(self):
@@ -218,19 +228,17 @@ def _declared_surfaces(adapter: str) -> tuple[str, ...]:
         return ("functional",)
 
 
-def _tasks(cases, surfaces, start: int = 0):
-    return [Task.make(seq, case, s) for seq, (case, s) in enumerate(((c, s) for c in cases for s in surfaces), start)]
-
-
 def _drain(worker: Worker, pending: deque, on_observation, adapter: str, timeout: float, batch_size: int,
            singles: set[int]) -> bool:
     """Feed `pending` through one worker. True when all are done; False when it died (pending updated).
 
-    A worker that observes one task at a time answers in order, so the oldest unanswered task is the one
-    in flight. A batching worker may die anywhere in its batch: then nobody is blamed yet, and the
-    batch's tasks are re-sent one at a time (`singles`), so the next death names its case exactly.
+    A worker answers in order, a batch of tasks at a time (one task, all its surfaces, for batch size 1),
+    so when it dies the case and surface in flight is among the unanswered ones it may hold. When that
+    is one, it is blamed; otherwise nobody is blamed yet, and they are re-sent one case and surface at
+    a time (`singles`), so the next death names its case and surface exactly.
     """
     inflight: deque[Task] = deque()
+    answered = 0  # observations already received for inflight[0]
     inflight_bytes = 0
     last_progress = time.monotonic()
     while pending or inflight:
@@ -252,36 +260,38 @@ def _drain(worker: Worker, pending: deque, on_observation, adapter: str, timeout
         except (EOFError, wire.WireError):
             msg = "died"
         if msg is None or msg == "died":
-            if batch_size > 1 and len(inflight) > 1:
+            # What the worker may have been working on: a worker answers a batch at a time, so any
+            # unanswered surface of the tasks it may hold (of the oldest task, for batches of one).
+            held = list(inflight) if batch_size > 1 else [inflight[0]]
+            suspects = [(t, s) for i, t in enumerate(held) for s in (t.surfaces[answered:] if i == 0 else t.surfaces)]
+            rest = list(inflight)[len(held):]
+            if len(suspects) > 1:  # nobody can be blamed yet: re-send them one case and surface at a time
                 worker.kill()
-                singles.update(t.seq for t in inflight)
-                pending.extendleft(reversed(inflight))
+                parts = [t.part((s,)) for t, s in suspects]
+                singles.update(t.seq for t in parts)
+                pending.extendleft(reversed(parts + rest))
                 return False
-            lost = inflight.popleft()
+            (lost, surface), = suspects
             if msg is None:
                 worker.kill()
                 status, detail = TIMEOUT, f"no answer within {timeout:g} s; worker killed"
             else:
                 status, detail = CRASHED, worker.death()
-            on_observation(Observation(lost.case_id, adapter, lost.surface, status, detail=detail))
-            pending.extendleft(reversed(inflight))
+            on_observation(Observation(lost.case.id, adapter, surface, status, detail=detail))
+            pending.extendleft(reversed(rest))
             return False
-        task = inflight.popleft()
-        inflight_bytes -= len(task.payload)
-        if msg.get("seq") != task.seq:
-            raise RuntimeError(f"worker answered task {msg.get('seq')} where {task.seq} was expected")
-        on_observation(_observation(msg["observation"]))
+        for seq, obs in msg["answers"]:  # a batch of answers, in the order asked
+            if not inflight:
+                raise RuntimeError(f"worker answered task {seq}, which it was not given")
+            task = inflight[0]
+            if seq != task.seq or obs.get("surface") != task.surfaces[answered]:
+                raise RuntimeError(f"worker answered task {seq} ({obs.get('surface')}) where task "
+                                   f"{task.seq} ({task.surfaces[answered]}) was expected")
+            on_observation(Observation.from_wire(obs))
+            answered += 1
+            if answered == len(task.surfaces):
+                inflight.popleft()
+                inflight_bytes -= len(task.payload)
+                answered = 0
         last_progress = time.monotonic()
     return True
-
-
-def _observation(d: dict) -> Observation:
-    from .adapters.base import Gradient
-
-    for key in ("grad_input", "grad_target"):
-        if d.get(key) is not None:
-            d[key] = Gradient(**d[key])
-    if d.get("shape") is not None:
-        d["shape"] = tuple(d["shape"])
-    return Observation(**d)
-

@@ -18,6 +18,8 @@ arithmetic. Errors are also reported in ULPs of the expected value, so a reader 
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .dtypes import FLOAT_FORMATS
@@ -30,6 +32,7 @@ def _eps_and_floor(dtype: str) -> tuple[float, float]:
     return fmt.eps, fmt.smallest_subnormal
 
 
+@functools.lru_cache(maxsize=None)  # called several times per record, with a handful of distinct arguments
 def coarser(a: str | None, b: str | None) -> str:
     """The dtype with the larger eps (a framework answering in a coarser dtype is judged at its own)."""
     ds = [d for d in (a, b) if d in FLOAT_FORMATS]

@@ -48,17 +48,19 @@ def main(argv=None) -> int:
         except EOFError:
             return 0
         try:
-            # An adapter that batches (R: one crossing into R for many cases) takes whatever else is
-            # already waiting; the runner re-sends a failed batch one task at a time to find the culprit.
-            while len(batch) < adapter.batch_size and select.select([0], [], [], 0)[0]:
+            # A batch is whatever else is already waiting, up to the adapter's batch size (R: one crossing
+            # into R for many cases). When a worker dies mid-batch, the runner re-sends what it held one
+            # case and surface at a time to find the culprit.
+            while len(batch) < adapter.batch_size and (reader.has_frame() or select.select([0], [], [], 0)[0]):
                 batch.append(reader.read())
         except EOFError:
             pass  # input closed after the last task: finish what is held
-        tasks = [(t["case_id"], t["surface"], t["input"], t["target"], Call(**t["call"]), t["input_dtype"],
-                  t["target_dtype"]) for t in batch]
-        frames = [wire.pack({"type": "result", "seq": task["seq"], "observation": obs})
-                  for task, obs in zip(batch, adapter.observe_batch(tasks))]
-        wire.write_bytes(proto, b"".join(frames))  # one write per batch: fewer wake-ups of the runner
+        asked = [(t["seq"], (t["case_id"], surface, t["input"], t["target"], Call(**t["call"]), t["input_dtype"],
+                             t["target_dtype"])) for t in batch for surface in t["surfaces"]]
+        observations = adapter.observe_batch([args for _, args in asked])
+        # One write per batch: each write wakes the runner, and a wake-up costs more than a small kernel.
+        wire.write(proto, {"type": "results", "answers": [[seq, obs.to_wire()]
+                                                          for (seq, _), obs in zip(asked, observations)]})
 
 
 if __name__ == "__main__":

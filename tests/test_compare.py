@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kl_compat import compare
 from kl_compat.adapters.base import GRAD_NONE, GRAD_OK, Gradient, Observation
@@ -111,3 +113,29 @@ def test_warning_topics():
     assert compare.warning_topic("size_average and reduce args will be deprecated, please use reduction='sum' instead.") == "deprecated-argument"
     assert compare.warning_topic("reduction: 'mean' divides the total loss ... 'batchmean' divides only") == "mean-is-not-kl"
     assert compare.warning_topic("Casting complex values to real") == "other"
+
+
+_ELEMENTS = st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=64),
+                      st.sampled_from([0.0, -0.0, 1.0, 1.0 + 2**-20, np.inf, -np.inf, np.nan, 5e-324]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.data(), n=st.integers(1, 6), dtype=st.sampled_from(["float16", "bfloat16", "float32", "float64"]),
+       masked=st.booleans())
+def test_whole_array_match_test_agrees_with_element_by_element_description(data, n, dtype, masked):
+    """`_compare_arrays` decides "no difference" with a few whole-array operations and hands anything
+    else to `_describe`; the shortcut must never change a verdict, a message or the worst ULP error."""
+    exp = np.array(data.draw(st.lists(_ELEMENTS, min_size=n, max_size=n)))
+    # observations near the expected values (as most are), or anything at all
+    with np.errstate(all="ignore"):
+        near = exp + np.array(data.draw(st.lists(st.floats(-1e-3, 1e-3), min_size=n, max_size=n))) * np.abs(exp)
+    obs = np.where(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)), near,
+                   np.array(data.draw(st.lists(_ELEMENTS, min_size=n, max_size=n))))
+    tol = np.array(data.draw(st.lists(st.floats(0, 1e-2), min_size=n, max_size=n)))
+    defined = np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n))) if masked else None
+    ref = compare.Reference(exp, tol, dtype, defined)
+    with np.errstate(all="ignore"):
+        fast = compare._compare_arrays("out", obs, ref, dtype, "[call]", with_ulps=True)
+        full = compare._describe("out", obs, ref, dtype, "[call]")
+    assert [d.message for d in fast[0]] == [d.message for d in full[0]]
+    assert fast[1] == full[1]
