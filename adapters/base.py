@@ -127,30 +127,37 @@ class Adapter:
 
     # -- written once --
     def observe_batch(self, tasks) -> list[Observation]:
-        """Observe several tasks, each `observe`'s arguments; adapters with costly crossings override it."""
-        return [self.observe(*task) for task in tasks]
+        """Observe several tasks, each `observe`'s arguments; adapters with costly crossings override it.
+        Warnings are caught for the whole batch and shared out by position: entering a warnings context
+        costs about as much as a small kernel, so it is not done per observation."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            return [self._observe(caught, *task) for task in tasks]
 
     def observe(self, case_id: str, surface: str, input: np.ndarray, target: np.ndarray, call: Call,
                 input_dtype: str, target_dtype: str) -> Observation:
+        return self.observe_batch([(case_id, surface, input, target, call, input_dtype, target_dtype)])[0]
+
+    def _observe(self, caught: list, case_id, surface, input, target, call, input_dtype, target_dtype) -> Observation:
         obs = Observation(case_id, self.name, surface, OK)
         missing = self.unsupported_argument(surface, call, input_dtype, target_dtype)
         if missing:
             obs.status, obs.unsupported = UNSUPPORTED, missing
             return obs
+        first = len(caught)  # this observation's warnings are the ones recorded from here on
         start = time.perf_counter()
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                x = self.tensor(input, input_dtype, requires_grad=True)
-                y = self.tensor(target, target_dtype, requires_grad=True)
-                loss = self.kl_div(surface, x, y, call)
-                obs.value, obs.dtype, obs.shape = self.to_numpy(loss)
-            except Exception as e:  # the framework's own error is an observation, not a failure
-                obs.status, obs.error = RAISED, {"type": type(e).__name__, "message": _first_lines(str(e))}
-            else:
-                obs.grad_input, obs.grad_target = self._gradients(loss, x, y)
+        try:
+            x = self.tensor(input, input_dtype, requires_grad=True)
+            y = self.tensor(target, target_dtype, requires_grad=True)
+            loss = self.kl_div(surface, x, y, call)
+            obs.value, obs.dtype, obs.shape = self.to_numpy(loss)
+        except Exception as e:  # the framework's own error is an observation, not a failure
+            obs.status, obs.error = RAISED, {"type": type(e).__name__, "message": _first_lines(str(e))}
+        else:
+            obs.grad_input, obs.grad_target = self._gradients(loss, x, y)
         obs.seconds = time.perf_counter() - start
-        obs.warnings = [{"category": w.category.__name__, "message": str(w.message)} for w in caught]
+        if len(caught) > first:
+            obs.warnings = [{"category": w.category.__name__, "message": str(w.message)} for w in caught[first:]]
         return obs
 
     def _gradients(self, loss, x, y) -> tuple[Gradient, Gradient]:

@@ -6,6 +6,7 @@ timeout | unavailable. Difference kinds, each checked on its own so one never hi
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,9 +52,40 @@ class Verdict:
     max_ulp: float | None = None  # the worst finite value error, in ULPs of the expected dtype
     convention: str | None = None  # a named convention the observed values follow, where not the spec's
 
+    def copy(self) -> "Verdict":
+        return Verdict(self.status, [dataclasses.replace(d) for d in self.differences], self.max_ulp,
+                       self.convention)
+
 
 def judge(case: GoldenCase, obs) -> Verdict:
+    """The verdict on one observation of `case`. An observation identical to the last one judged for
+    the case (the module form usually computes exactly what the functional form did) gets a copy of
+    the same verdict: judging is a function of what was observed, not of which surface observed it."""
     prepared = _prepared(case)
+    if obs.status != OK:
+        return _judge(prepared, obs)
+    key = _observed(obs)
+    if prepared.last is not None and prepared.last[0] == key:
+        return prepared.last[1].copy()
+    verdict = _judge(prepared, obs)
+    prepared.last = (key, verdict.copy())
+    return verdict
+
+
+def _observed(obs) -> tuple:
+    """Everything `judge` looks at in an observation with status ok, as one comparable value."""
+    def array(a):
+        return None if a is None else (a.dtype.str, a.shape, a.tobytes()) if isinstance(a, np.ndarray) else repr(a)
+
+    def grad(g):
+        return None if g is None else (g.status, g.dtype, g.message, array(g.value))
+
+    return (obs.dtype, obs.shape, array(obs.value), grad(obs.grad_input), grad(obs.grad_target),
+            tuple((w.get("category"), w.get("message")) for w in obs.warnings))
+
+
+def _judge(prepared: "_PreparedCase", obs) -> Verdict:
+    case = prepared.case
     call = prepared.call
     if obs.status in (CRASHED, TIMEOUT, UNAVAILABLE):
         kind = obs.status
@@ -110,7 +142,8 @@ def _all_within(prepared: "_PreparedCase", obs, dtype: str):
         return False
     case = prepared.case
     gdt_i, gdt_t = tolerance.coarser(case.input_dtype, gi.dtype), tolerance.coarser(case.target_dtype, gt.dtype)
-    ref, n_value = prepared.whole(dtype, gdt_i, gdt_t)
+    ref, value_ref = prepared.whole(dtype, gdt_i, gdt_t)
+    n_value = value_ref.flat.size
     parts = (obs.value, gi.value, gt.value)
     if sum(np.size(p) for p in parts) != ref.flat.size or np.size(obs.value) != n_value \
             or np.shape(gi.value) != case.input.shape or np.shape(gt.value) != case.target.shape:
@@ -122,7 +155,7 @@ def _all_within(prepared: "_PreparedCase", obs, dtype: str):
     with np.errstate(invalid="ignore", over="ignore"):
         err = np.abs(flat[:n_value] - ref.flat[:n_value])
     counted = np.isfinite(err)
-    return float((err[counted] / ref.spacing[:n_value][counted]).max()) if counted.any() else None
+    return float((err[counted] / value_ref.spacing[counted]).max()) if counted.any() else None
 
 
 class Reference:
@@ -142,13 +175,13 @@ class Reference:
 
     @classmethod
     def joined(cls, refs) -> "Reference":
-        """One Reference for several, end to end (each keeps its own tolerance, mask and spacing)."""
+        """One Reference for several, end to end, each keeping its tolerance and mask (for a match test:
+        its ULP spacing is not filled in)."""
         ref = cls.__new__(cls)
         ref.flat = np.concatenate([r.flat for r in refs])
         ref.tol = np.concatenate([r.tol for r in refs])
         ref.mask = np.concatenate([np.ones(r.flat.size, bool) if r.mask is None else r.mask for r in refs])
-        ref.dtype, ref.nan = None, np.isnan(ref.flat)
-        ref._spacing = np.concatenate([r.spacing for r in refs])
+        ref.dtype, ref.nan, ref._spacing = None, np.isnan(ref.flat), None
         return ref
 
     @property
@@ -168,6 +201,7 @@ class _PreparedCase:
         self.divisor = spec.divisor_of(exp.reduction, case.input.size, case.input.shape) \
             if exp.outcome == "value" else None
         self._refs: dict[tuple[str, str], object] = {}
+        self.last: tuple | None = None  # (observed, verdict) of the last observation judged
 
     def value(self, dtype: str) -> Reference:
         ref = self._refs.get(("out", dtype))
@@ -187,14 +221,14 @@ class _PreparedCase:
             ref = self._refs[(wrt, dtype)] = Reference(want, tol, dtype, getattr(exp, f"grad_{wrt}_defined"))
         return ref
 
-    def whole(self, dtype: str, grad_input_dtype: str, grad_target_dtype: str) -> tuple[Reference, int]:
-        """The value and both gradients as one Reference (value first), and the value's size."""
+    def whole(self, dtype: str, grad_input_dtype: str, grad_target_dtype: str) -> tuple[Reference, Reference]:
+        """The value and both gradients as one Reference (value first), and the value's own."""
         key = ("whole", dtype, grad_input_dtype, grad_target_dtype)
         got = self._refs.get(key)
         if got is None:
             parts = (self.value(dtype), self.gradient("input", grad_input_dtype),
                      self.gradient("target", grad_target_dtype))
-            got = self._refs[key] = (Reference.joined(parts), parts[0].flat.size)
+            got = self._refs[key] = (Reference.joined(parts), parts[0])
         return got
 
     def alternatives(self, dtype: str) -> list[tuple[str, Reference]]:
@@ -214,6 +248,17 @@ class _PreparedCase:
                 alts.append((conv.describe(), Reference(alt_value, tol, dtype)))
             self._refs[("conventions", dtype)] = alts
         return alts
+
+
+def prepare(cases) -> None:
+    """Prepare the judging of `cases` ahead of their observations, for the dtypes the spec expects (a
+    run does this while its workers import their frameworks); other dtypes are prepared when seen."""
+    for case in cases:
+        exp = case.expected
+        if exp.outcome == "value":
+            p = _prepared(case)
+            p.whole(exp.dtype, case.input_dtype, case.target_dtype)[1].spacing
+            p.alternatives(exp.dtype)
 
 
 def _prepared(case: GoldenCase) -> _PreparedCase:

@@ -54,14 +54,19 @@ class Entry:
     seen_differences: int = 0
 
     def __post_init__(self):
-        # Every record of a run is matched against every entry: compile the globs once.
-        self._adapter = re.compile(fnmatch.translate(self.adapter)).match
-        self._surface = re.compile(fnmatch.translate(self.surface)).match
+        # Every record of a run is matched against every entry: compile the case globs once, and
+        # remember the answer for the few (adapter, surface, version) a run has.
         self._cases = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in self.cases)).match
+        self._for: dict[tuple, bool] = {}
 
     def applies(self, adapter: str, surface: str, case_id: str, version: str | None) -> bool:
-        return bool(self._adapter(adapter) and self._surface(surface) and self._cases(case_id)
-                    and version_matches(version, self.versions))
+        key = (adapter, surface, version)
+        who = self._for.get(key)
+        if who is None:
+            who = self._for[key] = (fnmatch.fnmatchcase(adapter, self.adapter)
+                                    and fnmatch.fnmatchcase(surface, self.surface)
+                                    and version_matches(version, self.versions))
+        return who and self._cases(case_id) is not None
 
     def label(self) -> str:
         return f"entry {self.index} ({self.adapter}, {'/'.join(self.kinds)}, {', '.join(self.cases)})"

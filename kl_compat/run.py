@@ -94,7 +94,10 @@ def run(adapters: list[AdapterSpec], out: Path, *, patterns=None, shard=None, ti
             sessions = [runner.AdapterSession(spec_.name, timeout=timeout, python=spec_.python)
                         for _ in range(max(1, workers))]
             try:
-                available = all([s.start() for s in sessions])  # all start (and import) in parallel
+                for s in sessions:
+                    s.launch()  # all import in parallel, while this process prepares the judging
+                compare.prepare(cases)
+                available = all([s.start() for s in sessions])
                 state = sessions[0].state
                 w.write(adapter_line(spec_, label, state))
                 if available:
@@ -124,26 +127,42 @@ def run(adapters: list[AdapterSpec], out: Path, *, patterns=None, shard=None, ti
 
 
 def _observe(sessions, cases, on_observation) -> None:
-    """All of `cases` through the sessions: one streams; several split the cases and buffer."""
+    """All of `cases` through the sessions, `on_observation` called in the matrix's order. One session
+    streams; several take interleaved slices, and each observation is passed on (judged and written)
+    as soon as every one before it in the matrix has been, by whichever session thread completes the
+    run of them, so judging overlaps observing as it does with one worker."""
     if len(sessions) == 1:
         sessions[0].run(cases, on_observation)
         return
-    slices = [cases[i::len(sessions)] for i in range(len(sessions))]
+    order = [(c.id, s) for c in cases for s in sessions[0].surfaces]
     seen: dict[tuple[str, str], object] = {}
+    cursor = 0
     lock = threading.Lock()
+    failures: list[BaseException] = []
 
     def collect(obs):
+        nonlocal cursor
         with lock:
             seen[(obs.case_id, obs.surface)] = obs
+            while cursor < len(order) and order[cursor] in seen:
+                on_observation(seen.pop(order[cursor]))
+                cursor += 1
 
-    threads = [threading.Thread(target=s.run, args=(part, collect)) for s, part in zip(sessions, slices)]
+    def work(session, part):
+        try:
+            session.run(part, collect)
+        except BaseException as e:  # re-raised in the calling thread, where a failed run must surface
+            failures.append(e)
+
+    threads = [threading.Thread(target=work, args=(s, cases[i::len(sessions)])) for i, s in enumerate(sessions)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    for case in cases:
-        for surface in sessions[0].surfaces:
-            on_observation(seen[(case.id, surface)])
+    if failures:
+        raise failures[0]
+    if cursor < len(order):
+        raise RuntimeError(f"no observation of {order[cursor][0]} on {order[cursor][1]} came back from the workers")
 
 
 def adapter_line(spec_: AdapterSpec, label: str, state) -> dict:

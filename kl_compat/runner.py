@@ -139,7 +139,14 @@ class AdapterSession:
         self.adapter, self.timeout, self.python, self.env = adapter, timeout, python or sys.executable, env
         self.state = AdapterRun(adapter)
         self.worker: Worker | None = None
+        self._launched: Worker | None = None
         self._seq = 0
+
+    def launch(self) -> None:
+        """Start the worker process without waiting for it to import its framework (`start` waits):
+        the caller can use those seconds."""
+        if self.worker is None and self._launched is None and self.state.reason is None:
+            self._launched = Worker(self.adapter, self.python, self.env)
 
     def start(self) -> bool:
         """Start the worker if none runs; False (with state.reason) when the adapter is unavailable."""
@@ -147,7 +154,8 @@ class AdapterSession:
             return True
         if self.state.reason is not None:
             return False
-        worker = Worker(self.adapter, self.python, self.env)
+        self.launch()
+        worker, self._launched = self._launched, None
         try:
             hello = worker.receive(time.monotonic() + IMPORT_TIMEOUT)
         except (EOFError, wire.WireError):
@@ -194,9 +202,10 @@ class AdapterSession:
                 return
 
     def close(self):
-        if self.worker is not None:
-            self.worker.close()
-            self.worker = None
+        for w in (self.worker, self._launched):
+            if w is not None:
+                w.close()
+        self.worker = self._launched = None
 
     def __enter__(self):
         return self

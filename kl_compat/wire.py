@@ -28,47 +28,30 @@ class WireError(Exception):
     """A frame that is truncated or malformed (usually: the worker died mid-write)."""
 
 
-_PLAIN = (str, int, float, bool, type(None))
-
-
-def _encode(obj, blobs: list[bytes], offset: list[int]):
-    if type(obj) in _PLAIN:
-        return obj
-    if hasattr(obj, "__dataclass_fields__") and not isinstance(obj, type):
-        obj = {name: getattr(obj, name) for name in obj.__dataclass_fields__}
-    if isinstance(obj, dict):
-        return {str(k): v if type(v) in _PLAIN else _encode(v, blobs, offset) for k, v in obj.items()}
-    if isinstance(obj, np.ndarray):
-        if obj.dtype.hasobject:
-            raise TypeError("object arrays cannot be sent")
-        data = np.ascontiguousarray(obj).tobytes()
-        blobs.append(data)
-        spec = {"__array__": [offset[0], len(data)], "dtype": obj.dtype.str, "shape": list(obj.shape)}
-        offset[0] += len(data)
-        return spec
-    if isinstance(obj, (list, tuple)):
-        return [v if type(v) in _PLAIN else _encode(v, blobs, offset) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
-
-
 def pack(obj) -> bytes:
+    """A frame for `obj`: JSON-able values, NumPy arrays and scalars, and dataclass instances, nested."""
     blobs: list[bytes] = []
-    header = json.dumps(_encode(obj, blobs, [0])).encode()
-    body_len = _LEN.size + len(header) + sum(map(len, blobs))
+    offset = 0
+
+    def encode(o):  # called by the JSON encoder (in C) for each value it cannot write itself
+        nonlocal offset
+        if isinstance(o, np.ndarray):
+            if o.dtype.hasobject:
+                raise TypeError("object arrays cannot be sent")
+            data = np.ascontiguousarray(o).tobytes()
+            blobs.append(data)
+            spec = {"__array__": [offset, len(data)], "dtype": o.dtype.str, "shape": list(o.shape)}
+            offset += len(data)
+            return spec
+        if isinstance(o, np.generic):
+            return o.item()
+        if hasattr(o, "__dataclass_fields__") and not isinstance(o, type):
+            return {name: getattr(o, name) for name in o.__dataclass_fields__}
+        raise TypeError(f"{type(o).__name__} cannot be sent")
+
+    header = json.dumps(obj, default=encode).encode()
+    body_len = _LEN.size + len(header) + offset
     return b"".join([_LEN.pack(body_len), _LEN.pack(len(header)), header, *blobs])
-
-
-def _decode(obj, body: bytes, start: int):
-    # Plain values are tested inline: most of a header is plain, and a call per value would cost more.
-    if isinstance(obj, dict):
-        if "__array__" in obj:
-            return _array(obj, body, start)
-        return {k: v if type(v) in _PLAIN else _decode(v, body, start) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [v if type(v) in _PLAIN else _decode(v, body, start) for v in obj]
-    return obj
 
 
 def _array(spec: dict, body: bytes, start: int) -> np.ndarray:
@@ -91,11 +74,14 @@ def unpack(body: bytes):
     start = _LEN.size + header_len
     if start > len(body):
         raise WireError(f"frame header of {header_len} bytes overruns a frame of {len(body)}")
+
+    def decode(d: dict):  # called by the JSON decoder for each object it has read
+        return _array(d, body, start) if "__array__" in d else d
+
     try:
-        header = json.loads(body[_LEN.size:start])
+        return json.loads(body[_LEN.size:start], object_hook=decode)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise WireError(f"malformed frame header: {e}") from None
-    return _decode(header, body, start)
 
 
 class Reader:

@@ -44,6 +44,21 @@ def test_dtype_and_value_are_separate_differences(batchmean):
     assert "ulp" in value.message and "but the spec says" in value.message
 
 
+def test_a_repeated_observation_gets_its_own_copy_of_the_same_verdict(batchmean):
+    off = np.float64(batchmean.expected.value) * 1.01
+    first = compare.judge(batchmean, _obs(batchmean, value=off))
+    first.differences[0].known = "marked by the known-differences file for this surface only"
+    again = compare.judge(batchmean, _obs(batchmean, surface="module", value=off))
+    assert [d.message for d in again.differences] == [d.message for d in first.differences]
+    assert again.status == "differs" and again.differences[0].known is None
+    # anything observed differently is judged afresh
+    assert compare.judge(batchmean, _obs(batchmean, surface="module")).status == "match"
+    assert compare.judge(batchmean, _obs(batchmean, value=off, warnings=[
+        {"category": "UserWarning", "message": "something else"}])).status == "differs"
+    assert len(compare.judge(batchmean, _obs(batchmean, value=off, warnings=[
+        {"category": "UserWarning", "message": "something else"}])).differences) == 2
+
+
 def test_values_within_a_few_ulps_match(batchmean):
     exp = np.float32(batchmean.expected.value)
     nudged = np.nextafter(np.nextafter(exp, np.float32(np.inf)), np.float32(np.inf))

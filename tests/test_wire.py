@@ -1,0 +1,86 @@
+"""The runner <-> worker frames: round trips, and every malformed stream named as such."""
+
+import json
+import os
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from kl_compat import wire
+
+
+@dataclass
+class Inner:
+    name: str
+    value: np.ndarray | None = None
+
+
+def _pipe_with(data: bytes) -> wire.Reader:
+    r, w = os.pipe()
+    os.write(w, data)
+    os.close(w)
+    return wire.Reader(r)
+
+
+def test_round_trip_of_nested_values_arrays_and_dataclasses():
+    arrays = [np.arange(6, dtype=np.float32).reshape(2, 3), np.array(2.5), np.zeros((0, 4)),
+              np.array([np.nan, -np.inf, 5e-324]), np.array([1, 2], dtype=np.int64), np.array([True, False])]
+    msg = {"type": "t", "n": 3, "x": 0.1, "none": None, "list": [1, "a", arrays[0]], "tuple": (arrays[1],),
+           "inner": Inner("g", arrays[2]), "more": arrays[3:], "scalar": np.int64(7)}
+    reader = _pipe_with(wire.pack(msg) * 2)
+    for _ in range(2):
+        got = reader.read()
+        assert got["type"] == "t" and got["n"] == 3 and got["x"] == 0.1 and got["none"] is None
+        assert got["list"][:2] == [1, "a"] and got["scalar"] == 7
+        assert got["inner"]["name"] == "g"
+        for sent, back in zip(arrays, [got["list"][2], got["tuple"][0], got["inner"]["value"], *got["more"]]):
+            assert back.dtype == sent.dtype and back.shape == sent.shape
+            np.testing.assert_array_equal(back, sent)
+    with pytest.raises(EOFError):
+        reader.read()
+
+
+def test_many_frames_in_one_chunk_are_all_seen_without_another_read():
+    r, w = os.pipe()
+    os.write(w, b"".join(wire.pack({"i": i}) for i in range(50)))
+    reader = wire.Reader(r)
+    assert reader.read() == {"i": 0}
+    os.close(w)  # everything else must come from the reader's buffer
+    seen = []
+    while reader.has_frame():
+        seen.append(reader.read()["i"])
+    assert seen == list(range(1, 50))
+
+
+def test_a_stream_cut_mid_frame_is_a_wire_error():
+    frame = wire.pack({"value": np.arange(10.0)})
+    with pytest.raises(wire.WireError, match="short of a frame"):
+        _pipe_with(frame[:-3]).read()
+    with pytest.raises(wire.WireError, match="short of a frame"):
+        _pipe_with(frame[:2]).read()
+
+
+def test_malformed_headers_and_array_references_are_refused():
+    def frame(header: dict | bytes, data: bytes = b"") -> bytes:
+        h = header if isinstance(header, bytes) else json.dumps(header).encode()
+        return struct.pack(">I", 4 + len(h) + len(data)) + struct.pack(">I", len(h)) + h + data
+
+    with pytest.raises(wire.WireError, match="malformed frame header"):
+        _pipe_with(frame(b"{not json")).read()
+    with pytest.raises(wire.WireError, match="does not fit"):
+        _pipe_with(frame({"a": {"__array__": [0, 800], "dtype": "<f8", "shape": [100]}}, b"\0" * 8)).read()
+    with pytest.raises(wire.WireError, match="does not fit"):  # nbytes that disagree with the shape
+        _pipe_with(frame({"a": {"__array__": [0, 8], "dtype": "<f8", "shape": [2]}}, b"\0" * 16)).read()
+    with pytest.raises(wire.WireError, match="object arrays"):
+        _pipe_with(frame({"a": {"__array__": [0, 8], "dtype": "|O", "shape": [1]}}, b"\0" * 8)).read()
+    with pytest.raises(wire.WireError, match="exceeds"):
+        _pipe_with(struct.pack(">I", wire.MAX_FRAME + 1) + b"\0" * 8).read()
+
+
+def test_objects_that_cannot_travel_are_refused_when_packed():
+    with pytest.raises(TypeError, match="object arrays"):
+        wire.pack({"a": np.array([object()])})
+    with pytest.raises(TypeError, match="cannot be sent"):
+        wire.pack({"a": {1, 2}})
