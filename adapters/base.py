@@ -47,23 +47,42 @@ class Observation:
     seconds: float = 0.0
     detail: str | None = None  # crash signal, stderr tail, timeout limit
 
-    def to_wire(self) -> dict:
-        """The fields that differ from their defaults, gradients as dicts: what crosses the pipe (every
-        observation crosses it, and most of its fields are empty)."""
-        d = {k: v for k, v in self.__dict__.items() if v is not None and not (type(v) is list and not v)}
-        for key in ("grad_input", "grad_target"):
-            if key in d:
-                d[key] = {k: v for k, v in d[key].__dict__.items() if v is not None}
-        return d
+    def to_wire(self, frame) -> list:
+        """What crosses the pipe: the fields after case_id and adapter (which the runner knows), in
+        order, each gradient as [status, value, dtype, message], arrays placed in `frame` (a
+        wire.Frame). A list, not a dict: every observation crosses, and encoding and decoding keys and
+        self-describing arrays would cost more than the values."""
+        out = [getattr(self, k) for k in _WIRE_FIELDS]
+        for i in _GRADIENT_AT:
+            g = out[i]
+            if g is not None:
+                out[i] = [g.status, None if g.value is None else frame.array(g.value), g.dtype, g.message]
+        if out[_VALUE_AT] is not None:
+            out[_VALUE_AT] = frame.array(out[_VALUE_AT])
+        return out
 
     @classmethod
-    def from_wire(cls, d: dict) -> "Observation":
-        for key in ("grad_input", "grad_target"):
-            if d.get(key) is not None:
-                d[key] = Gradient(**d[key])
-        if d.get("shape") is not None:
+    def from_wire(cls, fields: list, case_id: str, adapter: str, data) -> "Observation":
+        """An observation back from `to_wire`'s list; `data` is the frame's data (wire.Reader's "__data__")."""
+        from kl_compat import wire
+
+        if len(fields) != len(_WIRE_FIELDS):
+            raise wire.WireError(f"an observation on the wire has {len(fields)} fields, not {len(_WIRE_FIELDS)}")
+        for i in _GRADIENT_AT:
+            g = fields[i]
+            if g is not None:
+                fields[i] = Gradient(g[0], None if g[1] is None else wire.array(g[1], data), g[2], g[3])
+        if fields[_VALUE_AT] is not None:
+            fields[_VALUE_AT] = wire.array(fields[_VALUE_AT], data)
+        d = dict(zip(_WIRE_FIELDS, fields))
+        if d["shape"] is not None:
             d["shape"] = tuple(d["shape"])
-        return cls(**d)
+        return cls(case_id, adapter, **d)
+
+
+_WIRE_FIELDS = tuple(f for f in Observation.__dataclass_fields__ if f not in ("case_id", "adapter"))
+_VALUE_AT = _WIRE_FIELDS.index("value")
+_GRADIENT_AT = (_WIRE_FIELDS.index("grad_input"), _WIRE_FIELDS.index("grad_target"))
 
 
 class Adapter:

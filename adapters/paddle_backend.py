@@ -18,7 +18,7 @@ class PaddleAdapter(Adapter):
     framework = "paddlepaddle"
     surfaces = ("functional", "module")
     install_hint = "pip install paddlepaddle  (or kl-compat[paddle])"
-    batch_size = 8  # answers written 8 cases at a time: fewer wake-ups of the runner (see worker.py)
+    batch_size = 16  # answers written 16 cases at a time: fewer wake-ups of the runner (see worker.py)
 
     def load(self):
         import paddle
@@ -64,4 +64,5 @@ class PaddleAdapter(Adapter):
         dtype = str(t.dtype).removeprefix("paddle.")
         if dtype == "bfloat16":  # Paddle's own .numpy() gives bfloat16 as raw uint16 bits
             t = t.astype("float32")
-        return t.numpy(), dtype, tuple(t.shape)
+        values = t.numpy()
+        return values, dtype, values.shape

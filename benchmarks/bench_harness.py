@@ -1,9 +1,11 @@
 """The harness's overhead: the full matrix through each adapter's worker vs a bare loop in one process.
 
 The bare loop calls the same framework functions on the same inputs (tensor creation, the functional and
-the module form, backward) with nothing around them; the harness adds the worker process, the pipe,
-warning/error capture, gradient read-back, comparison with the goldens and the results file. Framework
-imports are excluded from both (the harness's clock starts when its worker has imported the framework).
+the module form, backward) with nothing around them, in two forms: computing only, and also reading the
+value and both gradients back into NumPy (which any check of the results must do, and which the
+harness does). The harness is `kl-compat run` itself: worker process, pipe, warning/error capture,
+comparison with the goldens, known differences and the results file. Framework imports are excluded
+from both (the harness's clock starts when its worker has imported the framework and warmed up).
 Goal (issue 3): harness <= 1.5x the bare loop. Usage: python benchmarks/bench_harness.py [torch paddle]
 """
 
@@ -21,9 +23,13 @@ import numpy as np
 from kl_compat import golden, run
 
 
-def bare_torch(cases):
+def bare_torch(cases, read_back=False):
     import torch
     import torch.nn.functional as F
+
+    def numpy(t):
+        t = t.detach()
+        return t.float().numpy() if t.dtype == torch.bfloat16 else t.numpy()
 
     start = time.perf_counter()
     for c in cases:
@@ -40,15 +46,22 @@ def bare_torch(cases):
                     out = F.kl_div(x, y, reduction=c.call.reduction, log_target=c.call.log_target, **legacy)
                 else:
                     out = torch.nn.KLDivLoss(reduction=c.call.reduction, log_target=c.call.log_target, **legacy)(x, y)
+                if read_back:
+                    numpy(out)
                 if out.requires_grad:
                     out.backward(torch.ones_like(out))
+                    if read_back:
+                        numpy(x.grad), numpy(y.grad)
             except Exception:
                 pass
     return time.perf_counter() - start
 
 
-def bare_paddle(cases):
+def bare_paddle(cases, read_back=False):
     import paddle
+
+    def numpy(t):
+        return (t.astype("float32") if t.dtype == paddle.bfloat16 else t).numpy()
 
     paddle.set_device("cpu")
     start = time.perf_counter()
@@ -67,7 +80,11 @@ def bare_paddle(cases):
                     out = paddle.nn.functional.kl_div(x, y, **kw)
                 else:
                     out = paddle.nn.KLDivLoss(**kw)(x, y)
+                if read_back:
+                    numpy(out)
                 out.backward(paddle.ones_like(out))
+                if read_back:
+                    numpy(x.grad), numpy(y.grad)
             except Exception:
                 pass
     return time.perf_counter() - start
@@ -92,16 +109,18 @@ def main(argv):
     warnings.simplefilter("ignore")
     bare = {"torch": bare_torch, "paddle": bare_paddle}
     print(f"{len(cases)} cases x 2 surfaces per framework; imports excluded; {REPEATS} alternating runs each")
-    print(f"{'framework':>10} {'':>6} {'bare loop':>10} {'harness':>10} {'ratio':>7}")
+    print(f"{'framework':>10} {'':>6} {'bare loop':>10} {'+read back':>11} {'harness':>10} {'ratios':>14}")
     for name in names:
-        bare[name](cases[:50])  # warm-up: the first calls import and load more of the framework
-        b, h = [], []
+        bare[name](cases[:50], read_back=True)  # warm-up: the first calls import and load more of the framework
+        b, r, h = [], [], []
         for _ in range(REPEATS):
             b.append(bare[name](cases))
+            r.append(bare[name](cases, read_back=True))
             h.append(harness(name))
         for what, f in (("best", min), ("median", statistics.median)):
-            print(f"{name:>10} {what:>6} {f(b):9.2f}s {f(h):9.2f}s {f(h) / f(b):6.2f}x")
-        print(f"{'':>10} {'runs':>6} " + ", ".join(f"{x:.2f}/{y:.2f}" for x, y in zip(b, h)))
+            print(f"{name:>10} {what:>6} {f(b):9.2f}s {f(r):10.2f}s {f(h):9.2f}s "
+                  f"{f(h) / f(b):6.2f}x {f(h) / f(r):6.2f}x")
+        print(f"{'':>10} {'runs':>6} " + ", ".join(f"{x:.2f}/{y:.2f}/{z:.2f}" for x, y, z in zip(b, r, h)))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ observation goes to the caller's callback as soon as it arrives.
 
 from __future__ import annotations
 
+import functools
 import os
 import select
 import signal
@@ -25,34 +26,37 @@ from .adapters.base import CRASHED, TIMEOUT, UNAVAILABLE, Observation
 DEFAULT_TIMEOUT = 60.0  # seconds one task may take before its worker is killed
 IMPORT_TIMEOUT = 300.0  # seconds a worker may take to import its framework
 # Keep what is written to a busy worker below a pipe's buffer (64 KiB on Linux): then a write never
-# blocks while the worker is itself blocked writing results that nobody reads yet.
+# blocks while the worker is itself blocked writing results that nobody reads yet. A larger task
+# (the matrix's large cases) goes when at most _MAX_INFLIGHT_UNDER_LARGE tasks are ahead of it: their
+# answers fit in the worker's pipe, so the worker reaches it, and the runner's write ends, without the
+# worker going idle first.
 _MAX_INFLIGHT_BYTES = 48 * 1024
-_MAX_INFLIGHT = 32
+_MAX_INFLIGHT = 48
+_MAX_INFLIGHT_UNDER_LARGE = 8
 
 
 @dataclass
 class Task:
     """One case to observe on one or more surfaces. The inputs travel once per case; the worker answers
-    with one observation per surface, in order, each written as soon as it is made."""
+    with one observation per surface, in order, a batch of tasks at a time."""
 
     seq: int
     case: object  # the GoldenCase
     surfaces: tuple[str, ...]
-    payload: bytes  # the packed frame
 
-    @classmethod
-    def make(cls, seq, case, surfaces) -> "Task":
-        c = case.call
-        frame = wire.pack({"type": "task", "seq": seq, "case_id": case.id, "surfaces": list(surfaces),
-                           "input": case.input, "target": case.target,
-                           "call": {"reduction": c.reduction, "log_target": c.log_target,
-                                    "size_average": c.size_average, "reduce": c.reduce},
-                           "input_dtype": case.input_dtype, "target_dtype": case.target_dtype})
-        return cls(seq, case, tuple(surfaces), frame)
+    @functools.cached_property
+    def payload(self) -> bytes:
+        """The packed frame, made when first sent: the worker starts on the first case at once."""
+        c, case = self.case.call, self.case
+        return wire.pack({"type": "task", "seq": self.seq, "case_id": case.id, "surfaces": list(self.surfaces),
+                          "input": case.input, "target": case.target,
+                          "call": {"reduction": c.reduction, "log_target": c.log_target,
+                                   "size_average": c.size_average, "reduce": c.reduce},
+                          "input_dtype": case.input_dtype, "target_dtype": case.target_dtype})
 
     def part(self, surfaces) -> "Task":
         """The same case (and seq) on some of its surfaces: what is left of a task after a death."""
-        return Task.make(self.seq, self.case, surfaces)
+        return Task(self.seq, self.case, tuple(surfaces))
 
 
 @dataclass
@@ -183,12 +187,12 @@ class AdapterSession:
                     on_observation(Observation(case.id, self.adapter, surface, UNAVAILABLE, detail=self.state.reason))
             return
         surfaces = tuple(surfaces or self.surfaces)
-        tasks = [Task.make(seq, case, surfaces) for seq, case in enumerate(cases, self._seq)]
+        tasks = [Task(seq, case, surfaces) for seq, case in enumerate(cases, self._seq)]
         self._seq += len(tasks)
         pending, singles = deque(tasks), set()
         while True:
             done = _drain(self.worker, pending, on_observation, self.adapter, self.timeout,
-                          self.state.info.get("batch_size", 1), singles)
+                          self.state.info.get("batch_size", 1), singles, self.state.info.get("adapter"))
             if done:
                 return
             self.worker.close()
@@ -237,8 +241,18 @@ def _declared_surfaces(adapter: str) -> tuple[str, ...]:
         return ("functional",)
 
 
+def _may_send(task: Task, inflight: deque, inflight_bytes: int, singles: set[int]) -> bool:
+    if not inflight:
+        return True
+    if task.seq in singles or inflight[-1].seq in singles:  # a suspect travels alone
+        return False
+    if len(task.payload) > _MAX_INFLIGHT_BYTES:
+        return len(inflight) <= _MAX_INFLIGHT_UNDER_LARGE and inflight_bytes <= _MAX_INFLIGHT_BYTES
+    return len(inflight) < _MAX_INFLIGHT and inflight_bytes + len(task.payload) <= _MAX_INFLIGHT_BYTES
+
+
 def _drain(worker: Worker, pending: deque, on_observation, adapter: str, timeout: float, batch_size: int,
-           singles: set[int]) -> bool:
+           singles: set[int], name: str | None = None) -> bool:
     """Feed `pending` through one worker. True when all are done; False when it died (pending updated).
 
     A worker answers in order, a batch of tasks at a time (one task, all its surfaces, for batch size 1),
@@ -251,9 +265,7 @@ def _drain(worker: Worker, pending: deque, on_observation, adapter: str, timeout
     inflight_bytes = 0
     last_progress = time.monotonic()
     while pending or inflight:
-        while pending and (not inflight or (len(inflight) < _MAX_INFLIGHT and
-                                            inflight_bytes + len(pending[0].payload) <= _MAX_INFLIGHT_BYTES
-                                            and pending[0].seq not in singles and inflight[-1].seq not in singles)):
+        while pending and _may_send(pending[0], inflight, inflight_bytes, singles):
             task = pending.popleft()
             try:
                 worker.send(task.payload)
@@ -289,14 +301,14 @@ def _drain(worker: Worker, pending: deque, on_observation, adapter: str, timeout
             on_observation(Observation(lost.case.id, adapter, surface, status, detail=detail))
             pending.extendleft(reversed(rest))
             return False
-        for seq, obs in msg["answers"]:  # a batch of answers, in the order asked
+        for seq, fields in msg["answers"]:  # a batch of answers, in the order asked
             if not inflight:
                 raise RuntimeError(f"worker answered task {seq}, which it was not given")
             task = inflight[0]
-            if seq != task.seq or obs.get("surface") != task.surfaces[answered]:
-                raise RuntimeError(f"worker answered task {seq} ({obs.get('surface')}) where task "
+            if seq != task.seq or fields[0] != task.surfaces[answered]:
+                raise RuntimeError(f"worker answered task {seq} ({fields[0]}) where task "
                                    f"{task.seq} ({task.surfaces[answered]}) was expected")
-            on_observation(Observation.from_wire(obs))
+            on_observation(Observation.from_wire(fields, task.case.id, name or adapter, msg.get("__data__")))
             answered += 1
             if answered == len(task.surfaces):
                 inflight.popleft()

@@ -59,8 +59,9 @@ def main(argv=None) -> int:
                              t["target_dtype"])) for t in batch for surface in t["surfaces"]]
         observations = adapter.observe_batch([args for _, args in asked])
         # One write per batch: each write wakes the runner, and a wake-up costs more than a small kernel.
-        wire.write(proto, {"type": "results", "answers": [[seq, obs.to_wire()]
-                                                          for (seq, _), obs in zip(asked, observations)]})
+        frame = wire.Frame()
+        answers = [[seq, obs.to_wire(frame)] for (seq, _), obs in zip(asked, observations)]
+        wire.write_bytes(proto, frame.pack({"type": "results", "answers": answers}))
 
 
 if __name__ == "__main__":

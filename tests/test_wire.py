@@ -84,3 +84,18 @@ def test_objects_that_cannot_travel_are_refused_when_packed():
         wire.pack({"a": np.array([object()])})
     with pytest.raises(TypeError, match="cannot be sent"):
         wire.pack({"a": {1, 2}})
+
+
+def test_hand_built_frames_place_arrays_by_reference():
+    frame = wire.Frame()
+    sent = [np.arange(5, dtype=np.float16), np.zeros((2, 0)), np.array(3.0)]
+    refs = [frame.array(a) for a in sent]
+    got = _pipe_with(frame.pack({"type": "results", "refs": refs})).read()
+    for a, ref in zip(sent, got["refs"]):
+        back = wire.array(ref, got.get("__data__"))
+        assert back.dtype == a.dtype and back.shape == a.shape
+        np.testing.assert_array_equal(back, a)
+    with pytest.raises(wire.WireError, match="does not fit"):
+        wire.array(["<f8", [4], 0, 32], got["__data__"])
+    with pytest.raises(wire.WireError, match="malformed array reference"):
+        wire.array(["<f8", [4]], got["__data__"])
