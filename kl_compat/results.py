@@ -1,7 +1,7 @@
 """The results file: JSON Lines, one object a line, written as the run goes (schema "kl-compat-results/1").
 
-Streaming means a run that is killed keeps every record already judged; a reader accepts a file whose
-last line was cut off and says so. Lines, by "type":
+Streaming means a run that is killed keeps the records judged up to a moment before (Writer flushes at
+most every 0.2 s); a reader accepts a file whose last line was cut off and says so. Lines, by "type":
 
   run      first line. schema, kl_compat version, started (ISO 8601 UTC), argv, python, numpy,
            platform, goldens (manifest sha256), cases (how many the matrix holds), shard.
