@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from kl_compat import wire
 from kl_compat.dtypes import storage_array
 from kl_compat.spec import Call
 
@@ -64,8 +65,6 @@ class Observation:
     @classmethod
     def from_wire(cls, fields: list, case_id: str, adapter: str, data) -> "Observation":
         """An observation back from `to_wire`'s list; `data` is the frame's data (wire.Reader's "__data__")."""
-        from kl_compat import wire
-
         if len(fields) != len(_WIRE_FIELDS):
             raise wire.WireError(f"an observation on the wire has {len(fields)} fields, not {len(_WIRE_FIELDS)}")
         for i in _GRADIENT_AT:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import spec, tolerance
-from .adapters.base import CRASHED, GRAD_ERROR, GRAD_NONE, OK, RAISED, TIMEOUT, UNAVAILABLE, UNSUPPORTED
+from .adapters.base import CRASHED, GRAD_ERROR, GRAD_NONE, GRAD_OK, OK, RAISED, TIMEOUT, UNAVAILABLE, UNSUPPORTED
 from .dtypes import ulp
 from .golden import GoldenCase
 
@@ -138,24 +138,18 @@ def _all_within(prepared: "_PreparedCase", obs, dtype: str):
     both gradients are all within tolerance, else False. One comparison over the three arrays at once:
     most observations match, and for those this is the whole of judging's arithmetic."""
     gi, gt = obs.grad_input, obs.grad_target
-    if gi is None or gt is None or gi.status != "ok" or gt.status != "ok" or obs.value is None:
+    if gi is None or gt is None or gi.status != GRAD_OK or gt.status != GRAD_OK or obs.value is None:
         return False
     case = prepared.case
     gdt_i, gdt_t = tolerance.coarser(case.input_dtype, gi.dtype), tolerance.coarser(case.target_dtype, gt.dtype)
     ref, value_ref = prepared.whole(dtype, gdt_i, gdt_t)
-    n_value = value_ref.flat.size
     parts = (obs.value, gi.value, gt.value)
-    if sum(np.size(p) for p in parts) != ref.flat.size or np.size(obs.value) != n_value \
+    if sum(np.size(p) for p in parts) != ref.flat.size or np.size(obs.value) != value_ref.flat.size \
             or np.shape(gi.value) != case.input.shape or np.shape(gt.value) != case.target.shape:
         return False
     flat = np.concatenate([np.ravel(p) for p in parts]).astype(np.float64, copy=False)
-    diffs, _ = _compare_arrays("", flat, ref, dtype, "", with_ulps=False, describe=False)
-    if diffs:
-        return False
-    with np.errstate(invalid="ignore", over="ignore"):
-        err = np.abs(flat[:n_value] - ref.flat[:n_value])
-    counted = np.isfinite(err)
-    return float((err[counted] / value_ref.spacing[counted]).max()) if counted.any() else None
+    ok, err = _within(flat, ref)
+    return _worst_ulps(err[:value_ref.flat.size], value_ref) if ok else False
 
 
 class Reference:
@@ -203,38 +197,38 @@ class _PreparedCase:
         self._refs: dict[tuple[str, str], object] = {}
         self.last: tuple | None = None  # (observed, verdict) of the last observation judged
 
+    def _made(self, key: tuple, make):
+        got = self._refs.get(key)
+        if got is None:
+            got = self._refs[key] = make()
+        return got
+
     def value(self, dtype: str) -> Reference:
-        ref = self._refs.get(("out", dtype))
-        if ref is None:
+        def make():
             c, exp = self.case, self.case.expected
             tol = tolerance.value_tolerance(c.input, c.target, c.call.log_target, exp.reduction, self.divisor,
                                             exp.value, dtype)
-            ref = self._refs[("out", dtype)] = Reference(exp.value, tol, dtype)
-        return ref
+            return Reference(exp.value, tol, dtype)
+        return self._made(("out", dtype), make)
 
     def gradient(self, wrt: str, dtype: str) -> Reference:
-        ref = self._refs.get((wrt, dtype))
-        if ref is None:
+        def make():
             c, exp = self.case, self.case.expected
             tol = tolerance.gradient_tolerance(c.input, c.target, c.call.log_target, self.divisor, wrt, dtype)
-            want = getattr(exp, f"grad_{wrt}")
-            ref = self._refs[(wrt, dtype)] = Reference(want, tol, dtype, getattr(exp, f"grad_{wrt}_defined"))
-        return ref
+            return Reference(getattr(exp, f"grad_{wrt}"), tol, dtype, getattr(exp, f"grad_{wrt}_defined"))
+        return self._made((wrt, dtype), make)
 
     def whole(self, dtype: str, grad_input_dtype: str, grad_target_dtype: str) -> tuple[Reference, Reference]:
         """The value and both gradients as one Reference (value first), and the value's own."""
-        key = ("whole", dtype, grad_input_dtype, grad_target_dtype)
-        got = self._refs.get(key)
-        if got is None:
+        def make():
             parts = (self.value(dtype), self.gradient("input", grad_input_dtype),
                      self.gradient("target", grad_target_dtype))
-            got = self._refs[key] = (Reference.joined(parts), parts[0])
-        return got
+            return Reference.joined(parts), parts[0]
+        return self._made(("whole", dtype, grad_input_dtype, grad_target_dtype), make)
 
     def alternatives(self, dtype: str) -> list[tuple[str, Reference]]:
         """(description, Reference) for each alternative convention the spec can evaluate on this case."""
-        alts = self._refs.get(("conventions", dtype))
-        if alts is None:
+        def make():
             c, alts = self.case, []
             for conv in _CONVENTIONS:
                 try:
@@ -246,8 +240,8 @@ class _PreparedCase:
                 tol = tolerance.value_tolerance(c.input, c.target, c.call.log_target, alt.reduction, divisor,
                                                 alt_value, dtype)
                 alts.append((conv.describe(), Reference(alt_value, tol, dtype)))
-            self._refs[("conventions", dtype)] = alts
-        return alts
+            return alts
+        return self._made(("conventions", dtype), make)
 
 
 def prepare(cases) -> None:
@@ -257,7 +251,7 @@ def prepare(cases) -> None:
         exp = case.expected
         if exp.outcome == "value":
             p = _prepared(case)
-            p.whole(exp.dtype, case.input_dtype, case.target_dtype)[1].spacing
+            p.whole(exp.dtype, case.input_dtype, case.target_dtype)[1].spacing  # computed on first access
             p.alternatives(exp.dtype)
 
 
@@ -288,7 +282,7 @@ def _fmt(v) -> str:
 
 
 def _compare_arrays(name, observed, ref: Reference, dtype, call, kind_value="value", kind_nonfinite="nan-inf",
-                    with_ulps=False, describe=True):
+                    with_ulps=False):
     """Differences between `observed` and a Reference of equal size; positions outside its mask skipped.
     Returns (differences, the worst finite error in ULPs or None; computed only `with_ulps`).
 
@@ -298,17 +292,28 @@ def _compare_arrays(name, observed, ref: Reference, dtype, call, kind_value="val
     if obs.size != ref.flat.size:
         return [Difference(kind_value, f"{name} has {obs.size} elements, but the spec has {ref.flat.size}; "
                                        f"values not compared [{call}]")], None
+    ok, err = _within(obs, ref)
+    if not ok:
+        return _describe(name, obs, ref, dtype, call, kind_value, kind_nonfinite)
+    return [], (_worst_ulps(err, ref) if with_ulps else None)
+
+
+def _within(obs, ref: Reference) -> tuple[bool, np.ndarray]:
+    """Whether every element of `obs` (flat float64) is within tolerance of `ref`, equal to it, nan
+    where it is nan, or masked out; and |obs - ref| (nan where either is nan or both the same infinity)."""
     with np.errstate(invalid="ignore", over="ignore"):
-        err = np.abs(obs - ref.flat)  # nan where either is nan or both are the same infinity
+        err = np.abs(obs - ref.flat)
         ok = (err <= ref.tol) | (obs == ref.flat) | (np.isnan(obs) & ref.nan)
     if ref.mask is not None:
         ok |= ~ref.mask
-    if not ok.all():
-        return _describe(name, obs, ref, dtype, call, kind_value, kind_nonfinite) if describe else ([None], None)
-    if not with_ulps:
-        return [], None
-    counted = np.isfinite(err) if ref.mask is None else np.isfinite(err) & ref.mask  # finite err: both finite
-    return [], (float((err[counted] / ref.spacing[counted]).max()) if counted.any() else None)
+    return bool(ok.all()), err
+
+
+def _worst_ulps(err, ref: Reference) -> float | None:
+    """The largest finite error in ULPs of `ref`'s dtype, over its unmasked elements (None if none).
+    A finite error means both sides are finite."""
+    counted = np.isfinite(err) if ref.mask is None else np.isfinite(err) & ref.mask
+    return float((err[counted] / ref.spacing[counted]).max()) if counted.any() else None
 
 
 def _describe(name, obs, ref: Reference, dtype, call, kind_value="value", kind_nonfinite="nan-inf"):
