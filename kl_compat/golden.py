@@ -68,7 +68,7 @@ class GoldenCase:
     target_dtype: str
     input: np.ndarray  # in the input dtype's storage
     target: np.ndarray
-    expected: Expected
+    expected: Expected | None  # None only where loaded without (load(expected=False))
 
 
 # ---- computing ----------------------------------------------------------------------------------------
@@ -181,14 +181,18 @@ def manifest_digest(manifest: dict) -> str:
     return hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
 
 
-def load(directory: Path | None = None, *, min_cases: int = MIN_CASES) -> list[GoldenCase]:
-    """Every golden case, with its arrays. Raises GoldenError naming the file at fault."""
+def load(directory: Path | None = None, *, min_cases: int = MIN_CASES, expected: bool = True) -> list[GoldenCase]:
+    """Every golden case, with its arrays. Raises GoldenError naming the file at fault.
+
+    `expected=False` skips the expected outputs (each case's `expected` is None): a worker process
+    loads just the inputs, so that the runner can name a case instead of sending its arrays.
+    """
     directory = Path(directory or default_dir())
     manifest = verify_checksums(directory)
     try:
         records = json.loads((directory / "cases.json").read_text())
         samples = npzio.read_npz(directory / "samples.npz")
-        expected = npzio.read_npz(directory / "expected.npz")
+        stored = npzio.read_npz(directory / "expected.npz") if expected else None
     except Exception as e:  # checksums matched, so this is a writer bug, still named by file
         raise GoldenError(f"{directory}: goldens unreadable: {type(e).__name__}: {e}") from None
     if len(records) != manifest.get("cases"):
@@ -197,19 +201,23 @@ def load(directory: Path | None = None, *, min_cases: int = MIN_CASES) -> list[G
         raise GoldenError(f"{directory / 'cases.json'}: only {len(records)} cases loaded, expected at least {min_cases}")
     out = []
     for r in records:
-        e = dict(r["expected"])
-        if e["outcome"] == "value":
-            e["shape"] = tuple(e["shape"])
-            e["warnings"] = tuple(e["warnings"])
-            e["value"] = expected[f"{r['id']}/value"]
-            e.update({k: expected[f"{r['id']}/{k}"] for k in GRAD_KEYS})
         out.append(GoldenCase(
             id=r["id"], group=r["group"], sample=r["sample"], call=spec.Call(**r["call"]),
             input_dtype=r["input_dtype"], target_dtype=r["target_dtype"],
             input=samples[f"{r['sample']}/input"], target=samples[f"{r['sample']}/target"],
-            expected=Expected(**e),
+            expected=None if stored is None else _expected(r, stored),
         ))
     return out
+
+
+def _expected(record: dict, stored: dict[str, np.ndarray]) -> Expected:
+    e = dict(record["expected"])
+    if e["outcome"] == "value":
+        e["shape"] = tuple(e["shape"])
+        e["warnings"] = tuple(e["warnings"])
+        e["value"] = stored[f"{record['id']}/value"]
+        e.update({k: stored[f"{record['id']}/{k}"] for k in GRAD_KEYS})
+    return Expected(**e)
 
 
 def drift(directory: Path | None = None) -> list[str]:

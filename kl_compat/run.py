@@ -74,8 +74,10 @@ def run(adapters: list[AdapterSpec], out: Path, *, patterns=None, shard=None, ti
     `workers` > 1 runs each adapter in that many worker processes at once, on interleaved slices;
     their observations are then judged and written in the matrix's order, as a single worker would.
     """
-    manifest = golden.verify_checksums(golden_dir or golden.default_dir())
+    golden_dir = Path(golden_dir or golden.default_dir())
+    manifest = golden.verify_checksums(golden_dir)
     all_cases = golden.load(golden_dir)
+    goldens = runner.Goldens.of(golden_dir, manifest, all_cases)  # workers load these inputs themselves
     cases = select_cases(all_cases, patterns, shard)
     if not cases:
         raise RunError(f"no case matches {patterns!r}" + (f" in shard {shard[0]}/{shard[1]}" if shard else ""))
@@ -91,7 +93,7 @@ def run(adapters: list[AdapterSpec], out: Path, *, patterns=None, shard=None, ti
         ran: dict[str, set] = {}
         for spec_ in adapters:
             label = spec_.label or spec_.name
-            sessions = [runner.AdapterSession(spec_.name, timeout=timeout, python=spec_.python)
+            sessions = [runner.AdapterSession(spec_.name, timeout=timeout, python=spec_.python, goldens=goldens)
                         for _ in range(max(1, workers))]
             try:
                 for s in sessions:

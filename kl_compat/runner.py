@@ -9,7 +9,6 @@ observation goes to the caller's callback as soon as it arrives.
 
 from __future__ import annotations
 
-import functools
 import os
 import select
 import signal
@@ -19,8 +18,9 @@ import tempfile
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from . import wire
+from . import golden, wire
 from .adapters.base import CRASHED, TIMEOUT, UNAVAILABLE, Observation
 
 DEFAULT_TIMEOUT = 60.0  # seconds one task may take before its worker is killed
@@ -31,28 +31,48 @@ IMPORT_TIMEOUT = 300.0  # seconds a worker may take to import its framework
 # answers fit in the worker's pipe, so the worker reaches it, and the runner's write ends, without the
 # worker going idle first.
 _MAX_INFLIGHT_BYTES = 48 * 1024
-_MAX_INFLIGHT = 48
+_MAX_INFLIGHT = 64
 _MAX_INFLIGHT_UNDER_LARGE = 8
 
 
-@dataclass
+@dataclass(frozen=True)
+class Goldens:
+    """Golden cases a worker loads itself (`--goldens`), so that a task names such a case by its id and
+    its arrays never cross the pipe. `cases` are the caller's objects: a task goes by id only for the
+    very object loaded from `directory`, never for another case that happens to share its id."""
+
+    directory: Path
+    digest: str  # golden.manifest_digest: the worker's hello must name the same files
+    cases: dict  # id -> GoldenCase
+
+    @classmethod
+    def of(cls, directory: Path, manifest: dict, cases) -> "Goldens":
+        return cls(Path(directory), golden.manifest_digest(manifest), {c.id: c for c in cases})
+
+
+@dataclass(eq=False)
 class Task:
-    """One case to observe on one or more surfaces. The inputs travel once per case; the worker answers
-    with one observation per surface, in order, a batch of tasks at a time."""
+    """One case to observe on one or more surfaces. The inputs travel once per case (or not at all,
+    for a golden case the worker holds); the worker answers with one observation per surface, in
+    order, a batch of tasks at a time."""
 
     seq: int
     case: object  # the GoldenCase
     surfaces: tuple[str, ...]
+    _frames: dict = field(default_factory=dict, repr=False)
 
-    @functools.cached_property
-    def payload(self) -> bytes:
-        """The packed frame, made when first sent: the worker starts on the first case at once."""
-        c, case = self.case.call, self.case
-        return wire.pack({"type": "task", "seq": self.seq, "case_id": case.id, "surfaces": list(self.surfaces),
-                          "input": case.input, "target": case.target,
-                          "call": {"reduction": c.reduction, "log_target": c.log_target,
-                                   "size_average": c.size_average, "reduce": c.reduce},
-                          "input_dtype": case.input_dtype, "target_dtype": case.target_dtype})
+    def frame(self, by_id: bool) -> bytes:
+        """The packed frame, made when first sent (the worker starts on the first case at once)."""
+        if by_id not in self._frames:
+            c, case = self.case.call, self.case
+            task = {"type": "task", "seq": self.seq, "case_id": case.id, "surfaces": list(self.surfaces)}
+            if not by_id:
+                task.update({"input": case.input, "target": case.target,
+                             "call": {"reduction": c.reduction, "log_target": c.log_target,
+                                      "size_average": c.size_average, "reduce": c.reduce},
+                             "input_dtype": case.input_dtype, "target_dtype": case.target_dtype})
+            self._frames[by_id] = wire.pack(task)
+        return self._frames[by_id]
 
     def part(self, surfaces) -> "Task":
         """The same case (and seq) on some of its surfaces: what is left of a task after a death."""
@@ -82,11 +102,23 @@ def worker_env(env: dict | None = None) -> dict:
 
 
 class Worker:
-    def __init__(self, adapter: str, python: str, env: dict | None = None):
+    def __init__(self, adapter: str, python: str, env: dict | None = None, goldens: Goldens | None = None):
         self.stderr = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen([python, "-m", "kl_compat.worker", adapter], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self.stderr, env=worker_env(env))
+        argv = [python, "-m", "kl_compat.worker", adapter]
+        if goldens is not None:
+            argv += ["--goldens", str(goldens.directory)]
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
+                                     env=worker_env(env))
         self.reader = wire.Reader(self.proc.stdout.fileno())
+        self.goldens = goldens
+        self.held: dict = {}  # the golden cases this worker's hello confirmed it loaded
+
+    def holds(self, case) -> bool:
+        return self.held.get(case.id) is case
+
+    def greeted(self, hello: dict) -> None:
+        if self.goldens is not None and hello.get("goldens") == self.goldens.digest:
+            self.held = self.goldens.cases
 
     def send(self, payload: bytes):
         wire_fd = self.proc.stdin.fileno()
@@ -139,8 +171,9 @@ class AdapterSession:
     when it dies. `run_adapter` is one session used once."""
 
     def __init__(self, adapter: str, *, timeout: float = DEFAULT_TIMEOUT, python: str | None = None,
-                 env: dict | None = None):
+                 env: dict | None = None, goldens: Goldens | None = None):
         self.adapter, self.timeout, self.python, self.env = adapter, timeout, python or sys.executable, env
+        self.goldens = goldens
         self.state = AdapterRun(adapter)
         self.worker: Worker | None = None
         self._launched: Worker | None = None
@@ -150,7 +183,7 @@ class AdapterSession:
         """Start the worker process without waiting for it to import its framework (`start` waits):
         the caller can use those seconds."""
         if self.worker is None and self._launched is None and self.state.reason is None:
-            self._launched = Worker(self.adapter, self.python, self.env)
+            self._launched = Worker(self.adapter, self.python, self.env, self.goldens)
 
     def start(self) -> bool:
         """Start the worker if none runs; False (with state.reason) when the adapter is unavailable."""
@@ -171,6 +204,7 @@ class AdapterSession:
             worker.close()
             self.state.reason, self.state.hint = hello.get("reason"), hello.get("hint")
             return False
+        worker.greeted(hello)
         self.state.available, self.state.info, self.worker = True, hello, worker
         return True
 
@@ -241,49 +275,58 @@ def _declared_surfaces(adapter: str) -> tuple[str, ...]:
         return ("functional",)
 
 
-def _may_send(task: Task, inflight: deque, inflight_bytes: int, singles: set[int]) -> bool:
+def _may_send(size: int, task: Task, inflight: deque, inflight_bytes: int, singles: set[int]) -> bool:
     if not inflight:
         return True
     if task.seq in singles or inflight[-1].seq in singles:  # a suspect travels alone
         return False
-    if len(task.payload) > _MAX_INFLIGHT_BYTES:
+    if size > _MAX_INFLIGHT_BYTES:
         return len(inflight) <= _MAX_INFLIGHT_UNDER_LARGE and inflight_bytes <= _MAX_INFLIGHT_BYTES
-    return len(inflight) < _MAX_INFLIGHT and inflight_bytes + len(task.payload) <= _MAX_INFLIGHT_BYTES
+    return len(inflight) < _MAX_INFLIGHT and inflight_bytes + size <= _MAX_INFLIGHT_BYTES
 
 
 def _drain(worker: Worker, pending: deque, on_observation, adapter: str, timeout: float, batch_size: int,
            singles: set[int], name: str | None = None) -> bool:
     """Feed `pending` through one worker. True when all are done; False when it died (pending updated).
 
-    A worker answers in order, a batch of tasks at a time (one task, all its surfaces, for batch size 1),
-    so when it dies the case and surface in flight is among the unanswered ones it may hold. When that
-    is one, it is blamed; otherwise nobody is blamed yet, and they are re-sent one case and surface at
-    a time (`singles`), so the next death names its case and surface exactly.
+    A worker answers in order, a batch of at most `batch_size` tasks at a time, and reads no task before
+    it has answered the batch it holds; so when it dies, the case and surface in flight is among the
+    first `batch_size` unanswered tasks. When that is one, it is blamed; otherwise nobody is blamed
+    yet, and they are re-sent one case and surface at a time (`singles`), so the next death names its
+    case and surface exactly.
     """
     inflight: deque[Task] = deque()
+    sizes: deque[int] = deque()  # the bytes each inflight task's frame took
     answered = 0  # observations already received for inflight[0]
     inflight_bytes = 0
     last_progress = time.monotonic()
-    while pending or inflight:
-        while pending and _may_send(pending[0], inflight, inflight_bytes, singles):
-            task = pending.popleft()
+
+    def send_more():
+        nonlocal inflight_bytes, last_progress
+        while pending:
+            task = pending[0]
+            data = task.frame(by_id=worker.holds(task.case))
+            if not _may_send(len(data), task, inflight, inflight_bytes, singles):
+                return
             try:
-                worker.send(task.payload)
+                worker.send(data)
             except (BrokenPipeError, OSError):
-                pending.appendleft(task)
-                break
+                return  # it died: the next receive says so
+            pending.popleft()
             if not inflight:
                 last_progress = time.monotonic()  # the clock of a task starts when it is first in line
             inflight.append(task)
-            inflight_bytes += len(task.payload)
+            sizes.append(len(data))
+            inflight_bytes += len(data)
+
+    while pending or inflight:
+        send_more()
         try:
             msg = worker.receive(last_progress + timeout)
         except (EOFError, wire.WireError):
             msg = "died"
         if msg is None or msg == "died":
-            # What the worker may have been working on: a worker answers a batch at a time, so any
-            # unanswered surface of the tasks it may hold (of the oldest task, for batches of one).
-            held = list(inflight) if batch_size > 1 else [inflight[0]]
+            held = list(inflight)[:batch_size]
             suspects = [(t, s) for i, t in enumerate(held) for s in (t.surfaces[answered:] if i == 0 else t.surfaces)]
             rest = list(inflight)[len(held):]
             if len(suspects) > 1:  # nobody can be blamed yet: re-send them one case and surface at a time
@@ -301,6 +344,7 @@ def _drain(worker: Worker, pending: deque, on_observation, adapter: str, timeout
             on_observation(Observation(lost.case.id, adapter, surface, status, detail=detail))
             pending.extendleft(reversed(rest))
             return False
+        observations = []
         for seq, fields in msg["answers"]:  # a batch of answers, in the order asked
             if not inflight:
                 raise RuntimeError(f"worker answered task {seq}, which it was not given")
@@ -308,11 +352,14 @@ def _drain(worker: Worker, pending: deque, on_observation, adapter: str, timeout
             if seq != task.seq or fields[0] != task.surfaces[answered]:
                 raise RuntimeError(f"worker answered task {seq} ({fields[0]}) where task "
                                    f"{task.seq} ({task.surfaces[answered]}) was expected")
-            on_observation(Observation.from_wire(fields, task.case.id, name or adapter, msg.get("__data__")))
+            observations.append(Observation.from_wire(fields, task.case.id, name or adapter, msg.get("__data__")))
             answered += 1
             if answered == len(task.surfaces):
                 inflight.popleft()
-                inflight_bytes -= len(task.payload)
+                inflight_bytes -= sizes.popleft()
                 answered = 0
         last_progress = time.monotonic()
+        send_more()  # before the caller judges these: the worker goes on meanwhile rather than wait for it
+        for obs in observations:
+            on_observation(obs)
     return True

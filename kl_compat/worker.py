@@ -1,12 +1,16 @@
 """A worker process: loads one adapter, then observes the tasks it is sent, one frame each.
 
-Run as `python -m kl_compat.worker ADAPTER`, where ADAPTER is a registry name or "module:Class".
+Run as `python -m kl_compat.worker ADAPTER [--goldens DIR]`, where ADAPTER is a registry name or
+"module:Class". With --goldens it loads that directory's inputs at start, beside the framework import,
+and its hello names them by digest: the runner then sends a golden case by its id alone, and the
+case's arrays never cross the pipe (decoding them cost the worker more than some kernels).
 It imports nothing but its adapter's framework (the R worker must never load PyTorch). Its real stdout
 carries the protocol; fd 1 is pointed at stderr so that a framework printing to stdout cannot corrupt it.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import select
@@ -16,7 +20,10 @@ import numpy as np
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="python -m kl_compat.worker")
+    parser.add_argument("adapter", help='a registry name or "module:Class"')
+    parser.add_argument("--goldens", metavar="DIR", help="load this golden directory's inputs at start")
+    args = parser.parse_args(argv)
     proto = os.dup(1)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
@@ -26,15 +33,16 @@ def main(argv=None) -> int:
     from kl_compat.spec import Call
 
     try:
-        adapter = adapter_class(argv[0])()
+        adapter = adapter_class(args.adapter)()
         adapter.load()
         adapter.warm_up()
         hello = {"type": "hello", "adapter": adapter.name, "framework": adapter.framework,
                  "version": adapter.version(), "surfaces": list(adapter.surfaces),
                  "batch_size": adapter.batch_size, **adapter.runtime()}
+        held = _load_goldens(args.goldens, hello) if args.goldens else {}
     except Exception as e:  # ImportError above all: report it and let the runner mark the adapter
         hint = getattr(locals().get("adapter"), "install_hint", "")
-        hello = {"type": "unavailable", "adapter": argv[0], "reason": f"{type(e).__name__}: {e}", "hint": hint}
+        hello = {"type": "unavailable", "adapter": args.adapter, "reason": f"{type(e).__name__}: {e}", "hint": hint}
     hello.update(python=platform.python_version(), numpy=np.__version__, platform=platform.platform(),
                  executable=sys.executable)
     wire.write(proto, hello)
@@ -55,13 +63,35 @@ def main(argv=None) -> int:
                 batch.append(reader.read())
         except EOFError:
             pass  # input closed after the last task: finish what is held
-        asked = [(t["seq"], (t["case_id"], surface, t["input"], t["target"], Call(**t["call"]), t["input_dtype"],
-                             t["target_dtype"])) for t in batch for surface in t["surfaces"]]
+        asked = [(t["seq"], (t["case_id"], surface, *_operands(t, held, Call)))
+                 for t in batch for surface in t["surfaces"]]
         observations = adapter.observe_batch([args for _, args in asked])
         # One write per batch: each write wakes the runner, and a wake-up costs more than a small kernel.
         frame = wire.Frame()
         answers = [[seq, obs.to_wire(frame)] for (seq, _), obs in zip(asked, observations)]
         wire.write_bytes(proto, frame.pack({"type": "results", "answers": answers}))
+
+
+def _load_goldens(directory: str, hello: dict) -> dict:
+    """The golden cases' inputs by id, their digest put in the hello. A directory that cannot be loaded
+    is not fatal: the hello says why, and the runner sends those cases' arrays as it would any case."""
+    from kl_compat import golden
+
+    try:
+        cases = golden.load(directory, expected=False)
+        hello["goldens"] = golden.manifest_digest(golden.read_manifest(directory))
+    except golden.GoldenError as e:
+        hello["goldens_error"] = str(e)
+        return {}
+    return {c.id: c for c in cases}
+
+
+def _operands(task: dict, held: dict, Call) -> tuple:
+    """(input, target, call, input_dtype, target_dtype) of a task: sent with it, or one of the goldens."""
+    if "input" in task:
+        return (task["input"], task["target"], Call(**task["call"]), task["input_dtype"], task["target_dtype"])
+    c = held[task["case_id"]]  # the runner names only cases this worker's hello said it holds
+    return (c.input, c.target, c.call, c.input_dtype, c.target_dtype)
 
 
 if __name__ == "__main__":
