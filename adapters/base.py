@@ -7,6 +7,7 @@ each, einops `_backends.py` style) supply only the framework-specific verbs; `ob
 
 from __future__ import annotations
 
+import operator
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -53,7 +54,7 @@ class Observation:
         order, each gradient as [status, value, dtype, message], arrays placed in `frame` (a
         wire.Frame). A list, not a dict: every observation crosses, and encoding and decoding keys and
         self-describing arrays would cost more than the values."""
-        out = [getattr(self, k) for k in _WIRE_FIELDS]
+        out = list(_wire_fields(self))
         for i in _GRADIENT_AT:
             g = out[i]
             if g is not None:
@@ -80,6 +81,7 @@ class Observation:
 
 
 _WIRE_FIELDS = tuple(f for f in Observation.__dataclass_fields__ if f not in ("case_id", "adapter"))
+_wire_fields = operator.attrgetter(*_WIRE_FIELDS)
 _VALUE_AT = _WIRE_FIELDS.index("value")
 _GRADIENT_AT = (_WIRE_FIELDS.index("grad_input"), _WIRE_FIELDS.index("grad_target"))
 

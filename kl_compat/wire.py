@@ -66,11 +66,12 @@ class Frame:
         self.size = 0
 
     def array(self, a) -> list:
-        a = np.asarray(a)
+        if type(a) is not np.ndarray:
+            a = np.asarray(a)
         if a.dtype.hasobject:
             raise TypeError("object arrays cannot be sent")
-        data = np.ascontiguousarray(a).tobytes()
-        ref = [a.dtype.str, list(a.shape), self.size, len(data)]
+        data = a.tobytes()  # C order whatever the layout
+        ref = [a.dtype.str, a.shape, self.size, len(data)]  # (the shape tuple is written as a JSON list)
         self.blobs.append(data)
         self.size += len(data)
         return ref
