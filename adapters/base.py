@@ -146,13 +146,20 @@ class Adapter:
         raise NotImplementedError
 
     # -- written once --
-    def observe_batch(self, tasks) -> list[Observation]:
+    def observe_batch(self, tasks, started=None) -> list[Observation]:
         """Observe several tasks, each `observe`'s arguments; adapters with costly crossings override it.
-        Warnings are caught for the whole batch and shared out by position: entering a warnings context
-        costs about as much as a small kernel, so it is not done per observation."""
+        `started(i)`, if given, is called as task i begins (the worker marks its in-flight slot, so that
+        a crash is pinned on the task itself). Warnings are caught for the whole batch and shared out by
+        position: entering a warnings context costs about as much as a small kernel, so it is not done
+        per observation."""
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            return [self._observe(caught, *task) for task in tasks]
+            out = []
+            for i, task in enumerate(tasks):
+                if started is not None:
+                    started(i)
+                out.append(self._observe(caught, *task))
+            return out
 
     def observe(self, case_id: str, surface: str, input: np.ndarray, target: np.ndarray, call: Call,
                 input_dtype: str, target_dtype: str) -> Observation:

@@ -311,7 +311,9 @@ class RTorchAdapter(Adapter):
     def observe(self, case_id, surface, input, target, call, input_dtype, target_dtype):
         return self.observe_batch([(case_id, surface, input, target, call, input_dtype, target_dtype)])[0]
 
-    def observe_batch(self, tasks):
+    def observe_batch(self, tasks, started=None):
+        # `started` is never called: one crossing into R observes the whole batch, so a crash is pinned
+        # on the batch, and the runner finds the task by sending the batch again one task at a time.
         out: list[Observation | None] = [None] * len(tasks)
         to_r = []
         for i, (case_id, surface, _, _, call, input_dtype, target_dtype) in enumerate(tasks):

@@ -100,7 +100,7 @@ def harness(name):
 
 # Bare and harness alternate REPEATS times; the fastest of each is compared (the least disturbed
 # estimate of what each costs: these machines' speed drifts by 2x within minutes), medians shown too.
-REPEATS = 5
+REPEATS = 7
 
 
 def main(argv):

@@ -1,14 +1,16 @@
 """Runs an adapter's tasks in a worker process that may crash or hang without taking the run down.
 
-One worker per adapter; the framework import is paid once per worker. Tasks (case x surface) stream to
-the worker a few at a time and observations stream back in order, so when the worker dies the case in
-flight is the oldest unanswered one: it is recorded as `crashed` (with the signal) or `timeout`, a fresh
-worker starts, and the run goes on with the cases after it. Nothing already observed is lost: each
-observation goes to the caller's callback as soon as it arrives.
+One worker per adapter; the framework import is paid once per worker. Tasks (a case, on all its
+surfaces) stream to the worker, which answers a batch of them at a time, in order; before each
+observation it marks which one it is making in a page both processes map (kl_compat.inflight). When
+the worker dies or hangs, that observation is recorded as `crashed` (with the signal) or `timeout`, a
+fresh worker starts, and the run goes on with everything else the dead worker held. Nothing already
+received is lost: each observation goes to the caller's callback, in order, as soon as it arrives.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import select
 import signal
@@ -20,7 +22,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import golden, wire
+from . import golden, inflight, wire
 from .adapters.base import CRASHED, TIMEOUT, UNAVAILABLE, Observation
 
 DEFAULT_TIMEOUT = 60.0  # seconds one task may take before its worker is killed
@@ -59,6 +61,8 @@ class Task:
     seq: int
     case: object  # the GoldenCase
     surfaces: tuple[str, ...]
+    # Already decided (a crash or timeout pinned on it): passed on in its turn, never sent.
+    verdict: Observation | None = None
     _frames: dict = field(default_factory=dict, repr=False)
 
     def frame(self, by_id: bool) -> bytes:
@@ -104,14 +108,16 @@ def worker_env(env: dict | None = None) -> dict:
 class Worker:
     def __init__(self, adapter: str, python: str, env: dict | None = None, goldens: Goldens | None = None):
         self.stderr = tempfile.TemporaryFile()
-        argv = [python, "-m", "kl_compat.worker", adapter]
+        self.inflight = inflight.Slot.create()
+        argv = [python, "-m", "kl_compat.worker", adapter, "--inflight-fd", str(self.inflight.fd)]
         if goldens is not None:
             argv += ["--goldens", str(goldens.directory)]
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
-                                     env=worker_env(env))
+                                     env=worker_env(env), pass_fds=(self.inflight.fd,))
         self.reader = wire.Reader(self.proc.stdout.fileno())
         self.goldens = goldens
         self.held: dict = {}  # the golden cases this worker's hello confirmed it loaded
+        self.made = 0  # observations received from this worker: the count its in-flight slot uses
 
     def holds(self, case) -> bool:
         return self.held.get(case.id) is case
@@ -164,6 +170,7 @@ class Worker:
             pass
         self.kill()
         self.stderr.close()
+        self.inflight.close()
 
 
 class AdapterSession:
@@ -234,6 +241,9 @@ class AdapterSession:
             self.state.restarts += 1
             if not self.start():  # it started before, so this is a death on restart: say so per task
                 for task in pending:
+                    if task.verdict is not None:
+                        on_observation(task.verdict)
+                        continue
                     for surface in task.surfaces:
                         on_observation(Observation(task.case.id, self.adapter, surface, UNAVAILABLE,
                                                    detail=self.state.reason))
@@ -289,11 +299,11 @@ def _drain(worker: Worker, pending: deque, on_observation, adapter: str, timeout
            singles: set[int], name: str | None = None) -> bool:
     """Feed `pending` through one worker. True when all are done; False when it died (pending updated).
 
-    A worker answers in order, a batch of at most `batch_size` tasks at a time, and reads no task before
-    it has answered the batch it holds; so when it dies, the case and surface in flight is among the
-    first `batch_size` unanswered tasks. When that is one, it is blamed; otherwise nobody is blamed
-    yet, and they are re-sent one case and surface at a time (`singles`), so the next death names its
-    case and surface exactly.
+    A worker answers in order, a batch of at most `batch_size` tasks at a time. When it dies or hangs,
+    its in-flight slot names the observation it was making (`_suspects`): that one is blamed, and the
+    others it held go again to the next worker. Where the slot cannot name one (an adapter that observes
+    a batch in one go), nobody is blamed yet: the suspects are re-sent one case and surface at a time
+    (`singles`), so the next death names its case and surface exactly.
     """
     inflight: deque[Task] = deque()
     sizes: deque[int] = deque()  # the bytes each inflight task's frame took
@@ -301,48 +311,62 @@ def _drain(worker: Worker, pending: deque, on_observation, adapter: str, timeout
     inflight_bytes = 0
     last_progress = time.monotonic()
 
-    def send_more():
+    def send_more(ready: list) -> bool:
+        """Send what may go now; decided tasks whose turn has come go to `ready`. False if the pipe broke."""
         nonlocal inflight_bytes, last_progress
         while pending:
             task = pending[0]
+            if task.verdict is not None:
+                if inflight:
+                    return True  # its turn comes when everything before it is answered
+                ready.append(pending.popleft().verdict)
+                continue
             data = task.frame(by_id=worker.holds(task.case))
             if not _may_send(len(data), task, inflight, inflight_bytes, singles):
-                return
+                return True
             try:
                 worker.send(data)
             except (BrokenPipeError, OSError):
-                return  # it died: the next receive says so
+                return False  # it died: the next receive says so
             pending.popleft()
             if not inflight:
                 last_progress = time.monotonic()  # the clock of a task starts when it is first in line
             inflight.append(task)
             sizes.append(len(data))
             inflight_bytes += len(data)
+        return True
 
     while pending or inflight:
-        send_more()
+        ready: list[Observation] = []
+        alive = send_more(ready)
+        for obs in ready:
+            on_observation(obs)
+        if alive and not inflight:
+            continue
         try:
             msg = worker.receive(last_progress + timeout)
         except (EOFError, wire.WireError):
             msg = "died"
         if msg is None or msg == "died":
-            held = list(inflight)[:batch_size]
-            suspects = [(t, s) for i, t in enumerate(held) for s in (t.surfaces[answered:] if i == 0 else t.surfaces)]
-            rest = list(inflight)[len(held):]
-            if len(suspects) > 1:  # nobody can be blamed yet: re-send them one case and surface at a time
+            unanswered = [(t, s) for i, t in enumerate(inflight) for s in (t.surfaces[answered:] if i == 0 else t.surfaces)]
+            lo, hi = _suspects(worker, len(unanswered), batch_size, inflight, answered)
+            before, suspects, after = unanswered[:lo], unanswered[lo:hi], unanswered[hi:]
+            if msg is None or len(suspects) != 1:
                 worker.kill()
+            if not suspects:  # it died holding nothing (a broken pipe before the first task): start afresh
+                parts = []
+            elif len(suspects) > 1:  # nobody can be blamed yet: re-send them one case and surface at a time
                 parts = [t.part((s,)) for t, s in suspects]
                 singles.update(t.seq for t in parts)
-                pending.extendleft(reversed(parts + rest))
-                return False
-            (lost, surface), = suspects
-            if msg is None:
-                worker.kill()
-                status, detail = TIMEOUT, f"no answer within {timeout:g} s; worker killed"
             else:
-                status, detail = CRASHED, worker.death()
-            on_observation(Observation(lost.case.id, adapter, surface, status, detail=detail))
-            pending.extendleft(reversed(rest))
+                (lost, surface), = suspects
+                if msg is None:
+                    status, detail = TIMEOUT, f"no answer within {timeout:g} s; worker killed"
+                else:
+                    status, detail = CRASHED, worker.death()
+                blamed = Observation(lost.case.id, adapter, surface, status, detail=detail)
+                parts = [Task(lost.seq, lost.case, (surface,), verdict=blamed)]
+            pending.extendleft(reversed(_regroup(before) + parts + _regroup(after)))
             return False
         observations = []
         for seq, fields in msg["answers"]:  # a batch of answers, in the order asked
@@ -353,13 +377,36 @@ def _drain(worker: Worker, pending: deque, on_observation, adapter: str, timeout
                 raise RuntimeError(f"worker answered task {seq} ({fields[0]}) where task "
                                    f"{task.seq} ({task.surfaces[answered]}) was expected")
             observations.append(Observation.from_wire(fields, task.case.id, name or adapter, msg.get("__data__")))
+            worker.made += 1
             answered += 1
             if answered == len(task.surfaces):
                 inflight.popleft()
                 inflight_bytes -= sizes.popleft()
                 answered = 0
         last_progress = time.monotonic()
-        send_more()  # before the caller judges these: the worker goes on meanwhile rather than wait for it
+        # Sent before the caller judges these: the worker goes on meanwhile rather than wait for it.
+        send_more(observations)
         for obs in observations:
             on_observation(obs)
     return True
+
+
+def _suspects(worker: Worker, unanswered: int, batch_size: int, inflight: deque, answered: int) -> tuple[int, int]:
+    """[lo, hi): which of a dead worker's unanswered observations (in order) it may have been making.
+
+    Its in-flight slot says which, counted over all it ever made: the observation itself, or the batch
+    that an adapter observing in one go was given. A slot naming nothing unanswered (it died between
+    batches, or before marking anything) falls back to what it could hold: its first `batch_size`
+    unanswered tasks, since it reads no task before answering the batch it has.
+    """
+    first, last = worker.inflight.read()
+    lo, hi = max(first - worker.made, 0), last - worker.made + 1
+    if first >= 0 and lo < hi <= unanswered:
+        return lo, hi
+    held = list(inflight)[:batch_size]
+    return 0, sum(len(t.surfaces) for t in held) - answered
+
+
+def _regroup(pairs: list) -> list[Task]:
+    """Unanswered (task, surface) pairs back into tasks to send again, each task's surfaces together."""
+    return [t.part(tuple(s for _, s in group)) for t, group in itertools.groupby(pairs, key=lambda p: p[0])]

@@ -11,6 +11,7 @@ carries the protocol; fd 1 is pointed at stderr so that a framework printing to 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import platform
 import select
@@ -23,12 +24,14 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kl_compat.worker")
     parser.add_argument("adapter", help='a registry name or "module:Class"')
     parser.add_argument("--goldens", metavar="DIR", help="load this golden directory's inputs at start")
+    parser.add_argument("--inflight-fd", metavar="FD", type=int,
+                        help="a file descriptor of the runner's in-flight slot (kl_compat.inflight)")
     args = parser.parse_args(argv)
     proto = os.dup(1)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
 
-    from kl_compat import wire
+    from kl_compat import inflight, wire
     from kl_compat.adapters import adapter_class
     from kl_compat.spec import Call
 
@@ -49,6 +52,8 @@ def main(argv=None) -> int:
     if hello["type"] == "unavailable":
         return 0
 
+    slot = inflight.Slot(args.inflight_fd) if args.inflight_fd is not None else None
+    made = 0  # observations made so far: the count the slot's ranges use
     reader = wire.Reader(0)
     while True:
         try:
@@ -65,11 +70,20 @@ def main(argv=None) -> int:
             pass  # input closed after the last task: finish what is held
         asked = [(t["seq"], (t["case_id"], surface, *_operands(t, held, Call)))
                  for t in batch for surface in t["surfaces"]]
-        observations = adapter.observe_batch([args for _, args in asked])
+        started = None
+        if slot is not None:
+            slot.mark(made, made + len(asked) - 1)  # where the adapter cannot say which: the whole batch
+            started = functools.partial(_started, slot, made)
+        observations = adapter.observe_batch([args for _, args in asked], started)
+        made += len(asked)
         # One write per batch: each write wakes the runner, and a wake-up costs more than a small kernel.
         frame = wire.Frame()
         answers = [[seq, obs.to_wire(frame)] for (seq, _), obs in zip(asked, observations)]
         wire.write_bytes(proto, frame.pack({"type": "results", "answers": answers}))
+
+
+def _started(slot, made: int, i: int) -> None:
+    slot.mark(made + i, made + i)
 
 
 def _load_goldens(directory: str, hello: dict) -> dict:

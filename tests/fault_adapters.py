@@ -112,9 +112,36 @@ class GarbageShapeAdapter(SpecAdapter):
 
 
 class BatchingSegfaultAdapter(SegfaultAdapter):
-    """Like SegfaultAdapter, but the worker hands it tasks in batches (as the R adapter is)."""
+    """Like SegfaultAdapter, but the worker hands it tasks in batches (as it does torch and Paddle)."""
 
     name = "batching-segfault"
+    batch_size = 16
+
+
+class TwoSurfaceSegfaultAdapter(BatchingSegfaultAdapter):
+    """Batches, two surfaces, and dies only on the second surface of a 4-d case: what the batch made
+    before the death must come back, in order, around the crash."""
+
+    name = "two-surface-segfault"
+    surfaces = ("functional", "module")
+
+    def kl_div(self, surface, input, target, call):
+        if surface == "functional":
+            return SpecAdapter.kl_div(self, surface, input, target, call)
+        return super().kl_div(surface, input, target, call)
+
+
+class OneGoSegfaultAdapter(BatchingSegfaultAdapter):
+    """Observes a batch in one go (as the R adapter does): it cannot say which task it is on."""
+
+    name = "one-go-segfault"
+
+    def observe_batch(self, tasks, started=None):
+        return super().observe_batch(tasks)
+
+
+class BatchingHangAdapter(HangAdapter):
+    name = "batching-hang"
     batch_size = 16
 
 
