@@ -108,12 +108,14 @@ class Adapter:
         and import modules on first use (torch imports sympy on the first backward through a target
         that requires grad); that cost belongs with the import, paid once per worker, not to whichever
         cases of a run happen to come first."""
+        calls = [Call(reduction, log_target) for reduction in ("none", "mean", "sum", "batchmean")
+                 for log_target in (False, True)] + [Call("mean", False, size_average=False, reduce=True)]
         tasks = []
         for dtype in ("float32", "float64", "float16", "bfloat16"):
             x = storage_array(np.full((2, 3), -1.0), dtype)
-            for reduction, log_target, y in (("none", False, 0.5), ("batchmean", True, -0.5)):
-                tasks += [("warm-up", surface, x, storage_array(np.full((2, 3), y), dtype), Call(reduction, log_target),
-                           dtype, dtype) for surface in self.surfaces]
+            for call in calls:
+                y = storage_array(np.full((2, 3), -0.5 if call.log_target else 0.5), dtype)
+                tasks += [("warm-up", surface, x, y, call, dtype, dtype) for surface in self.surfaces]
         self.observe_batch(tasks)
 
     def runtime(self) -> dict:

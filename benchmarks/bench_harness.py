@@ -5,7 +5,8 @@ the module form, backward) with nothing around them, in two forms: computing onl
 value and both gradients back into NumPy (which any check of the results must do, and which the
 harness does). The harness is `kl-compat run` itself: worker process, pipe, warning/error capture,
 comparison with the goldens, known differences and the results file. Framework imports are excluded
-from both (the harness's clock starts when its worker has imported the framework and warmed up).
+from both (the harness's clock starts when its worker has imported the framework, warmed up and loaded the
+golden inputs).
 Goal (issue 3): harness <= 1.5x the bare loop. Usage: python benchmarks/bench_harness.py [torch paddle]
 """
 
@@ -98,9 +99,11 @@ def harness(name):
     return summary.seconds[name]
 
 
-# Bare and harness alternate REPEATS times; the fastest of each is compared (the least disturbed
-# estimate of what each costs: these machines' speed drifts by 2x within minutes), medians shown too.
-REPEATS = 7
+# Bare and harness alternate REPEATS times. These machines' speed drifts by 2x within minutes, so three
+# summaries: the fastest of each (the least disturbed estimate of what each costs), the medians, and the
+# median of the ratios of runs made one after the other (a drift slower than a few seconds cancels in
+# each ratio).
+REPEATS = 9
 
 
 def main(argv):
@@ -120,6 +123,8 @@ def main(argv):
         for what, f in (("best", min), ("median", statistics.median)):
             print(f"{name:>10} {what:>6} {f(b):9.2f}s {f(r):10.2f}s {f(h):9.2f}s "
                   f"{f(h) / f(b):6.2f}x {f(h) / f(r):6.2f}x")
+        paired = [statistics.median(z / x for x, z in zip(b, h)), statistics.median(z / y for y, z in zip(r, h))]
+        print(f"{'':>10} {'paired':>6} {'':>34} {paired[0]:6.2f}x {paired[1]:6.2f}x  (median of run-by-run ratios)")
         print(f"{'':>10} {'runs':>6} " + ", ".join(f"{x:.2f}/{y:.2f}/{z:.2f}" for x, y, z in zip(b, r, h)))
 
 
