@@ -1,9 +1,11 @@
 """A worker process: loads one adapter, then observes the tasks it is sent, one frame each.
 
-Run as `python -m kl_compat.worker ADAPTER [--goldens DIR]`, where ADAPTER is a registry name or
-"module:Class". With --goldens it loads that directory's inputs at start, beside the framework import,
-and its hello names them by digest: the runner then sends a golden case by its id alone, and the
-case's arrays never cross the pipe (decoding them cost the worker more than some kernels).
+Run as `python -m kl_compat.worker ADAPTER [--goldens DIR] [--inflight-fd FD]`, where ADAPTER is a
+registry name or "module:Class". With --goldens it loads that directory's inputs at start, beside the
+framework import, and its hello names them by digest: the runner then sends a golden case by its id
+alone, and the case's arrays never cross the pipe (decoding them cost the worker more than some
+kernels). With --inflight-fd it marks, in the runner's kl_compat.inflight slot, which observation it is
+making, so that a crash or a hang is pinned on that observation.
 It imports nothing but its adapter's framework (the R worker must never load PyTorch). Its real stdout
 carries the protocol; fd 1 is pointed at stderr so that a framework printing to stdout cannot corrupt it.
 """
@@ -19,6 +21,9 @@ import sys
 
 import numpy as np
 
+from kl_compat import inflight, wire
+from kl_compat.spec import Call
+
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kl_compat.worker")
@@ -31,9 +36,7 @@ def main(argv=None) -> int:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
 
-    from kl_compat import inflight, wire
     from kl_compat.adapters import adapter_class
-    from kl_compat.spec import Call
 
     try:
         adapter = adapter_class(args.adapter)()
@@ -62,24 +65,30 @@ def main(argv=None) -> int:
             return 0
         try:
             # A batch is whatever else is already waiting, up to the adapter's batch size (R: one crossing
-            # into R for many cases). When a worker dies mid-batch, the runner re-sends what it held one
-            # case and surface at a time to find the culprit.
+            # into R for many cases). Before each observation the slot says which one is being made, so
+            # that a death mid-batch is pinned on it.
             while len(batch) < adapter.batch_size and (reader.has_frame() or select.select([0], [], [], 0)[0]):
                 batch.append(reader.read())
         except EOFError:
             pass  # input closed after the last task: finish what is held
-        asked = [(t["seq"], (t["case_id"], surface, *_operands(t, held, Call)))
-                 for t in batch for surface in t["surfaces"]]
-        started = None
-        if slot is not None:
-            slot.mark(made, made + len(asked) - 1)  # where the adapter cannot say which: the whole batch
-            started = functools.partial(_started, slot, made)
-        observations = adapter.observe_batch([args for _, args in asked], started)
-        made += len(asked)
+        frame, count = answer(adapter, batch, held, slot, made)
+        made += count
         # One write per batch: each write wakes the runner, and a wake-up costs more than a small kernel.
-        frame = wire.Frame()
-        answers = [[seq, obs.to_wire(frame)] for (seq, _), obs in zip(asked, observations)]
-        wire.write_bytes(proto, frame.pack({"type": "results", "answers": answers}))
+        wire.write_bytes(proto, frame)
+
+
+def answer(adapter, batch: list[dict], held: dict, slot: inflight.Slot | None = None, made: int = 0) -> tuple[bytes, int]:
+    """The results frame for a batch of task messages, and how many observations it holds. `made`
+    counts the observations before this batch, for the in-flight slot's ranges."""
+    asked = [(t["seq"], (t["case_id"], surface, *_operands(t, held))) for t in batch for surface in t["surfaces"]]
+    started = None
+    if slot is not None:
+        slot.mark(made, made + len(asked) - 1)  # where the adapter cannot say which: the whole batch
+        started = functools.partial(_started, slot, made)
+    observations = adapter.observe_batch([args for _, args in asked], started)
+    frame = wire.Frame()
+    answers = [[seq, obs.to_wire(frame)] for (seq, _), obs in zip(asked, observations)]
+    return frame.pack({"type": "results", "answers": answers}), len(asked)
 
 
 def _started(slot, made: int, i: int) -> None:
@@ -100,7 +109,7 @@ def _load_goldens(directory: str, hello: dict) -> dict:
     return {c.id: c for c in cases}
 
 
-def _operands(task: dict, held: dict, Call) -> tuple:
+def _operands(task: dict, held: dict) -> tuple:
     """(input, target, call, input_dtype, target_dtype) of a task: sent with it, or one of the goldens."""
     if "input" in task:
         return (task["input"], task["target"], Call(**task["call"]), task["input_dtype"], task["target_dtype"])

@@ -1,0 +1,112 @@
+"""The worker's cost in CPU instructions, against the bare loop: a figure the machine's noise cannot move.
+
+Wall-clock ratios on these machines swing by more than the harness's overhead (bench_harness.py), so
+this counts instructions under valgrind's callgrind, with a fixed hash seed: the same work gives the
+same count to within a fraction of a percent. Each mode runs in its own process (two at a time): the
+set-up alone (import, warm-up, one pass of everything), then set-up plus REPEAT passes of one of
+  bare       the bare loop of bench_harness.py (create tensors, functional and module form, backward)
+  readback   the same, reading the value and both gradients back into NumPy
+  worker     what a worker does per batch (kl_compat.worker.answer): decode the task frames (golden
+             cases by id), observe, capture warnings, mark the in-flight slot, encode the results frame
+and the set-up's count is subtracted. The runner's judging runs beside the worker on the other core and
+is not counted. Needs valgrind (apt-get install valgrind); takes about 5 minutes.
+Usage: python benchmarks/bench_instructions.py [torch|paddle] [--every N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+MODES = ("none", "bare", "readback", "worker")
+REPEAT = 2
+
+
+def inner(framework: str, mode: str, every: int) -> None:
+    sys.path.insert(0, str(HERE))
+    import bench_harness
+
+    from kl_compat import golden, runner, wire, worker
+    from kl_compat.adapters import adapter_class
+
+    cases = golden.load()[::every]
+    held = {c.id: c for c in cases}
+    adapter = adapter_class(framework)()
+    adapter.load()
+    adapter.warm_up()
+    bare = {"torch": bench_harness.bare_torch, "paddle": bench_harness.bare_paddle}[framework]
+    with tempfile.TemporaryFile() as stream:
+        for seq, case in enumerate(cases):
+            stream.write(runner.Task(seq, case, adapter.surfaces).frame(by_id=True))
+
+        def worker_pass():
+            stream.seek(0)
+            reader, made, batch = wire.Reader(stream.fileno()), 0, []
+            while True:
+                try:
+                    batch.append(reader.read())
+                except EOFError:
+                    break
+                if len(batch) == adapter.batch_size:
+                    made += worker.answer(adapter, batch, held, None, made)[1]
+                    batch = []
+            if batch:
+                worker.answer(adapter, batch, held, None, made)
+
+        warnings.simplefilter("ignore")  # as in bench_harness (the worker catches its own)
+        bare(cases, read_back=True)  # first calls cost more: one pass of each belongs to the set-up
+        worker_pass()
+        work = {"none": lambda: None, "bare": lambda: bare(cases), "readback": lambda: bare(cases, read_back=True),
+                "worker": worker_pass}[mode]
+        for _ in range(REPEAT):
+            work()
+
+
+def count(framework: str, mode: str, every: int) -> int:
+    env = dict(os.environ, PYTHONHASHSEED="0", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    done = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
+                           __file__, framework, "--every", str(every), "--inner", mode],
+                          env=env, capture_output=True, text=True)
+    m = re.search(r"Collected : (\d+)", done.stderr)
+    if done.returncode != 0 or not m:
+        raise SystemExit(f"{mode}: valgrind failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
+    return int(m.group(1))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("framework", nargs="?", default="torch", choices=("torch", "paddle"))
+    parser.add_argument("--every", type=int, default=8, help="every N-th case of the matrix (default 8)")
+    parser.add_argument("--inner", choices=MODES, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.inner:
+        inner(args.framework, args.inner, args.every)
+        return 0
+    if shutil.which("valgrind") is None:
+        print("valgrind is not installed (apt-get install valgrind): nothing measured")
+        return 1
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        counts = dict(zip(MODES, pool.map(lambda m: count(args.framework, m, args.every), MODES)))
+    from kl_compat import golden
+
+    n = len(golden.load()[::args.every]) * 2 * REPEAT
+    print(f"{args.framework}: every {args.every}th case, {REPEAT} passes: {n} observations; "
+          f"set-up {counts['none'] / 1e6:,.0f} M instructions (subtracted)")
+    work = {m: counts[m] - counts["none"] for m in MODES[1:]}
+    for m in MODES[1:]:
+        print(f"{m:>9} {work[m] / 1e6:9,.1f} M instructions  {work[m] / n / 1e3:6.1f} k per observation  "
+              f"{work[m] / work['bare']:5.2f}x bare  {work[m] / work['readback']:5.2f}x read-back")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
