@@ -107,11 +107,10 @@ def compute(cases) -> tuple[list[dict], dict[str, np.ndarray], dict[str, np.ndar
     records, samples, expected = [], {}, {}
     for case in cases:
         s = case.sample
+        x, y = s.arrays
         if s.id not in samples:
-            x, y = s.arrays
             samples[f"{s.id}/input"] = _dt.storage_array(x, s.input_dtype)
             samples[f"{s.id}/target"] = _dt.storage_array(y, s.target_dtype)
-        x, y = s.arrays
         meta, arrays = _record_parts(expectation(x, y, case.call, s.input_dtype, s.target_dtype))
         c = case.call
         records.append({

@@ -263,12 +263,14 @@ class AdapterSession:
 
 
 def run_adapter(adapter: str, cases, on_observation, *, surfaces=None, timeout: float = DEFAULT_TIMEOUT,
-                python: str | None = None, env: dict | None = None, on_hello=None) -> AdapterRun:
+                python: str | None = None, env: dict | None = None, on_hello=None,
+                goldens: Goldens | None = None) -> AdapterRun:
     """Observe every case on every surface of `adapter`, calling `on_observation(obs)` for each, in order.
 
-    `python` is the interpreter of the environment the worker runs in (default: this one).
+    `python` is the interpreter of the environment the worker runs in (default: this one); `goldens`,
+    the golden cases the worker may load itself (see Goldens).
     """
-    with AdapterSession(adapter, timeout=timeout, python=python, env=env) as session:
+    with AdapterSession(adapter, timeout=timeout, python=python, env=env, goldens=goldens) as session:
         if session.start() and on_hello:
             on_hello(session.state.info)
         session.run(cases, on_observation, surfaces)

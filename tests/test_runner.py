@@ -121,13 +121,6 @@ def goldens(golden_cases):
     return runner.Goldens.of(d, golden.read_manifest(d), golden_cases)
 
 
-def _session_run(adapter, cases, **kw):
-    seen = []
-    with runner.AdapterSession(adapter, **kw) as session:
-        session.run(cases, seen.append)
-        return session, seen
-
-
 def test_a_worker_holding_the_goldens_is_sent_their_ids_and_other_cases_whole(fault_env, small_cases, goldens):
     # Same id, other inputs: only the very object loaded from the goldens may travel as an id.
     other = dataclasses.replace(small_cases[1], input=small_cases[1].input - 1.0)
@@ -141,8 +134,8 @@ def test_a_worker_holding_the_goldens_is_sent_their_ids_and_other_cases_whole(fa
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(runner.Worker, "send", send)
-        session, seen = _session_run("fault_adapters:SpecAdapter", cases, goldens=goldens)
-    assert session.state.info["goldens"] == goldens.digest
+        state, seen = _run("fault_adapters:SpecAdapter", cases, goldens=goldens)
+    assert state.info["goldens"] == goldens.digest
     assert [("input" in t) for t in sent] == [False, True, False]
     expected = [golden.expectation(np.asarray(c.input, np.float64), np.asarray(c.target, np.float64), c.call,
                                    c.input_dtype, c.target_dtype).value for c in cases]
@@ -156,16 +149,16 @@ def test_goldens_the_worker_cannot_confirm_are_sent_whole(fault_env, small_cases
     # A digest that is not the directory's, then a directory that does not load: the worker says so
     # in its hello and every case travels with its arrays, observed as before.
     for bad in (dataclasses.replace(goldens, digest="0" * 64), dataclasses.replace(goldens, directory=tmp_path)):
-        session, seen = _session_run("fault_adapters:SpecAdapter", small_cases[:4], goldens=bad)
-        assert session.state.available
+        state, seen = _run("fault_adapters:SpecAdapter", small_cases[:4], goldens=bad)
+        assert state.available
         assert [o.status for o in seen] == ["ok"] * 4
-        assert session.state.info.get("goldens") != bad.digest
-    assert "manifest.json: missing" in session.state.info["goldens_error"]
+        assert state.info.get("goldens") != bad.digest
+    assert "manifest.json: missing" in state.info["goldens_error"]
 
 
 def test_a_batching_worker_crash_is_pinned_with_cases_sent_by_id(fault_env, small_cases, goldens):
-    session, seen = _session_run("fault_adapters:BatchingSegfaultAdapter", small_cases, goldens=goldens)
-    assert session.state.info["goldens"] == goldens.digest
+    state, seen = _run("fault_adapters:BatchingSegfaultAdapter", small_cases, goldens=goldens)
+    assert state.info["goldens"] == goldens.digest
     assert [o.case_id for o in seen] == [c.id for c in small_cases]
     assert all(o.status == ("crashed" if c.input.ndim == 4 else "ok") for o, c in zip(seen, small_cases))
-    assert session.state.restarts == sum(c.input.ndim == 4 for c in small_cases)
+    assert state.restarts == sum(c.input.ndim == 4 for c in small_cases)
