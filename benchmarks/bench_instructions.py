@@ -45,22 +45,19 @@ def inner(framework: str, mode: str, every: int) -> None:
     adapter.warm_up()
     bare = {"torch": bench_harness.bare_torch, "paddle": bench_harness.bare_paddle}[framework]
     with tempfile.TemporaryFile() as stream:
-        for seq, case in enumerate(cases):
-            stream.write(runner.Task(seq, case, adapter.surfaces).frame(by_id=True))
+        tasks = [runner.Task(seq, case, adapter.surfaces) for seq, case in enumerate(cases)]
+        for i in range(0, len(tasks), adapter.batch_size):  # by id, a batch to a frame, as the runner sends
+            stream.write(runner.tasks_frame([t.ref() for t in tasks[i:i + adapter.batch_size]]))
 
         def worker_pass():
             stream.seek(0)
-            reader, made, batch = wire.Reader(stream.fileno()), 0, []
+            reader, made = wire.Reader(stream.fileno()), 0
             while True:
                 try:
-                    batch.append(reader.read())
+                    batch = worker.tasks(reader.read(), held)
                 except EOFError:
                     break
-                if len(batch) == adapter.batch_size:
-                    made += worker.answer(adapter, batch, held, None, made)[1]
-                    batch = []
-            if batch:
-                worker.answer(adapter, batch, held, None, made)
+                made += worker.answer(adapter, batch, None, made)[1]
 
         warnings.simplefilter("ignore")  # as in bench_harness (the worker catches its own)
         bare(cases, read_back=True)  # first calls cost more: one pass of each belongs to the set-up

@@ -50,9 +50,12 @@ def pack(obj) -> bytes:
             return {name: getattr(o, name) for name in o.__dataclass_fields__}
         raise TypeError(f"{type(o).__name__} cannot be sent")
 
-    header = json.dumps(obj, default=encode).encode()
-    body_len = _LEN.size + len(header) + offset
-    return b"".join([_LEN.pack(body_len), _LEN.pack(len(header)), header, *blobs])
+    return frame(json.dumps(obj, default=encode).encode(), blobs, offset)
+
+
+def frame(header: bytes, blobs=(), size: int = 0) -> bytes:
+    """A frame of a JSON header already encoded and the `blobs` (`size` bytes in all) it refers to."""
+    return b"".join([_LEN.pack(_LEN.size + len(header) + size), _LEN.pack(len(header)), header, *blobs])
 
 
 class Frame:
@@ -77,9 +80,7 @@ class Frame:
         return ref
 
     def pack(self, obj: dict) -> bytes:
-        header = json.dumps(obj).encode()
-        return b"".join([_LEN.pack(_LEN.size + len(header) + self.size), _LEN.pack(len(header)), header,
-                         *self.blobs])
+        return frame(json.dumps(obj).encode(), self.blobs, self.size)
 
 
 def array(ref: list, data) -> np.ndarray:

@@ -1,11 +1,11 @@
-"""A worker process: loads one adapter, then observes the tasks it is sent, one frame each.
+"""A worker process: loads one adapter, then observes the tasks it is sent, a batch at a time.
 
 Run as `python -m kl_compat.worker ADAPTER [--goldens DIR] [--inflight-fd FD]`, where ADAPTER is a
 registry name or "module:Class". With --goldens it loads that directory's inputs at start, beside the
-framework import, and its hello names them by digest: the runner then sends a golden case by its id
-alone, and the case's arrays never cross the pipe (decoding them cost the worker more than some
-kernels). With --inflight-fd it marks, in the runner's kl_compat.inflight slot, which observation it is
-making, so that a crash or a hang is pinned on that observation.
+framework import, and its hello names them by digest: the runner then sends golden cases by id, many
+to a frame, and their arrays never cross the pipe (decoding them cost the worker more than some
+kernels). With --inflight-fd it marks, in the runner's kl_compat.inflight slot, which observation it
+is making, so that a crash or a hang is pinned on that observation.
 It imports nothing but its adapter's framework (the R worker must never load PyTorch). Its real stdout
 carries the protocol; fd 1 is pointed at stderr so that a framework printing to stdout cannot corrupt it.
 """
@@ -18,6 +18,7 @@ import os
 import platform
 import select
 import sys
+from collections import deque
 
 import numpy as np
 
@@ -58,29 +59,45 @@ def main(argv=None) -> int:
     slot = inflight.Slot(args.inflight_fd) if args.inflight_fd is not None else None
     made = 0  # observations made so far: the count the slot's ranges use
     reader = wire.Reader(0)
+    queued: deque = deque()  # tasks read and not yet observed (a frame may hold many)
     while True:
         try:
-            batch = [reader.read()]
-        except EOFError:
-            return 0
-        try:
+            if not queued:
+                queued.extend(tasks(reader.read(), held))
             # A batch is whatever else is already waiting, up to the adapter's batch size (R: one crossing
             # into R for many cases). Before each observation the slot says which one is being made, so
             # that a death mid-batch is pinned on it.
-            while len(batch) < adapter.batch_size and (reader.has_frame() or select.select([0], [], [], 0)[0]):
-                batch.append(reader.read())
+            while len(queued) < adapter.batch_size and (reader.has_frame() or select.select([0], [], [], 0)[0]):
+                queued.extend(tasks(reader.read(), held))
         except EOFError:
-            pass  # input closed after the last task: finish what is held
-        frame, count = answer(adapter, batch, held, slot, made)
+            if not queued:
+                return 0  # input closed after the last task: finish what is held
+        batch = [queued.popleft() for _ in range(min(adapter.batch_size, len(queued)))]
+        frame, count = answer(adapter, batch, slot, made)
         made += count
         # One write per batch: each write wakes the runner, and a wake-up costs more than a small kernel.
         wire.write_bytes(proto, frame)
 
 
-def answer(adapter, batch: list[dict], held: dict, slot: inflight.Slot | None = None, made: int = 0) -> tuple[bytes, int]:
-    """The results frame for a batch of task messages, and how many observations it holds. `made`
-    counts the observations before this batch, for the in-flight slot's ranges."""
-    asked = [(t["seq"], (t["case_id"], surface, *_operands(t, held))) for t in batch for surface in t["surfaces"]]
+def tasks(message: dict, held: dict) -> list[tuple]:
+    """A task message as (seq, surfaces, observe's arguments but the surface) per task: one task with
+    its arrays, or many golden cases named by id (`runner.tasks_frame`)."""
+    if message["type"] == "tasks":
+        out = []
+        for seq, case_id, surfaces in message["tasks"]:
+            c = held[case_id]  # the runner names only cases this worker's hello said it holds
+            out.append((seq, surfaces, (case_id, c.input, c.target, c.call, c.input_dtype, c.target_dtype)))
+        return out
+    t = message
+    return [(t["seq"], t["surfaces"], (t["case_id"], t["input"], t["target"], Call(**t["call"]),
+                                       t["input_dtype"], t["target_dtype"]))]
+
+
+def answer(adapter, batch: list[tuple], slot: inflight.Slot | None = None, made: int = 0) -> tuple[bytes, int]:
+    """The results frame for a batch of `tasks`, and how many observations it holds. `made` counts the
+    observations before this batch, for the in-flight slot's ranges."""
+    asked = [(seq, (case_id, surface, *operands)) for seq, surfaces, (case_id, *operands) in batch
+             for surface in surfaces]
     started = None
     if slot is not None:
         slot.mark(made, made + len(asked) - 1)  # where the adapter cannot say which: the whole batch
@@ -107,14 +124,6 @@ def _load_goldens(directory: str, hello: dict) -> dict:
         hello["goldens_error"] = str(e)
         return {}
     return {c.id: c for c in cases}
-
-
-def _operands(task: dict, held: dict) -> tuple:
-    """(input, target, call, input_dtype, target_dtype) of a task: sent with it, or one of the goldens."""
-    if "input" in task:
-        return (task["input"], task["target"], Call(**task["call"]), task["input_dtype"], task["target_dtype"])
-    c = held[task["case_id"]]  # the runner names only cases this worker's hello said it holds
-    return (c.input, c.target, c.call, c.input_dtype, c.target_dtype)
 
 
 if __name__ == "__main__":

@@ -128,15 +128,23 @@ def test_a_worker_holding_the_goldens_is_sent_their_ids_and_other_cases_whole(fa
     sent = []
     real_send = runner.Worker.send
 
-    def send(worker, payload):
-        sent.append(wire.unpack(payload[4:]))
+    def send(worker, payload):  # one write may hold several frames: a task whole, or many by id
+        rest = payload
+        while rest:
+            end = 4 + int.from_bytes(rest[:4], "big")
+            msg = wire.unpack(rest[4:end])
+            rest = rest[end:]
+            if msg["type"] == "tasks":
+                sent.extend(("by id", case_id) for _, case_id, _ in msg["tasks"])
+            else:
+                sent.append(("whole", msg["case_id"]))
         real_send(worker, payload)
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(runner.Worker, "send", send)
         state, seen = _run("fault_adapters:SpecAdapter", cases, goldens=goldens)
     assert state.info["goldens"] == goldens.digest
-    assert [("input" in t) for t in sent] == [False, True, False]
+    assert sent == [("by id", cases[0].id), ("whole", other.id), ("by id", cases[2].id)]
     expected = [golden.expectation(np.asarray(c.input, np.float64), np.asarray(c.target, np.float64), c.call,
                                    c.input_dtype, c.target_dtype).value for c in cases]
     assert [o.status for o in seen] == ["ok"] * 3
