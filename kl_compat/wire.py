@@ -71,16 +71,24 @@ class Frame:
     def array(self, a) -> list:
         if type(a) is not np.ndarray:
             a = np.asarray(a)
-        if a.dtype.hasobject:
-            raise TypeError("object arrays cannot be sent")
+        name = _DTYPE_STR.get(a.dtype) or _dtype_str(a.dtype)
         data = a.tobytes()  # C order whatever the layout
-        ref = [a.dtype.str, a.shape, self.size, len(data)]  # (the shape tuple is written as a JSON list)
+        ref = [name, a.shape, self.size, len(data)]  # (the shape tuple is written as a JSON list)
         self.blobs.append(data)
         self.size += len(data)
         return ref
 
     def pack(self, obj: dict) -> bytes:
         return frame(json.dumps(obj).encode(), self.blobs, self.size)
+
+
+_DTYPE_STR: dict = {}  # np.dtype -> its .str, which NumPy builds anew on each call (costlier than a tobytes)
+
+
+def _dtype_str(dtype: np.dtype) -> str:
+    if dtype.hasobject:
+        raise TypeError("object arrays cannot be sent")
+    return _DTYPE_STR.setdefault(dtype, dtype.str)
 
 
 def array(ref: list, data) -> np.ndarray:
