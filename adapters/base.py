@@ -7,7 +7,6 @@ each, einops `_backends.py` style) supply only the framework-specific verbs; `ob
 
 from __future__ import annotations
 
-import operator
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -50,40 +49,38 @@ class Observation:
     detail: str | None = None  # crash signal, stderr tail, timeout limit
 
     def to_wire(self, frame) -> list:
-        """What crosses the pipe: the fields after case_id and adapter (which the runner knows), in
-        order, each gradient as [status, value, dtype, message], arrays placed in `frame` (a
-        wire.Frame). A list, not a dict: every observation crosses, and encoding and decoding keys and
-        self-describing arrays would cost more than the values."""
-        out = list(_wire_fields(self))
-        for i in _GRADIENT_AT:
-            g = out[i]
-            if g is not None:
-                out[i] = [g.status, None if g.value is None else frame.array(g.value), g.dtype, g.message]
-        if out[_VALUE_AT] is not None:
-            out[_VALUE_AT] = frame.array(out[_VALUE_AT])
+        """What crosses the pipe, as one flat list: the fields after case_id and adapter (which the runner
+        knows), in order, each gradient spread into its four fields (four Nones where there is none),
+        `seconds` as whole nanoseconds, and the arrays placed in `frame` (a wire.Frame) in that order.
+        Every observation crosses, and this is what JSON writes fastest: keys, nested lists and float
+        repr each cost more than whole fields, and the worker pays for them on the run's critical path."""
+        out = [self.surface, self.status, None if self.value is None else frame.array(self.value), self.shape,
+               self.dtype, self.warnings, self.error]
+        for g in (self.grad_input, self.grad_target):
+            out += _NO_GRADIENT if g is None else (g.status, None if g.value is None else frame.array(g.value),
+                                                   g.dtype, g.message)
+        out += (self.unsupported, round(self.seconds * 1e9), self.detail)
         return out
 
     @classmethod
-    def from_wire(cls, fields: list, case_id: str, adapter: str, data) -> "Observation":
-        """An observation back from `to_wire`'s list; `data` is the frame's data (wire.Reader's "__data__")."""
-        if len(fields) != len(_WIRE_FIELDS):
-            raise wire.WireError(f"an observation on the wire has {len(fields)} fields, not {len(_WIRE_FIELDS)}")
-        for i in _GRADIENT_AT:
-            g = fields[i]
-            if g is not None:
-                fields[i] = Gradient(g[0], None if g[1] is None else wire.array(g[1], data), g[2], g[3])
-        if fields[_VALUE_AT] is not None:
-            fields[_VALUE_AT] = wire.array(fields[_VALUE_AT], data)
-        d = dict(zip(_WIRE_FIELDS, fields))
-        if d["shape"] is not None:
-            d["shape"] = tuple(d["shape"])
-        return cls(case_id, adapter, **d)
+    def from_wire(cls, fields: list, case_id: str, adapter: str, arrays) -> "Observation":
+        """An observation back from `to_wire`'s list; `arrays` is a wire.Arrays over the frame's data,
+        read in the order to_wire placed them."""
+        if len(fields) != _WIRE_LENGTH:
+            raise wire.WireError(f"an observation on the wire has {len(fields)} fields, not {_WIRE_LENGTH}")
+        (surface, status, value, shape, dtype, warnings_, error, *gradients, unsupported, nanoseconds,
+         detail) = fields
+        if value is not None:
+            value = arrays.take(value)
+        grad_input, grad_target = (
+            None if g[0] is None else Gradient(g[0], None if g[1] is None else arrays.take(g[1]), g[2], g[3])
+            for g in (gradients[:4], gradients[4:]))
+        return cls(case_id, adapter, surface, status, value, None if shape is None else tuple(shape), dtype,
+                   warnings_, error, grad_input, grad_target, unsupported, nanoseconds / 1e9, detail)
 
 
-_WIRE_FIELDS = tuple(f for f in Observation.__dataclass_fields__ if f not in ("case_id", "adapter"))
-_wire_fields = operator.attrgetter(*_WIRE_FIELDS)
-_VALUE_AT = _WIRE_FIELDS.index("value")
-_GRADIENT_AT = (_WIRE_FIELDS.index("grad_input"), _WIRE_FIELDS.index("grad_target"))
+_NO_GRADIENT = (None, None, None, None)
+_WIRE_LENGTH = len(Observation.__dataclass_fields__) - 2 + 2 * (len(_NO_GRADIENT) - 1)  # (no case_id, adapter)
 
 
 class Adapter:

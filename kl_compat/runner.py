@@ -397,14 +397,17 @@ def _drain(worker: Worker, pending: deque, on_observation, adapter: str, timeout
             pending.extendleft(reversed(_regroup(before) + parts + _regroup(after)))
             return False
         observations = []
-        for seq, fields in msg["answers"]:  # a batch of answers, in the order asked
+        arrays = wire.Arrays(msg.get("__data__"))
+        if len(msg["seqs"]) != len(msg["observations"]):
+            raise RuntimeError(f"worker sent {len(msg['observations'])} observations for {len(msg['seqs'])} tasks")
+        for seq, fields in zip(msg["seqs"], msg["observations"]):  # a batch, in the order asked
             if not inflight:
                 raise RuntimeError(f"worker answered task {seq}, which it was not given")
             task = inflight[0]
             if seq != task.seq or fields[0] != task.surfaces[answered]:
                 raise RuntimeError(f"worker answered task {seq} ({fields[0]}) where task "
                                    f"{task.seq} ({task.surfaces[answered]}) was expected")
-            observations.append(Observation.from_wire(fields, task.case.id, name or adapter, msg.get("__data__")))
+            observations.append(Observation.from_wire(fields, task.case.id, name or adapter, arrays))
             worker.made += 1
             answered += 1
             if answered == len(task.surfaces):

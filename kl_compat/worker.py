@@ -104,8 +104,8 @@ def answer(adapter, batch: list[tuple], slot: inflight.Slot | None = None, made:
         started = functools.partial(_started, slot, made)
     observations = adapter.observe_batch([args for _, args in asked], started)
     frame = wire.Frame()
-    answers = [[seq, obs.to_wire(frame)] for (seq, _), obs in zip(asked, observations)]
-    return frame.pack({"type": "results", "answers": answers}), len(asked)
+    return frame.pack({"type": "results", "seqs": [seq for seq, _ in asked],
+                       "observations": [obs.to_wire(frame) for obs in observations]}), len(asked)
 
 
 def _started(slot, made: int, i: int) -> None:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from kl_compat import wire
+from kl_compat.adapters.base import GRAD_ERROR, GRAD_NONE, GRAD_OK, OK, RAISED, UNSUPPORTED, Gradient, Observation
 
 
 @dataclass
@@ -86,16 +87,55 @@ def test_objects_that_cannot_travel_are_refused_when_packed():
         wire.pack({"a": {1, 2}})
 
 
-def test_hand_built_frames_place_arrays_by_reference():
+def test_hand_built_frames_place_arrays_in_order():
     frame = wire.Frame()
-    sent = [np.arange(5, dtype=np.float16), np.zeros((2, 0)), np.array(3.0)]
+    sent = [np.arange(5, dtype=np.float16), np.zeros((2, 0)), np.array(3.0), np.arange(6, dtype=np.int64).reshape(2, 3).T]
     refs = [frame.array(a) for a in sent]
     got = _pipe_with(frame.pack({"type": "results", "refs": refs})).read()
+    arrays = wire.Arrays(got.get("__data__"))
     for a, ref in zip(sent, got["refs"]):
-        back = wire.array(ref, got.get("__data__"))
+        back = arrays.take(ref)
         assert back.dtype == a.dtype and back.shape == a.shape
         np.testing.assert_array_equal(back, a)
     with pytest.raises(wire.WireError, match="does not fit"):
-        wire.array(["<f8", [4], 0, 32], got["__data__"])
-    with pytest.raises(wire.WireError, match="malformed array reference"):
-        wire.array(["<f8", [4]], got["__data__"])
+        arrays.take(["<f8", [1]])  # past the last array
+    for bad in (["<f8", [4], 0, 32], ["<f8"], ["no such dtype", [1]], [["<f8"], [1]]):
+        with pytest.raises(wire.WireError, match="malformed array reference"):
+            wire.Arrays(got["__data__"]).take(bad)
+    with pytest.raises(wire.WireError, match="object arrays"):
+        wire.Arrays(got["__data__"]).take(["|O", [1]])
+
+
+def _observations():
+    g = Gradient(GRAD_OK, np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3), "bfloat16")
+    yield Observation("c", "a", "functional", OK, np.float64(0.25) * np.ones(()), (), "float64",
+                      [{"category": "UserWarning", "message": "reduction: 'mean' divides ..."}],
+                      grad_input=g, grad_target=Gradient(GRAD_NONE), seconds=1.234567891)
+    yield Observation("c", "a", "module", RAISED, error={"type": "ValueError", "message": "bad"},
+                      grad_input=None, grad_target=None, seconds=0.0)
+    yield Observation("c", "a", "module", OK, np.zeros((0, 4), np.float16), (0, 4), "float16",
+                      grad_input=Gradient(GRAD_ERROR, message="RuntimeError: no"),
+                      grad_target=Gradient(GRAD_ERROR, message="RuntimeError: no"))
+    yield Observation("c", "a", "functional", UNSUPPORTED, unsupported="log_target", detail="d")
+
+
+def test_observations_cross_the_wire_whole():
+    frame = wire.Frame()
+    sent = list(_observations())
+    got = _pipe_with(frame.pack({"observations": [o.to_wire(frame) for o in sent]})).read()
+    arrays = wire.Arrays(got.get("__data__"))
+    back = [Observation.from_wire(fields, "c", "a", arrays) for fields in got["observations"]]
+    for o, b in zip(sent, back, strict=True):
+        for name in Observation.__dataclass_fields__:
+            x, y = getattr(o, name), getattr(b, name)
+            if name == "seconds":
+                assert y == pytest.approx(x, abs=1e-9)
+            elif isinstance(x, Gradient):
+                assert (y.status, y.dtype, y.message) == (x.status, x.dtype, x.message)
+                assert (x.value is None and y.value is None) or np.array_equal(x.value, y.value)
+            elif isinstance(x, np.ndarray):
+                assert y.dtype == x.dtype and y.shape == x.shape and np.array_equal(x, y)
+            else:
+                assert y == x, name
+    with pytest.raises(wire.WireError, match="17 fields, not 18"):
+        Observation.from_wire(got["observations"][0][:-1], "c", "a", arrays)
