@@ -103,7 +103,7 @@ def harness(name):
 # summaries: the fastest of each (the least disturbed estimate of what each costs), the medians, and the
 # median of the ratios of runs made one after the other (a drift slower than a few seconds cancels in
 # each ratio).
-REPEATS = 9
+REPEATS = 21
 
 
 def main(argv):

@@ -65,6 +65,9 @@ def observed_summary(obs) -> dict:
             "seconds": round(obs.seconds, 6), "detail": obs.detail, "unsupported": obs.unsupported}
 
 
+_encode = json.JSONEncoder(allow_nan=False).encode  # (json.dumps would build an encoder per line)
+
+
 class Writer:
     """Appends lines, flushing at most every FLUSH_SECONDS (a flush per line costs as much as judging a
     line): a run killed outright loses at most that long's lines; one that fails with an exception, or
@@ -80,9 +83,9 @@ class Writer:
 
     def write(self, obj: dict) -> None:
         try:
-            line = json.dumps(obj, allow_nan=False)
+            line = _encode(obj)
         except (ValueError, TypeError):  # non-finite floats or NumPy scalars: the slower, general route
-            line = json.dumps(jsonable(obj), allow_nan=False)
+            line = _encode(jsonable(obj))
         self._f.write(line + "\n")
         if time.monotonic() - self._flushed >= self.FLUSH_SECONDS:
             self._f.flush()
