@@ -35,7 +35,7 @@ def inner(framework: str, mode: str, every: int) -> None:
     sys.path.insert(0, str(HERE))
     import bench_harness
 
-    from kl_compat import golden, runner, wire, worker
+    from kl_compat import golden, inflight, runner, wire, worker
     from kl_compat.adapters import adapter_class
 
     cases = golden.load()[::every]
@@ -44,6 +44,7 @@ def inner(framework: str, mode: str, every: int) -> None:
     adapter.load()
     adapter.warm_up()
     bare = {"torch": bench_harness.bare_torch, "paddle": bench_harness.bare_paddle}[framework]
+    slot = inflight.Slot.create()  # marked before each observation, as the runner's workers do
     with tempfile.TemporaryFile() as stream:
         tasks = [runner.Task(seq, case, adapter.surfaces) for seq, case in enumerate(cases)]
         for i in range(0, len(tasks), adapter.batch_size):  # by id, a batch to a frame, as the runner sends
@@ -57,7 +58,7 @@ def inner(framework: str, mode: str, every: int) -> None:
                     batch = worker.tasks(reader.read(), held)
                 except EOFError:
                     break
-                made += worker.answer(adapter, batch, None, made)[1]
+                made += worker.answer(adapter, batch, slot, made)[1]
 
         warnings.simplefilter("ignore")  # as in bench_harness (the worker catches its own)
         bare(cases, read_back=True)  # first calls cost more: one pass of each belongs to the set-up

@@ -1,14 +1,14 @@
 """Messages between the runner and its worker processes: JSON plus NumPy arrays, no pickles.
 
 A frame is a 4-byte big-endian length of the rest, a 4-byte length of the JSON header, the header, then
-the raw C-order bytes of each array the header refers to, as
-`{"__array__": [offset, nbytes], "dtype": "<f8", "shape": [...]}` (`pack`) or, where the receiver knows
-where arrays are, as `[dtype, shape, offset, nbytes]` (`Frame`, for observations), with the offset
-counted from the end of the header. Raw bytes rather than .npy, because parsing .npy headers costs more than the kernels
-being measured; the leading total length lets a reader see that a whole frame has arrived before it
-parses one, so it can read the pipe in large chunks. Pickle is avoided so that a worker in another
-environment (another Python, another NumPy) can talk to the runner, and so that nothing read from a
-pipe executes.
+the raw C-order bytes of each array the header refers to: as
+`{"__array__": [offset, nbytes], "dtype": "<f8", "shape": [...]}` (`pack`), the offset counted from the
+end of the header, or, where the receiver knows where to look, as `[dtype, shape]`, laid out in the
+order they were written (`Frame` and `Arrays`, for observations). Raw bytes rather than .npy, because
+parsing .npy headers costs more than the kernels being measured; the leading total length lets a reader
+see that a whole frame has arrived before it parses one, so it can read the pipe in large chunks.
+Pickle is avoided so that a worker in another environment (another Python, another NumPy) can talk to
+the runner, and so that nothing read from a pipe executes.
 """
 
 from __future__ import annotations
