@@ -101,8 +101,8 @@ def harness(name):
 
 # Bare and harness alternate REPEATS times. These machines' speed drifts by 2x within minutes, so three
 # summaries: the fastest of each (the least disturbed estimate of what each costs), the medians, and the
-# median of the ratios of runs made one after the other (a drift slower than a few seconds cancels in
-# each ratio).
+# median of the ratios of runs made one right after the other (a drift slower than a second or so
+# cancels in each ratio).
 REPEATS = 21
 
 
@@ -117,9 +117,11 @@ def main(argv):
         bare[name](cases[:50], read_back=True)  # warm-up: the first calls import and load more of the framework
         b, r, h = [], [], []
         for _ in range(REPEATS):
+            # The harness first: its worker's import (seconds, outside its clock) would otherwise separate
+            # it from the bare loops it is paired with; this way they follow its last record at once.
+            h.append(harness(name))
             b.append(bare[name](cases))
             r.append(bare[name](cases, read_back=True))
-            h.append(harness(name))
         for what, f in (("best", min), ("median", statistics.median)):
             print(f"{name:>10} {what:>6} {f(b):9.2f}s {f(r):10.2f}s {f(h):9.2f}s "
                   f"{f(h) / f(b):6.2f}x {f(h) / f(r):6.2f}x")

@@ -54,28 +54,37 @@ class Entry:
     seen_differences: int = 0
 
     def __post_init__(self):
-        # Every record of a run is matched against every entry: compile the case globs once, and
-        # remember the answer for the few (adapter, surface, version) a run has.
+        # Every record of a run is matched against the entries: compile the case globs once.
         self._cases = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in self.cases)).match
-        self._for: dict[tuple, bool] = {}
+
+    def concerns(self, adapter: str, surface: str, version: str | None) -> bool:
+        """Whether the entry is about this adapter, surface and version (whatever the case)."""
+        return (fnmatch.fnmatchcase(adapter, self.adapter) and fnmatch.fnmatchcase(surface, self.surface)
+                and version_matches(version, self.versions))
 
     def applies(self, adapter: str, surface: str, case_id: str, version: str | None) -> bool:
-        key = (adapter, surface, version)
-        who = self._for.get(key)
-        if who is None:
-            who = self._for[key] = (fnmatch.fnmatchcase(adapter, self.adapter)
-                                    and fnmatch.fnmatchcase(surface, self.surface)
-                                    and version_matches(version, self.versions))
-        return who and self._cases(case_id) is not None
+        return self.concerns(adapter, surface, version) and self._cases(case_id) is not None
 
     def label(self) -> str:
         return f"entry {self.index} ({self.adapter}, {'/'.join(self.kinds)}, {', '.join(self.cases)})"
 
 
-def load(path: Path | None = None) -> list[Entry]:
+class Entries(list):
+    """The file's entries, remembering which of them concern each (adapter, surface, version): a run
+    marks every record it writes, and most entries are about another adapter or surface."""
+
+    def concerning(self, adapter: str, surface: str, version: str | None) -> list[Entry]:
+        cache = self.__dict__.setdefault("_concerning", {})
+        key = (adapter, surface, version)
+        if key not in cache:
+            cache[key] = [e for e in self if e.concerns(adapter, surface, version)]
+        return cache[key]
+
+
+def load(path: Path | None = None) -> Entries:
     path = Path(path or default_path())
     data = read_toml(path, KnownDifferencesError)
-    entries = []
+    entries = Entries()
     for i, raw in enumerate(data.get("difference", []), 1):
         where = f"{path}: [[difference]] number {i}"
         unknown = set(raw) - _FIELDS
@@ -101,8 +110,10 @@ def mark(entries: list[Entry], adapter: str, surface: str, case_id: str, version
 
     A record that was not measured (the API lacks an argument the case needs) cannot show that an entry
     is fixed; it counts only for entries about unsupported arguments."""
-    for e in entries:
-        if e.applies(adapter, surface, case_id, version):
+    if not isinstance(entries, Entries):
+        entries = Entries(entries)
+    for e in entries.concerning(adapter, surface, version):
+        if e._cases(case_id) is not None:
             if measured or "unsupported-argument" in e.kinds:
                 e.seen_cases.add((adapter, surface, case_id))
             for d in differences:
