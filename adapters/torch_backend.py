@@ -45,7 +45,8 @@ class TorchAdapter(Adapter):
 
     def to_numpy(self, t):
         dtype = _DTYPE_NAMES.get(t.dtype) or _DTYPE_NAMES.setdefault(t.dtype, str(t.dtype).removeprefix("torch."))
-        t = t.detach()
+        if t.requires_grad:  # (a gradient needs no detach: it requires none)
+            t = t.detach()
         values = t.float().numpy() if t.dtype == self.torch.bfloat16 else t.numpy()
         return values, dtype, values.shape
 

@@ -23,6 +23,7 @@ import numpy as np
 _LEN = struct.Struct(">I")
 MAX_FRAME = 1 << 30  # a length beyond this is a corrupt stream, not a frame
 _CHUNK = 1 << 16
+_MAX_CHUNK = 1 << 20  # (the runner's answer pipes hold up to this: runner._widen)
 
 
 class WireError(Exception):
@@ -183,7 +184,9 @@ class Reader:
 
     def read(self):
         while not self.has_frame():
-            chunk = os.read(self.fd, _CHUNK)
+            end = self._frame_end()
+            # A large frame is read as far as the pipe holds, not in many small chunks.
+            chunk = os.read(self.fd, _CHUNK if end is None else min(max(_CHUNK, end - len(self._buf)), _MAX_CHUNK))
             if not chunk:
                 if not self._buf:
                     raise EOFError  # a clean end between frames

@@ -170,3 +170,17 @@ def test_a_batching_worker_crash_is_pinned_with_cases_sent_by_id(fault_env, smal
     assert [o.case_id for o in seen] == [c.id for c in small_cases]
     assert all(o.status == ("crashed" if c.input.ndim == 4 else "ok") for o, c in zip(seen, small_cases))
     assert state.restarts == sum(c.input.ndim == 4 for c in small_cases)
+
+
+def test_the_answer_pipe_is_widened_where_linux_allows(fault_env):
+    fcntl = pytest.importorskip("fcntl")
+    if not hasattr(fcntl, "F_GETPIPE_SZ"):
+        pytest.skip("no F_GETPIPE_SZ (not Linux): the default pipe size is kept")
+    with open("/proc/sys/fs/pipe-max-size") as f:
+        if int(f.read()) < runner._ANSWER_PIPE_BYTES:
+            pytest.skip("pipe-max-size is below the size the runner asks for")
+    with runner.AdapterSession("fault_adapters:SpecAdapter") as session:
+        assert session.start()
+        fd = session.worker.proc.stdout.fileno()
+        # A worker can write a large case's answer (arrays of ~100k elements) without waiting for the runner.
+        assert fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ) >= runner._ANSWER_PIPE_BYTES

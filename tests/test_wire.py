@@ -3,6 +3,7 @@
 import json
 import os
 import struct
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,6 +54,20 @@ def test_many_frames_in_one_chunk_are_all_seen_without_another_read():
     while reader.has_frame():
         seen.append(reader.read()["i"])
     assert seen == list(range(1, 50))
+
+
+def test_a_frame_larger_than_the_pipe_arrives_whole_with_the_next_one_after_it():
+    big = np.arange(3 * 2**20 // 8, dtype=np.float64)  # 3 MiB: many fills of a pipe, several reads
+    r, w = os.pipe()
+    writer = threading.Thread(target=wire.write_bytes, args=(w, wire.pack({"big": big}) + wire.pack({"next": 1})))
+    writer.start()
+    reader = wire.Reader(r)
+    np.testing.assert_array_equal(reader.read()["big"], big)
+    assert reader.read() == {"next": 1}
+    writer.join()
+    os.close(w)
+    with pytest.raises(EOFError):
+        reader.read()
 
 
 def test_a_stream_cut_mid_frame_is_a_wire_error():
