@@ -8,8 +8,13 @@ set-up alone (import, warm-up, one pass of everything), then set-up plus REPEAT 
   readback   the same, reading the value and both gradients back into NumPy
   worker     what a worker does per batch (kl_compat.worker.answer): decode the task frames (golden
              cases by id), observe, capture warnings, mark the in-flight slot, encode the results frame
-and the set-up's count is subtracted. The runner's judging runs beside the worker on the other core and
-is not counted. Needs valgrind (apt-get install valgrind); takes about 5 minutes.
+and the set-up's count is subtracted. The runner's side, which runs beside the worker on the other core,
+is counted apart, from the answers of one worker pass: decoding them, judging each observation against
+its golden, marking known differences, and writing the results file's records (`judging`, less
+`judging-setup`, which prepares the judging of every case afresh per pass as a run does before its clock
+starts, and stops there). The two sides overlap in time, so the worker's count is the run's critical
+path; the runner's matters because on these machines one busy core slows the other. Needs valgrind
+(apt-get install valgrind); takes about 8 minutes.
 Usage: python benchmarks/bench_instructions.py [torch|paddle] [--every N]
 """
 
@@ -27,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-MODES = ("none", "bare", "readback", "worker")
+MODES = ("none", "bare", "readback", "worker", "judging-setup", "judging")
 REPEAT = 2
 
 
@@ -35,8 +40,9 @@ def inner(framework: str, mode: str, every: int) -> None:
     sys.path.insert(0, str(HERE))
     import bench_harness
 
-    from kl_compat import golden, inflight, runner, wire, worker
+    from kl_compat import compare, golden, inflight, known, results, run, runner, wire, worker
     from kl_compat.adapters import adapter_class
+    from kl_compat.adapters.base import Observation
 
     cases = golden.load()[::every]
     held = {c.id: c for c in cases}
@@ -50,21 +56,43 @@ def inner(framework: str, mode: str, every: int) -> None:
         for i in range(0, len(tasks), adapter.batch_size):  # by id, a batch to a frame, as the runner sends
             stream.write(runner.tasks_frame([t.ref() for t in tasks[i:i + adapter.batch_size]]))
 
+        answers: list[bytes] = []  # the last worker pass's answer frames, for the runner's side
+
         def worker_pass():
             stream.seek(0)
             reader, made = wire.Reader(stream.fileno()), 0
+            answers.clear()
             while True:
                 try:
                     batch = worker.tasks(reader.read(), held)
                 except EOFError:
                     break
-                made += worker.answer(adapter, batch, slot, made)[1]
+                frame, count = worker.answer(adapter, batch, slot, made)
+                made += count
+                answers.append(frame)
+
+        def judging_pass(judge=True):
+            for c in cases:  # each pass judges afresh, prepared as a run prepares before its clock starts
+                c.__dict__.pop("_judging", None)
+            compare.prepare(cases)
+            entries = known.load()
+            if not judge:
+                return
+            with tempfile.TemporaryDirectory() as tmp, results.Writer(Path(tmp) / "r.jsonl") as w:
+                for data in answers:
+                    msg = wire.unpack(data[4:])  # (after the frame's leading length, as Reader.read does)
+                    arrays = wire.Arrays(msg.get("__data__"))
+                    for seq, fields in zip(msg["seqs"], msg["observations"]):
+                        obs = Observation.from_wire(fields, cases[seq].id, framework, arrays)
+                        w.write(run.judge_record(cases[seq], obs, framework, framework, version, entries))
 
         warnings.simplefilter("ignore")  # as in bench_harness (the worker catches its own)
         bare(cases, read_back=True)  # first calls cost more: one pass of each belongs to the set-up
         worker_pass()
+        version = adapter.version()
         work = {"none": lambda: None, "bare": lambda: bare(cases), "readback": lambda: bare(cases, read_back=True),
-                "worker": worker_pass}[mode]
+                "worker": worker_pass, "judging-setup": lambda: judging_pass(judge=False),
+                "judging": judging_pass}[mode]
         for _ in range(REPEAT):
             work()
 
@@ -99,10 +127,13 @@ def main(argv=None) -> int:
     n = len(golden.load()[::args.every]) * 2 * REPEAT
     print(f"{args.framework}: every {args.every}th case, {REPEAT} passes: {n} observations; "
           f"set-up {counts['none'] / 1e6:,.0f} M instructions (subtracted)")
-    work = {m: counts[m] - counts["none"] for m in MODES[1:]}
-    for m in MODES[1:]:
+    work = {m: counts[m] - counts["none"] for m in ("bare", "readback", "worker")}
+    for m in ("bare", "readback", "worker"):
         print(f"{m:>9} {work[m] / 1e6:9,.1f} M instructions  {work[m] / n / 1e3:6.1f} k per observation  "
               f"{work[m] / work['bare']:5.2f}x bare  {work[m] / work['readback']:5.2f}x read-back")
+    judging = counts["judging"] - counts["judging-setup"]
+    print(f"   runner {judging / 1e6:9,.1f} M instructions  {judging / n / 1e3:6.1f} k per observation  "
+          f"{judging / work['worker']:5.2f}x the worker's  (decode, judge, known differences, records, write)")
     return 0
 
 
