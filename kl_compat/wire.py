@@ -103,14 +103,20 @@ class Arrays:
         self.at = 0
 
     def take(self, ref: list) -> np.ndarray:
+        # The checks of `_view`, written out: three arrays per observation come through here.
         try:
             dtype_str, shape = ref
-            dtype, shape = _DTYPES.get(dtype_str) or _dtype(dtype_str), tuple(shape)
+            dtype = _DTYPES.get(dtype_str) or _dtype(dtype_str)
+            count = math.prod(shape)
         except (TypeError, ValueError) as e:
             raise WireError(f"malformed array reference {ref!r}: {e}") from None
-        a = _view(self.data, dtype, shape, self.at, dtype.itemsize * math.prod(shape), ref)
-        self.at += a.nbytes
-        return a
+        if dtype.hasobject:
+            raise WireError("object arrays are refused")
+        at, nbytes = self.at, dtype.itemsize * count
+        if type(count) is not int or count < 0 or at + nbytes > len(self.data):
+            raise WireError(f"array reference {ref!r} does not fit the frame's {len(self.data)} data bytes")
+        self.at = at + nbytes
+        return np.frombuffer(self.data, dtype, count, at).reshape(shape)
 
 
 _DTYPES: dict = {}  # the dtypes named on the wire, made once each
