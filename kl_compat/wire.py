@@ -103,20 +103,15 @@ class Arrays:
         self.at = 0
 
     def take(self, ref: list) -> np.ndarray:
-        # The checks of `_view`, written out: three arrays per observation come through here.
         try:
             dtype_str, shape = ref
             dtype = _DTYPES.get(dtype_str) or _dtype(dtype_str)
             count = math.prod(shape)
         except (TypeError, ValueError) as e:
             raise WireError(f"malformed array reference {ref!r}: {e}") from None
-        if dtype.hasobject:
-            raise WireError("object arrays are refused")
-        at, nbytes = self.at, dtype.itemsize * count
-        if type(count) is not int or count < 0 or at + nbytes > len(self.data):
-            raise WireError(f"array reference {ref!r} does not fit the frame's {len(self.data)} data bytes")
-        self.at = at + nbytes
-        return np.frombuffer(self.data, dtype, count, at).reshape(shape)
+        a = _view(self.data, dtype, shape, self.at, count, ref)
+        self.at += a.nbytes
+        return a
 
 
 _DTYPES: dict = {}  # the dtypes named on the wire, made once each
@@ -129,21 +124,25 @@ def _dtype(name: str) -> np.dtype:
     return dtype
 
 
-def _view(body, dtype: np.dtype, shape: tuple, offset: int, nbytes: int, ref) -> np.ndarray:
-    """The array of `nbytes` at `offset` in `body`, checked to lie within it."""
+def _view(body, dtype: np.dtype, shape, offset: int, count, ref) -> np.ndarray:
+    """The `count` elements of `dtype` at `offset` in `body`, shaped, checked to lie within it. (Three
+    arrays per observation come through here: it takes what its callers have already computed.)"""
     if dtype.hasobject:
         raise WireError("object arrays are refused")
-    if offset < 0 or offset + nbytes > len(body) or nbytes != dtype.itemsize * math.prod(shape):
+    if type(count) is not int or count < 0 or offset < 0 or offset + dtype.itemsize * count > len(body):
         raise WireError(f"array reference {ref!r} does not fit the frame's {len(body)} data bytes")
-    return np.frombuffer(body, dtype=dtype, count=nbytes // dtype.itemsize, offset=offset).reshape(shape)
+    return np.frombuffer(body, dtype, count, offset).reshape(shape)
 
 
 def _array(spec: dict, body: bytes, start: int) -> np.ndarray:
     try:
         (offset, nbytes), dtype, shape = spec["__array__"], np.dtype(spec["dtype"]), tuple(spec["shape"])
+        count = math.prod(shape)
     except (KeyError, TypeError, ValueError) as e:
         raise WireError(f"malformed array reference {spec!r}: {e}") from None
-    return _view(memoryview(body)[start:], dtype, shape, offset, nbytes, spec)
+    if nbytes != dtype.itemsize * count:  # a byte count that disagrees with the shape
+        raise WireError(f"array reference {spec!r} does not fit the frame's {len(body) - start} data bytes")
+    return _view(memoryview(body)[start:], dtype, shape, offset, count, spec)
 
 
 def unpack(body: bytes):
@@ -189,18 +188,17 @@ class Reader:
         return end is not None and len(self._buf) >= end
 
     def read(self):
-        while not self.has_frame():
-            end = self._frame_end()
+        end = self._frame_end()
+        while end is None or len(self._buf) < end:
             # A large frame is read as far as the pipe holds, not in many small chunks.
             chunk = os.read(self.fd, _CHUNK if end is None else min(max(_CHUNK, end - len(self._buf)), _MAX_CHUNK))
             if not chunk:
                 if not self._buf:
                     raise EOFError  # a clean end between frames
-                end = self._frame_end()
                 short = (end - len(self._buf)) if end else _LEN.size - len(self._buf)
                 raise WireError(f"stream ended {short} bytes short of a frame")
             self._buf += chunk
-        end = self._frame_end()
+            end = self._frame_end()
         body = bytes(self._buf[_LEN.size:end])
         del self._buf[:end]
         return unpack(body)
