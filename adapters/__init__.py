@@ -22,6 +22,8 @@ PORTING: dict[str, str] = {
     for fw, sems in (("torch", ("spec", "paddle", "rtorch")), ("paddle", ("spec", "torch", "rtorch")))
     for sem in sems
 }
+# klc_kl_div in rtorch.R: PyTorch's semantics written in R, on R torch.
+PORTING["rtorch-as-torch"] = "kl_compat.adapters.rtorch_backend:RTorchAsTorch"
 REGISTRY.update(PORTING)
 
 

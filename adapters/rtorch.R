@@ -16,15 +16,18 @@
 #                                  shape = integer vector, dtype = kl_compat dtype name)
 #        verbs$backward(loss) backpropagate ones through `loss`, whatever its shape
 #        verbs$grad(tensor)   the tensor's gradient, or NULL where none was computed
-#        surfaces$<surface>(input, target, reduction, log_target)  the loss
+#        surfaces$<surface>(input, target, reduction, log_target, legacy)  the loss; `legacy` is a named
+#                             list of the legacy arguments the call gives (size_average, reduce), often empty
 #
 #   3. Two kernels: klc_torch_kernel(), the real one (R torch), and klc_TEST_base_r_kernel(), a TEST
 #      kernel in plain base R that exists only so the plumbing (conversion, ordering, warning and error
 #      capture) can be tested where R torch is not installed. The TEST kernel is never an adapter and
 #      its results are never R torch's.
 #
-# A task is a list(case_id, surface, input, target, input_dtype, target_dtype, reduction, log_target);
-# see klc_task(). `reduction` is passed to the surface exactly as given: a string, NULL or a number.
+# A task is a list(case_id, surface, input, target, input_dtype, target_dtype, reduction, log_target,
+# legacy); see klc_task(). `reduction` is passed to the surface exactly as given: a string, NULL or a
+# number. Arguments are never filtered by what a surface is believed to have: every surface is called with
+# what the task gives, and R's own refusal ("unused argument (log_target = TRUE)") is what is recorded.
 # kl_compat dtype names: float16, bfloat16, float32, float64, int32, int64, bool.
 #
 # Python calls klc_bridge() once per batch, with every argument a plain R value (no R source is ever
@@ -33,31 +36,40 @@
 #   source("adapters/rtorch.R")
 #   x <- log(array(c(0.2, 0.3, 0.5, 0.1, 0.6, 0.3), dim = c(2, 3)))
 #   y <- array(c(0.1, 0.4, 0.5, 0.3, 0.3, 0.4), dim = c(2, 3))
-#   task <- klc_task("demo", "nnf_kl_div", x, y, "float32", "float32", "batchmean", FALSE)
+#   task <- klc_task("demo", "nnf_kl_div", x, y, "float32", "float32", "batchmean", FALSE, list())
 #   str(klc_observe_batch(list(task), klc_torch_kernel()))
 
 
 # ---- tasks ---------------------------------------------------------------------------------------------
 
-klc_task <- function(case_id, surface, input, target, input_dtype, target_dtype, reduction, log_target) {
+klc_task <- function(case_id, surface, input, target, input_dtype, target_dtype, reduction, log_target,
+                     legacy = list()) {
   list(case_id = case_id, surface = surface, input = input, target = target,
        input_dtype = input_dtype, target_dtype = target_dtype,
-       reduction = reduction, log_target = log_target)
+       reduction = reduction, log_target = log_target, legacy = legacy)
+}
+
+# The legacy arguments a task gives, as a named list: size_average and reduce are each NULL (not given)
+# or one logical.
+klc_legacy <- function(size_average, reduce) {
+  Filter(Negate(is.null), list(size_average = size_average, reduce = reduce))
 }
 
 # Tasks from columns (what Python sends: one vector or list per field, one element per task).
-# `input`, `target` and `reduction` are lists; a reduction may be NULL.
-klc_tasks <- function(case_id, surface, input, target, input_dtype, target_dtype, reduction, log_target) {
+# `input`, `target`, `reduction`, `size_average` and `reduce` are lists; their elements may be NULL.
+klc_tasks <- function(case_id, surface, input, target, input_dtype, target_dtype, reduction, log_target,
+                      size_average, reduce) {
   n <- length(case_id)
   lengths <- c(length(surface), length(input), length(target), length(input_dtype),
-               length(target_dtype), length(reduction), length(log_target))
+               length(target_dtype), length(reduction), length(log_target), length(size_average),
+               length(reduce))
   if (any(lengths != n)) {
     stop("klc_tasks: every column needs one element per task (", n, "); got ",
          paste(lengths, collapse = ", "))
   }
   lapply(seq_len(n), function(i) {
     klc_task(case_id[[i]], surface[[i]], input[[i]], target[[i]], input_dtype[[i]],
-             target_dtype[[i]], reduction[[i]], log_target[[i]])
+             target_dtype[[i]], reduction[[i]], log_target[[i]], klc_legacy(size_average[[i]], reduce[[i]]))
   })
 }
 
@@ -70,7 +82,8 @@ klc_observe_batch <- function(tasks, kernel) {
 
 # One task's result: list(case_id, status, value, shape, dtype, warnings, error, unsupported,
 # grad_input, grad_target, seconds). status is "ok", "raised" (the kernel raised an R error) or
-# "unsupported" (the kernel refused an argument its surface lacks, see klc_unsupported()).
+# "unsupported" (R refused an argument the surface does not have, see klc_unused_arguments(); the error
+# is kept as well, so that what R said is on record).
 # warnings is list(category = character(), message = character()); a gradient is
 # list(status = "ok", value, shape, dtype), list(status = "none") or list(status = "error", message).
 klc_observe_task <- function(task, kernel) {
@@ -85,9 +98,11 @@ klc_observe_task <- function(task, kernel) {
   result <- withCallingHandlers(
     tryCatch(
       klc_run_task(task, kernel$verbs, surface),
-      klc_unsupported = function(e) klc_result("unsupported", unsupported = conditionMessage(e)),
       error = function(e) {
-        klc_result("raised", error = list(type = klc_condition_class(e), message = conditionMessage(e)))
+        error <- list(type = klc_condition_class(e), message = conditionMessage(e))
+        unused <- klc_unused_arguments(e)
+        if (is.null(unused)) klc_result("raised", error = error)
+        else klc_result("unsupported", error = error, unsupported = unused)
       }
     ),
     warning = record_warning
@@ -101,7 +116,7 @@ klc_observe_task <- function(task, kernel) {
 klc_run_task <- function(task, verbs, surface) {
   x <- verbs$make(task$input, task$input_dtype, klc_is_float(task$input_dtype))
   y <- verbs$make(task$target, task$target_dtype, klc_is_float(task$target_dtype))
-  loss <- surface(x, y, task$reduction, task$log_target)
+  loss <- surface(x, y, task$reduction, task$log_target, task$legacy)
   out <- verbs$read(loss)
   grads <- klc_gradients(verbs, loss, x, y)
   klc_result("ok", value = out$value, shape = out$shape, dtype = out$dtype,
@@ -144,11 +159,16 @@ klc_surface <- function(kernel, name) {
   kernel$surfaces[[name]]
 }
 
-# An argument a surface does not have: a classed condition the driver records as "unsupported".
-# Python's RTorchAdapter.unsupported_argument() declares the same cases and never sends them; this is
-# the R-side guard, so that calling the kernels from R directly cannot silently drop an argument.
-klc_unsupported <- function(message) {
-  stop(errorCondition(message, class = "klc_unsupported"))
+# The arguments an error says a function does not have, joined with "/" (e.g. "size_average/reduce"), or
+# NULL for any other error. R's argument matching raises "unused argument (log_target = TRUE)" (or
+# "unused arguments (size_average = FALSE, reduce = TRUE)") before the function runs; the session's
+# messages are English (klc_session_setup), so the text is R's own in every locale.
+klc_unused_arguments <- function(e) {
+  message <- conditionMessage(e)
+  if (!grepl("^unused arguments? \\(", message)) return(NULL)
+  names <- regmatches(message, gregexpr("[.A-Za-z][.A-Za-z0-9_]*(?= = )", message, perl = TRUE))[[1]]
+  if (length(names) == 0L) return(NULL)
+  paste(names, collapse = "/")
 }
 
 # A condition's class vector, most specific first, e.g. "simpleWarning/warning/condition".
@@ -156,10 +176,13 @@ klc_condition_class <- function(cond) paste(class(cond), collapse = "/")
 
 klc_now <- function() as.numeric(Sys.time())
 
-# In a non-UTF-8 locale (LANG=C), R turns non-ASCII text in warning and error messages into <U+00FC>
-# escapes, so messages would not arrive verbatim. Switch the character type to UTF-8 where possible.
-# Returns whether the session's character type is UTF-8.
-klc_use_utf8 <- function() {
+# Set once per embedded R session. In a non-UTF-8 locale (LANG=C), R turns non-ASCII text in warning
+# and error messages into <U+00FC> escapes, so messages would not arrive verbatim: switch the character
+# type to UTF-8 where possible. R's own messages are made English, so that R's refusal of an argument
+# reads the same in every locale (klc_unused_arguments). Returns whether the character type is UTF-8.
+klc_session_setup <- function() {
+  if (exists("Sys.setLanguage", baseenv())) invisible(Sys.setLanguage("en"))
+  else Sys.setenv(LANGUAGE = "en")
   if (isTRUE(l10n_info()[["UTF-8"]])) return(TRUE)
   for (locale in c("C.UTF-8", "C.utf8", "en_US.UTF-8", "en_US.utf8")) {
     if (nzchar(suppressWarnings(Sys.setlocale("LC_CTYPE", locale)))) return(TRUE)
@@ -189,7 +212,7 @@ klc_with_dim <- function(values, shape) {
 # ---- kernels -------------------------------------------------------------------------------------------
 
 klc_kernel <- function(name) {
-  kernels <- list(torch = klc_torch_kernel, TEST_base_r = klc_TEST_base_r_kernel)
+  kernels <- list(torch = klc_torch_kernel, klc = klc_port_kernel, TEST_base_r = klc_TEST_base_r_kernel)
   if (!is.character(name) || length(name) != 1L || !(name %in% names(kernels))) {
     stop("unknown kernel ", encodeString(as.character(name), quote = '"'), "; known: ",
          paste(names(kernels), collapse = ", "))
@@ -199,8 +222,9 @@ klc_kernel <- function(name) {
 
 # The entry point Python calls, once per batch: columns in, columns out.
 klc_bridge <- function(kernel_name, case_id, surface, input, target, input_dtype, target_dtype,
-                       reduction, log_target) {
-  tasks <- klc_tasks(case_id, surface, input, target, input_dtype, target_dtype, reduction, log_target)
+                       reduction, log_target, size_average, reduce) {
+  tasks <- klc_tasks(case_id, surface, input, target, input_dtype, target_dtype, reduction, log_target,
+                     size_average, reduce)
   klc_columns(klc_observe_batch(tasks, klc_kernel(kernel_name)))
 }
 
@@ -262,8 +286,9 @@ klc_torch_kernel <- function() {
   )
 }
 
-# Whether R torch can run here: list(ok, reason, fix, version). Loads the torch namespace when the
-# package is installed. R embedded through rpy2 counts as interactive(), and in an interactive session
+# Whether R torch can run here: list(ok, reason, fix, version, libtorch), `libtorch` being the version of
+# the libtorch it runs on (klc_torch_libtorch_version(); NULL when unknown, and absent when not ok).
+# Loads the torch namespace when the package is installed. R embedded through rpy2 counts as interactive(), and in an interactive session
 # torch's .onLoad downloads libtorch when it is missing; TORCH_INSTALL=0 turns that off, so a
 # conformance run never starts a download on its own.
 klc_torch_status <- function() {
@@ -289,7 +314,19 @@ klc_torch_status <- function() {
                 reason = sprintf(paste("the R package torch %s is installed but libtorch/lantern is not",
                                        "(torch::torch_is_installed() is FALSE)"), version)))
   }
-  list(ok = TRUE, reason = NULL, fix = NULL, version = version)
+  list(ok = TRUE, reason = NULL, fix = NULL, version = version, libtorch = klc_torch_libtorch_version())
+}
+
+# The version of the libtorch R torch is running on, as that libtorch reports it: at::show_config(),
+# reached through lantern as torch:::cpp_torch_show_config(), lists the build settings compiled into the
+# loaded libtorch, TORCH_VERSION among them. Not torch:::torch_version, a constant in R torch's source:
+# the libtorch version the package installs ("2.8.0" in R torch 0.17.0), whatever libtorch it loads.
+# NULL when the running libtorch does not say (or R torch no longer has the internal function).
+klc_torch_libtorch_version <- function() {
+  config <- tryCatch(torch:::cpp_torch_show_config(), error = function(e) NULL)
+  if (!is.character(config) || length(config) != 1L || is.na(config)) return(NULL)
+  found <- regmatches(config, regexpr("TORCH_VERSION=[^,[:space:]]+", config))
+  if (length(found) == 0L) NULL else sub("^TORCH_VERSION=", "", found)
 }
 
 klc_torch_dtype <- function(dtype) {
@@ -351,44 +388,39 @@ klc_torch_grad <- function(t) {
   if (is.null(g) || torch::is_undefined_tensor(g)) NULL else g
 }
 
-klc_refuse_log_target <- function(surface, log_target) {
-  if (isTRUE(log_target)) klc_unsupported(paste(surface, "has no log_target argument"))
+# The surfaces pass every argument the call gives, and only those: log_target only when TRUE and each
+# legacy argument only when given, as a user writing the call would. Where the function has no such
+# argument, R itself refuses the call ("unused argument (log_target = TRUE)"), and that is recorded.
+klc_call_args <- function(reduction, log_target, legacy) {
+  c(list(reduction = reduction), if (isTRUE(log_target)) list(log_target = TRUE), legacy)
 }
 
-# torch::nnf_kl_div(input, target, reduction = "mean"): no log_target. batchmean is the sum divided by
-# input$size(1); 'mean' warns; any other string silently means 'none'. The reduction goes in as given.
-klc_torch_nnf_kl_div <- function(input, target, reduction, log_target) {
-  klc_refuse_log_target("nnf_kl_div", log_target)
-  torch::nnf_kl_div(input, target, reduction = reduction)
+# torch::nnf_kl_div(input, target, reduction = "mean") in R torch 0.17.0 (R/nnf-loss.R).
+klc_torch_nnf_kl_div <- function(input, target, reduction, log_target, legacy) {
+  do.call(torch::nnf_kl_div, c(list(input, target), klc_call_args(reduction, log_target, legacy)))
 }
 
-# torch::nn_kl_div_loss(reduction = "mean"): a module whose forward() calls nnf_kl_div.
-klc_torch_nn_kl_div_loss <- function(input, target, reduction, log_target) {
-  klc_refuse_log_target("nn_kl_div_loss", log_target)
-  loss_fn <- torch::nn_kl_div_loss(reduction = reduction)
+# torch::nn_kl_div_loss(reduction = "mean"): a module whose forward() calls nnf_kl_div (R/nn-loss.R).
+klc_torch_nn_kl_div_loss <- function(input, target, reduction, log_target, legacy) {
+  loss_fn <- do.call(torch::nn_kl_div_loss, klc_call_args(reduction, log_target, legacy))
   loss_fn(input, target)
 }
 
 # torch:::torch_kl_div(self, target, reduction, log_target): the ATen function (not exported). Its
-# reduction is an integer enum, not a string; see klc_torch_reduction_enum().
-klc_torch_torch_kl_div <- function(input, target, reduction, log_target) {
-  torch:::torch_kl_div(input, target, reduction = klc_torch_reduction_enum(reduction),
-                       log_target = log_target)
+# reduction is an integer enum, so the adapter maps the three names ATen has ('none', 'mean', 'sum') to
+# torch_reduction_none/mean/sum(), which is how R torch's own code calls it. Every other value, 'batchmean'
+# and the invalid names included, goes in as given, and R torch answers as it does (a string that names
+# no enum value is refused by the argument conversion). log_target is always passed: ATen has it.
+klc_torch_torch_kl_div <- function(input, target, reduction, log_target, legacy) {
+  args <- c(list(input, target, reduction = klc_torch_reduction_enum(reduction), log_target = log_target), legacy)
+  do.call(torch:::torch_kl_div, args)
 }
 
-# The decision for torch_kl_div: the three strings that name an ATen enum value ('none', 'mean', 'sum')
-# map to torch_reduction_none/mean/sum(). Every other string, 'batchmean' included, has no enum value;
-# mapping it to anything (as nnf_kl_div maps unknown strings to 'none') would be kl_compat's invention,
-# not R torch's behaviour, so it is unsupported here: RTorchAdapter.unsupported_argument() declares it
-# and never sends it, and klc_unsupported() refuses it if called from R. A reduction that is not a
-# string (NULL, a number) is the enum argument itself and is passed through as given.
 klc_torch_reduction_enum <- function(reduction) {
-  if (!is.character(reduction)) return(reduction)
   if (identical(reduction, "none")) return(torch::torch_reduction_none())
   if (identical(reduction, "mean")) return(torch::torch_reduction_mean())
   if (identical(reduction, "sum")) return(torch::torch_reduction_sum())
-  klc_unsupported(paste0("torch_kl_div has no reduction ", encodeString(reduction, quote = "'"),
-                         " (its reduction is an ATen enum: only 'none', 'mean' and 'sum' exist)"))
+  reduction
 }
 
 
@@ -398,7 +430,8 @@ klc_torch_reduction_enum <- function(reduction) {
 # name, requires_grad, and later grad; a loss also holds a backward() closure. Values are computed in
 # double and never rounded to the dtype they are labelled with. Its surfaces:
 #   kl_div          y * (log(y) - x) (or exp(y) * (y - x) with log_target), with y == 0 giving 0, and
-#                   the reductions none/sum/mean/batchmean; 'mean' warns; anything else is an error
+#                   the reductions none/sum/mean/batchmean; 'mean' warns; anything else is an error;
+#                   legacy arguments are refused by R ("unused argument")
 #   identity        the input itself (for conversion round trips); the gradient is ones
 #   warn            the input, after two warnings whose text is the reduction string
 #   error           an error whose message is the reduction string
@@ -447,23 +480,23 @@ klc_TEST_ones_like <- function(t) {
   klc_TEST_tensor(klc_with_dim(rep(1, length(t$value)), klc_shape(t$value)), t$dtype)
 }
 
-klc_TEST_identity <- function(input, target, reduction, log_target) {
+klc_TEST_identity <- function(input, target, reduction, log_target, legacy = list()) {
   klc_TEST_tensor(input$value, input$dtype, input$requires_grad, backward = function() {
     if (input$requires_grad) input$grad <- klc_TEST_ones_like(input)
   })
 }
 
-klc_TEST_warn <- function(input, target, reduction, log_target) {
+klc_TEST_warn <- function(input, target, reduction, log_target, legacy = list()) {
   warning(warningCondition(reduction, class = "klc_test_warning"))
   warning(paste("plain:", reduction), call. = FALSE)
   klc_TEST_identity(input, target, reduction, log_target)
 }
 
-klc_TEST_error <- function(input, target, reduction, log_target) {
+klc_TEST_error <- function(input, target, reduction, log_target, legacy = list()) {
   stop(errorCondition(reduction, class = "klc_test_error"))
 }
 
-klc_TEST_backward_error <- function(input, target, reduction, log_target) {
+klc_TEST_backward_error <- function(input, target, reduction, log_target, legacy = list()) {
   klc_TEST_tensor(input$value, input$dtype, input$requires_grad, backward = function() {
     stop(errorCondition(reduction, class = "klc_test_backward_error"))
   })
@@ -476,7 +509,13 @@ klc_TEST_promote <- function(a, b) {
   if (rank[[a]] > rank[[b]]) a else b
 }
 
-klc_TEST_kl_div <- function(input, target, reduction, log_target) {
+# The surface passes the legacy arguments on to a function that has none, so R refuses them as it
+# refuses them for nnf_kl_div ("unused argument"): the TEST of that path.
+klc_TEST_kl_div <- function(input, target, reduction, log_target, legacy = list()) {
+  do.call(klc_TEST_kl_div_function, c(list(input, target, reduction = reduction, log_target = log_target), legacy))
+}
+
+klc_TEST_kl_div_function <- function(input, target, reduction, log_target) {
   if (!is.character(reduction) || length(reduction) != 1L) {
     stop("TEST kernel: reduction must be one string, not ", paste(deparse(reduction), collapse = " "))
   }
@@ -526,16 +565,35 @@ klc_TEST_kl_div <- function(input, target, reduction, log_target) {
 
 
 # ---- the porting layer for R users: PyTorch's kl_div semantics in R torch ---------------------------
+
+# klc_kl_div below, observed as an adapter (rtorch-as-torch) on the R torch verbs: its one surface is
+# the functional form, called with the arguments the task gives (R refuses the ones it lacks).
+klc_port_kernel <- function() {
+  torch_kernel <- klc_torch_kernel()
+  list(
+    name = "klc",
+    label = "klc_kl_div (PyTorch's semantics in R torch)",
+    verbs = torch_kernel$verbs,
+    surfaces = list(functional = function(input, target, reduction, log_target, legacy) {
+      do.call(klc_kl_div, c(list(input, target, reduction = reduction, log_target = log_target), legacy))
+    })
+  )
+}
+
 #
 # klc_kl_div(input, target, reduction = "mean", log_target = FALSE) behaves as PyTorch's
 # torch.nn.functional.kl_div (kl_compat's semantics "torch"), where nnf_kl_div differs:
 #   - log_target exists (nnf_kl_div has none; ATen's kernel has it);
-#   - an unknown reduction is an error (nnf_kl_div's reduction_enum silently applies none);
-#   - 'batchmean' divides the sum by the size of the first dimension, and a 0-d input by nothing;
+#   - an unknown reduction is an error (nnf_kl_div's reduction_enum silently applies none), and the old
+#     name 'elementwise_mean' is 'mean' with PyTorch's deprecation warning;
+#   - 'batchmean' divides the sum by the size of the first dimension, and a 0-d input by nothing
+#     (nnf_kl_div divides it by input$size(1), which is NA there);
 #   - the loss is xlogy(y, y) - y * x, so y == 0 with x == -Inf gives NaN, as in PyTorch;
-#   - 'mean' warns with PyTorch's message.
-# Built from R torch's own differentiable operations, so loss$backward() gives PyTorch's gradients for
-# the input and the target. Example (R):
+#   - integer tensors are refused, as PyTorch refuses them;
+#   - 'mean' warns with PyTorch's whole message.
+# Held to PyTorch's measured behaviour on the whole matrix (the rtorch-as-torch adapter); R has no
+# size_average/reduce, so neither has this function. Built from R torch's own differentiable operations,
+# so loss$backward() gives PyTorch's gradients for the input and the target. Example (R):
 #   source("adapters/rtorch.R")   # from a kl_compat checkout, or the installed package's copy
 #   loss <- klc_kl_div(nnf_log_softmax(s / T, dim = 2), nnf_log_softmax(t / T, dim = 2),
 #                      reduction = "batchmean", log_target = TRUE) * T^2
@@ -546,25 +604,37 @@ klc_torch_mean_warning <- paste0(
   "'batchmean' divides only by the batch size, and aligns with the KL div math definition.",
   "'mean' will be changed to behave the same as 'batchmean' in the next major release.")
 
-# The reduction check, separate so it can be tested without R torch.
+klc_torch_elementwise_mean_warning <- "reduction='elementwise_mean' is deprecated. Please use reduction='mean' instead."
+
+# The reduction check, separate so it can be tested without R torch. Returns the reduction to apply.
 klc_check_reduction <- function(reduction) {
   if (!is.character(reduction) || length(reduction) != 1L || is.na(reduction)) {
     stop("reduction must be one string, got ", paste(deparse(reduction), collapse = " "), call. = FALSE)
+  }
+  if (identical(reduction, "elementwise_mean")) {
+    warning(klc_torch_elementwise_mean_warning, call. = FALSE)
+    return("mean")
   }
   if (!(reduction %in% klc_reductions)) {
     stop(reduction, " is not a valid value for reduction", call. = FALSE)
   }
   if (identical(reduction, "mean")) warning(klc_torch_mean_warning, call. = FALSE)
-  invisible(reduction)
+  reduction
 }
 
 klc_kl_div <- function(input, target, reduction = "mean", log_target = FALSE) {
-  klc_check_reduction(reduction)
+  reduction <- klc_check_reduction(reduction)
+  if (!input$is_floating_point() || !target$is_floating_point()) {
+    stop("kl_div: Integral inputs not supported.", call. = FALSE)
+  }
   if (isTRUE(log_target)) {
     loss <- torch::torch_exp(target) * (target - input)
   } else {
-    # xlogy(y, y): 0 where y == 0 (masked, as PyTorch's xlogy), y * log(y) elsewhere (NaN for y < 0)
-    ylogy <- torch::torch_where(target == 0, torch::torch_zeros_like(target), target * torch::torch_log(target))
+    # xlogy(y, y): 0 where y == 0 (masked, as PyTorch's xlogy), y * log(y) elsewhere (NaN for y < 0).
+    # Compared with a zero tensor, not the R number 0, which R torch would make a tensor of shape (1)
+    # and so turn a 0-d target's mask, and the loss, into shape (1).
+    zero <- torch::torch_zeros_like(target)
+    ylogy <- torch::torch_where(target == zero, zero, target * torch::torch_log(target))
     loss <- ylogy - target * input
   }
   switch(reduction,

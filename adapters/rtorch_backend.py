@@ -7,9 +7,11 @@ converter; every parameter a plain string, logical or number, never R source tex
 driver once, and turns its results into `Observation`s. `RBridge` takes the name of an R kernel, so the
 tests run the very same path with rtorch.R's base-R TEST kernel where R torch is not installed.
 
-Differences from torch handled here: no size_average/reduce anywhere; no log_target on nnf_kl_div and
-nn_kl_div_loss; torch_kl_div's reduction is an ATen enum, so of the strings only 'none', 'mean' and 'sum'
-exist there (see klc_torch_reduction_enum in rtorch.R). Those calls are `unsupported` and never reach R.
+Every call reaches R with the arguments the case gives (log_target only when true, size_average and
+reduce only when set, as a user would write the call): what R torch lacks is observed, not assumed. R's
+own refusal, "unused argument (log_target = TRUE)", becomes status `unsupported` naming the argument, with
+R's message kept as the error. torch_kl_div's reduction is an ATen enum: the names 'none', 'mean' and
+'sum' are mapped to it, every other value goes in as given (klc_torch_reduction_enum in rtorch.R).
 
 This module must never import PyTorch, not even lazily: R torch's libtorch and PyTorch's clash in one
 process, and the worker that runs this adapter imports nothing else.
@@ -33,7 +35,6 @@ RPY2_FIX = 'pip install "rpy2>=3.5.17" (or kl-compat[r]; needs R, e.g. apt-get i
 _FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 _INT_DTYPES = ("int32", "int64")
 _MAX_EXACT_INT = 2**53  # integers travel as R doubles, exact up to here
-_TORCH_KL_DIV_ENUM = ("none", "mean", "sum")  # the reductions ATen has (klc_torch_reduction_enum)
 _STATUSES = {"ok": OK, "raised": RAISED, "unsupported": UNSUPPORTED}
 _NILSXP = 0  # R's type code of NULL (rpy2's RTYPES.NILSXP)
 
@@ -65,7 +66,7 @@ class _RSession:
         except RRuntimeError as e:
             raise ImportError(f"{R_SOURCE} does not load in R: {e}") from e
         self.r_version = str(ri.baseenv["R.version.string"][0])
-        self.utf8 = bool(self.function("klc_use_utf8")()[0])  # else non-ASCII messages arrive as <U+..>
+        self.utf8 = bool(self.function("klc_session_setup")()[0])  # else non-ASCII messages arrive as <U+..>
 
     def function(self, name: str):
         return self.env.find(name)
@@ -139,6 +140,10 @@ class RBridge:
             return ri.BoolSexpVector([bool(a)]) if a.dtype == np.bool_ else ri.FloatSexpVector([float(a)])
         return cv.py2rpy(a)
 
+    def r_flag(self, value):
+        """An optional logical argument: NULL when not given."""
+        return self.session.ri.NULL if value is None else self.session.ri.BoolSexpVector([bool(value)])
+
     def r_reduction(self, reduction):
         """A reduction as the R value it is: a string, NULL, a logical or a number (passed as given)."""
         ri = self.session.ri
@@ -173,6 +178,8 @@ class RBridge:
             ri.StrSexpVector([t[6] for t in tasks]),
             ri.ListSexpVector([self.r_reduction(t[4].reduction) for t in tasks]),
             ri.BoolSexpVector([bool(t[4].log_target) for t in tasks]),
+            ri.ListSexpVector([self.r_flag(t[4].size_average) for t in tasks]),
+            ri.ListSexpVector([self.r_flag(t[4].reduce) for t in tasks]),
         )
         try:
             columns = _fields(self._entry(*args))
@@ -205,11 +212,11 @@ class RBridge:
         if status == OK:
             obs.value, obs.shape, obs.dtype = record["value"], record["shape"], record["dtype"]
             obs.grad_input, obs.grad_target = record["grad_input"], record["grad_target"]
-        elif status == RAISED:
+        else:  # raised, or unsupported: R's refusal is kept as the error it was
             err = record["error"] or {"type": "?", "message": ""}
             obs.error = {"type": err["type"], "message": _first_lines(err["message"] or "")}
-        else:
-            obs.unsupported = record["unsupported"]
+            if status == UNSUPPORTED:
+                obs.unsupported = record["unsupported"]
         return obs
 
 
@@ -290,23 +297,15 @@ class RTorchAdapter(Adapter):
         status = _fields(session.function("klc_torch_status")())
         if not bool(status["ok"][0]):
             raise ImportError(f"{_string(status['reason'])}; fix: {_string(status['fix'])}")
-        self._version = _string(status["version"])
+        self._version = _string(status["version"])  # bare: known-differences version ranges match on it
+        self._libtorch = _string(status.get("libtorch"))  # the libtorch it runs on, None when unknown
         self._bridge = RBridge(self.kernel, self.name)
 
     def version(self):
         return self._version
 
     def runtime(self):
-        return {"r": r_session().r_version}
-
-    def unsupported_argument(self, surface, call, input_dtype, target_dtype):
-        if call.uses_legacy():
-            return "size_average/reduce"
-        if call.log_target and surface != "torch_kl_div":
-            return "log_target"
-        if surface == "torch_kl_div" and isinstance(call.reduction, str) and call.reduction not in _TORCH_KL_DIV_ENUM:
-            return f"reduction={call.reduction!r} (its reduction is an ATen enum: only 'none', 'mean', 'sum')"
-        return None
+        return {"r": r_session().r_version, "libtorch": self._libtorch}
 
     def observe(self, case_id, surface, input, target, call, input_dtype, target_dtype):
         return self.observe_batch([(case_id, surface, input, target, call, input_dtype, target_dtype)])[0]
@@ -314,16 +313,22 @@ class RTorchAdapter(Adapter):
     def observe_batch(self, tasks, started=None):
         # `started` is never called: one crossing into R observes the whole batch, so a crash is pinned
         # on the batch, and the runner finds the task by sending the batch again one task at a time.
-        out: list[Observation | None] = [None] * len(tasks)
-        to_r = []
-        for i, (case_id, surface, _, _, call, input_dtype, target_dtype) in enumerate(tasks):
-            if surface not in self.surfaces:
-                raise ValueError(f"rtorch has no surface {surface!r}: its surfaces are {', '.join(self.surfaces)}")
-            missing = self.unsupported_argument(surface, call, input_dtype, target_dtype)
-            if missing:
-                out[i] = Observation(case_id, self.name, surface, UNSUPPORTED, unsupported=missing)
-            else:
-                to_r.append(i)
-        for i, obs in zip(to_r, self._bridge.observe([tasks[i] for i in to_r])):
-            out[i] = obs
-        return out
+        for task in tasks:
+            if task[1] not in self.surfaces:
+                raise ValueError(f"rtorch has no surface {task[1]!r}: its surfaces are {', '.join(self.surfaces)}")
+        return self._bridge.observe(tasks)
+
+
+class RTorchAsTorch(RTorchAdapter):
+    """klc_kl_div (rtorch.R): PyTorch's kl_div semantics for R torch users, held to torch's measurements
+    as the Python porting layer is (its functional surface stands for torch's)."""
+
+    name = "rtorch-as-torch"
+    framework = "kl_compat.porting (R)"
+    surfaces = ("functional",)
+    kernel = "klc"
+
+    def version(self):
+        from kl_compat import __version__
+
+        return f"{__version__} on R torch {self._version}"

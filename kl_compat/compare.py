@@ -7,6 +7,7 @@ timeout | unavailable. Difference kinds, each checked on its own so one never hi
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -91,8 +92,9 @@ def _judge(prepared: "_PreparedCase", obs) -> Verdict:
         kind = obs.status
         return Verdict(obs.status, [Difference(kind, f"{obs.detail} [{call}]")] if kind != UNAVAILABLE else [])
     if obs.status == UNSUPPORTED:
+        said = f" ({obs.error['type']}: {_one_line(obs.error['message'])})" if obs.error else ""
         return Verdict(UNSUPPORTED, [Difference(
-            "unsupported-argument", f"{obs.adapter}.{obs.surface} has no {obs.unsupported} [{call}]")])
+            "unsupported-argument", f"{obs.adapter}.{obs.surface} has no {obs.unsupported}{said} [{call}]")])
     exp = case.expected
     if exp.outcome == "error":
         if obs.status == RAISED:
@@ -341,13 +343,27 @@ def _describe(name, obs, ref: Reference, dtype, call, kind_value="value", kind_n
     return out, max_ulp
 
 
+# What a warning is about, recognised in each framework's own words (the same warning is worded
+# differently, or cut short, from one framework to the next):
+#   deprecated-argument  torch: "size_average and reduce args will be deprecated, please use
+#                        reduction='sum' instead."
+#   mean-is-not-kl       torch: "reduction: 'mean' divides the total loss by both the batch size and the
+#                        support size.'batchmean' divides only by the batch size, and aligns with the KL
+#                        div math definition. ..."; R torch 0.17.0 passes the same three sentences to its
+#                        warn(), which keeps only the first (gettext(...)[[1]] in R/utils.R), so its
+#                        message is that first sentence alone.
+_TOPICS = (
+    (spec.W_DEPRECATED, re.compile(r"(size_average|\breduce\b).*(deprecat|reduction=)", re.I | re.S)),
+    (spec.W_MEAN, re.compile(r"batchmean|'mean' divides the total loss by both the batch size and the support size",
+                             re.I)),
+)
+
+
 def warning_topic(message: str) -> str:
-    """Classify a framework's warning by what it is about (frameworks word the same warning differently)."""
-    m = message.lower()
-    if ("size_average" in m or "reduce" in m) and ("deprecat" in m or "reduction=" in m):
-        return spec.W_DEPRECATED
-    if "batchmean" in m:
-        return spec.W_MEAN
+    """What a framework's warning is about (a spec warning name, or "other"), whatever its wording."""
+    for topic, pattern in _TOPICS:
+        if pattern.search(message):
+            return topic
     return "other"
 
 

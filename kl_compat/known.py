@@ -4,7 +4,7 @@ Model: array-api-tests' xfail files and WPT's metadata. conformance/known_differ
 [[difference]] tables:
 
     adapter = "paddle"                # adapter name (glob)
-    surface = "*"                     # optional: "functional", "module", ... (glob, default "*")
+    surface = "*"                     # optional: "functional", "module", ... (glob or list of globs, default "*")
     cases   = ["edge/negative-target/*"]   # case-id globs; a string is one glob
     kind    = "nan-inf"               # a difference kind (kl_compat.compare.KINDS), or a list of them
     reason  = "why, in a sentence"
@@ -47,7 +47,7 @@ class Entry:
     cases: tuple[str, ...]
     kinds: tuple[str, ...]
     reason: str
-    surface: str = "*"
+    surface: str | tuple[str, ...] = "*"
     link: str | None = None
     versions: str | None = None
     seen_cases: set = field(default_factory=set)  # case ids the entry's patterns matched this run
@@ -59,7 +59,8 @@ class Entry:
 
     def concerns(self, adapter: str, surface: str, version: str | None) -> bool:
         """Whether the entry is about this adapter, surface and version (whatever the case)."""
-        return (fnmatch.fnmatchcase(adapter, self.adapter) and fnmatch.fnmatchcase(surface, self.surface)
+        surfaces = (self.surface,) if isinstance(self.surface, str) else self.surface
+        return (fnmatch.fnmatchcase(adapter, self.adapter) and any(fnmatch.fnmatchcase(surface, s) for s in surfaces)
                 and version_matches(version, self.versions))
 
     def applies(self, adapter: str, surface: str, case_id: str, version: str | None) -> bool:
@@ -99,7 +100,9 @@ def load(path: Path | None = None) -> Entries:
                 raise KnownDifferencesError(f"{where}: kind {kind!r} is not one of {', '.join(KINDS)}")
         cases = raw["cases"]
         cases = (cases,) if isinstance(cases, str) else tuple(cases)
-        entries.append(Entry(i, raw["adapter"], cases, kinds, raw["reason"], raw.get("surface", "*"),
+        surface = raw.get("surface", "*")
+        surface = surface if isinstance(surface, str) else tuple(surface)
+        entries.append(Entry(i, raw["adapter"], cases, kinds, raw["reason"], surface,
                              raw.get("link"), raw.get("versions")))
     return entries
 

@@ -44,6 +44,33 @@ def test_spec_semantics_show_zero_differences_from_the_goldens(measured, golden_
     assert diffs == []
 
 
+@pytest.fixture(scope="module")
+def measured_rtorch(golden_cases):
+    """R torch measured in its own worker process (its libtorch never loads beside PyTorch's here)."""
+    out = {}
+    state = runner.run_adapter("rtorch", golden_cases, lambda o: out.__setitem__((o.case_id, o.surface), o))
+    if not state.available:
+        pytest.skip(f"R torch is not available: {state.reason}")
+    return out
+
+
+# The porting adapters' surfaces and the R torch surfaces they stand for.
+_RTORCH_SURFACE = {"functional": "nnf_kl_div", "module": "nn_kl_div_loss"}
+
+
+@pytest.mark.r
+@pytest.mark.rtorch
+@pytest.mark.parametrize("port", ["torch-as-rtorch", "paddle-as-rtorch"])
+def test_rtorch_semantics_show_zero_differences_from_measured_r_torch(measured_rtorch, golden_cases, golden_by_id,
+                                                                      port):
+    p = _observe(port, golden_cases)
+    assert len(p) == 2 * len(golden_by_id)
+    diffs = [f"{case}.{surface}: {d.message}" for (case, surface), o in p.items()
+             for d in compare.judge_against(golden_by_id[case], measured_rtorch[(case, _RTORCH_SURFACE[surface])],
+                                            o).differences]
+    assert diffs == []
+
+
 def test_judge_against_sees_a_real_difference(measured, golden_by_id):
     # The comparison is not blind: native Paddle is not torch.
     case = "edge/negative-target/2d/float32/sum/prob"
@@ -132,7 +159,7 @@ def test_each_semantics_keeps_its_rules():
 
 def test_mean_warning_follows_the_semantics():
     x, y = torch.zeros(2, dtype=torch.float64), torch.full((2,), 0.5, dtype=torch.float64)
-    for semantics, warns in (("torch", True), ("paddle", False), ("spec", True)):
+    for semantics, warns in (("torch", True), ("paddle", False), ("spec", True), ("rtorch", True)):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             kl_compat.kl_div(x, y, "mean", semantics=semantics)

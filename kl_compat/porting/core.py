@@ -39,6 +39,8 @@ def _resolve_reduction(sem: Semantics, reduction, size_average, reduce):
         warnings.warn(f"reduction={reduction!r} is deprecated, please use reduction="
                       f"{sem.aliases[reduction]!r} instead.", UserWarning, stacklevel=4)
         return sem.aliases[reduction], False
+    if reduction is None and sem.null_reduction_raises:
+        raise TypeError(f"{sem.name} semantics: reduction must not be None (NULL)")
     if not isinstance(reduction, str) or reduction not in spec.REDUCTIONS:
         if sem.unknown_reduction == "none":
             return "none", False
@@ -88,7 +90,7 @@ def kl_div(ops, sem: Semantics, input, target, reduction="mean", log_target=Fals
     terms_dtype = target_dtype if (own_terms or emulate) and target_dtype != compute else None
     emulated = out_dtype if emulate else None
     loss = _pointwise(ops, sem, ops.cast(input, compute), ops.cast(y, compute), log_target, terms_dtype, emulated)
-    return _reduce(ops, loss, reduction, then_batch, in_shape, out_dtype, emulate)
+    return _reduce(ops, loss, reduction, then_batch, in_shape, out_dtype, emulate, sem.batchmean_0d_divisor)
 
 
 def _round_through(ops, t, dtype):
@@ -137,7 +139,7 @@ def _pointwise(ops, sem, x, y, log_target, terms_dtype, emulated):
     return loss if forced is None else ops.where(forced, ops.zeros_like(loss), loss)
 
 
-def _reduce(ops, loss, reduction, then_batch, in_shape, out_dtype, emulate: bool):
+def _reduce(ops, loss, reduction, then_batch, in_shape, out_dtype, emulate: bool, batchmean_0d_divisor: int):
     """S3. `emulate`: a native low-precision kernel's sums are emulated (rounded to `out_dtype`)."""
     if reduction == "none":
         result = loss
@@ -148,5 +150,5 @@ def _reduce(ops, loss, reduction, then_batch, in_shape, out_dtype, emulate: bool
         elif emulate:
             result = _round_through(ops, result, out_dtype)  # summed into the output dtype
     if reduction == "batchmean" or then_batch:
-        result = result / (in_shape[0] if len(in_shape) > 0 else 1)  # a 0-d input is one sample
+        result = result / (in_shape[0] if len(in_shape) > 0 else batchmean_0d_divisor)
     return ops.cast(result, out_dtype)

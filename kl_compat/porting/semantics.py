@@ -2,7 +2,7 @@
 
 Every field names one behaviour the conformance matrix measures; the values for "torch" and "paddle" are
 those measured on torch 2.13 and Paddle 3.3 (see conformance/known_differences.toml for the evidence),
-"spec" is kl_compat.spec, "rtorch" is R torch's nnf_kl_div as documented by its source.
+"spec" is kl_compat.spec, "rtorch" is R torch's nnf_kl_div as measured on R torch 0.17.0 (libtorch 2.13.0).
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ TORCH_MEAN_WARNING = (
     "reduction: 'mean' divides the total loss by both the batch size and the support size."
     "'batchmean' divides only by the batch size, and aligns with the KL div math definition."
     "'mean' will be changed to behave the same as 'batchmean' in the next major release.")
+# R torch's warn() keeps only the first of the sentences nnf_kl_div passes it (gettext(...)[[1]]).
+RTORCH_MEAN_WARNING = "reduction: 'mean' divides the total loss by both the batch size and the support size."
 SPEC_MEAN_WARNING = "reduction='mean' is not the KL divergence (it also divides by the support size); use 'batchmean'"
 LEGACY_WARNING = "size_average and reduce args will be deprecated, please use reduction='{reduction}' instead."
 
@@ -26,6 +28,12 @@ class Semantics:
     broadcast: bool  # input and target broadcast (batchmean still divides by input's dim 0) | equal shapes
     legacy: str  # "override" (S4) | "override-then-batchmean" (torch's F.kl_div) | "unsupported"
     unknown_reduction: str  # "raise" | "none": applies no reduction
+    # reduction=None (R's NULL): raises (R torch: if (reduction == "mean") on NULL is an error) even where
+    # other unknown reductions give "none"
+    null_reduction_raises: bool = False
+    # What 'batchmean' divides a 0-d input's sum by. The spec: 1 (one sample). R torch divides by
+    # input$size(1), which is NA for a 0-d tensor and reaches libtorch as the integer -2**31.
+    batchmean_0d_divisor: int = 1
     aliases: dict = field(default_factory=dict)  # other accepted reduction names
     mean_warning: str | None = None  # the warning for reduction='mean', or None
     legacy_warning: str | None = LEGACY_WARNING
@@ -64,9 +72,11 @@ SEMANTICS: dict[str, Semantics] = {s.name: s for s in (
               unknown_reduction="none", mean_warning=None, legacy_warning=None, target_gradient=False,
               low_precision=False, mixed_dtypes="float32-float64"),
     # R torch's nnf_kl_div: torch's kernel underneath, no log_target, no legacy arguments, unknown
-    # reductions silently unreduced (its reduction_enum), the same 'mean' warning.
+    # reductions silently unreduced (its reduction_enum) but NULL an error, the first sentence of
+    # torch's 'mean' warning, and a 0-d 'batchmean' divided by NA (-2**31).
     Semantics("rtorch", nonpositive_target="nan", zero_times_inf="ieee", broadcast=True, legacy="unsupported",
-              unknown_reduction="none", mean_warning=TORCH_MEAN_WARNING, legacy_warning=None, log_target=False,
+              unknown_reduction="none", null_reduction_raises=True, batchmean_0d_divisor=-2**31,
+              mean_warning=RTORCH_MEAN_WARNING, legacy_warning=None, log_target=False,
               formula="xlogy",
               target_terms_in_target_dtype=True, round_like_native=True, zero_target_gradient="nan"),
 )}
