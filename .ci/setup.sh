@@ -3,6 +3,9 @@
 #   - R (Debian's r-base-core / r-base-dev) for the R torch adapter; rpy2 builds against it, so first.
 #   - a virtual environment at .venv/ with torch pinned to 2.13.0 (the local CPU wheel: any other
 #     torch pulls GBs of CUDA packages), then this project with all its extras, editable.
+#   - R torch from a prebuilt bundle where one is present (KL_COMPAT_RTORCH_BUNDLE, default
+#     ../shared/rtorch/rtorch-bundle.tar.gz beside the repository) and R torch is not installed or is
+#     linked to another venv's libtorch; elsewhere R torch comes from CRAN as usual (see README).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,10 +23,38 @@ fi
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 
+# R torch from the bundle: it holds R torch 0.17.0 with lantern built for the torch 2.13.0 wheel, and
+# links that venv's libtorch into R's site library. Installed when R torch does not load, and again when
+# its libtorch links point to another venv (this .venv was recreated, or another checkout installed it).
+rtorch_bundle() {
+  local bundle=${KL_COMPAT_RTORCH_BUNDLE:-../shared/rtorch/rtorch-bundle.tar.gz}
+  local venv_lib linked
+  venv_lib=$(cd .venv && pwd)
+  linked=$(Rscript -e 'cat(Sys.readlink(file.path(system.file(package = "torch"), "lib", "libtorch.so")))' 2>/dev/null || true)
+  if Rscript -e 'quit(status = as.integer(!requireNamespace("torch", quietly = TRUE)))' >/dev/null 2>&1; then
+    case "$linked" in
+      "") return 0 ;;                 # R torch installed as usual (CRAN), not from a bundle
+      "$venv_lib"/*) [ -e "$linked" ] && return 0 ;;
+    esac
+  fi
+  if [ ! -f "$bundle" ]; then
+    echo "setup: R torch is not installed and there is no bundle at $bundle: the rtorch adapter will be" \
+         "unavailable (on a machine that reaches CRAN: in R, install.packages(\"torch\"); torch::install_torch())"
+    return 0
+  fi
+  echo "setup: installing R torch from $bundle (linked to $venv_lib's libtorch)"
+  local tmp
+  tmp=$(mktemp -d)
+  tar xzf "$bundle" -C "$tmp"
+  "$tmp"/rtorch-bundle/install.sh .venv | tail -n 2
+  rm -rf "$tmp"
+}
+
 # Skip pip when nothing it reads has changed since the last successful set-up.
 stamp=.venv/.kl-compat-setup
 want=$(cat pyproject.toml .ci/setup.sh conformance/environments.toml | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  rtorch_bundle
   exit 0
 fi
 
@@ -40,4 +71,5 @@ pip install -e ".[all,test]"
   || { echo "setup: the environment is incomplete (see the pip output above)" >&2; exit 1; }
 # Other framework versions (conformance/environments.toml: Paddle 2.6.2), each in its own venv.
 .venv/bin/kl-compat env create --all
+rtorch_bundle
 echo "$want" > "$stamp"
