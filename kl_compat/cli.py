@@ -99,7 +99,7 @@ def cmd_doctor(args) -> int:
 
     rows = doctor.check(args.adapters)
     for row in rows:
-        state = f"available, {row['framework']} {row['version']}" if row["available"] else f"unavailable: {row['reason']}"
+        state = f"available, {row['label']}" if row["available"] else f"unavailable: {row['reason']}"
         print(f"{row['adapter']:>10}  {state}")
         if not row["available"] and row.get("hint"):
             print(f"{'':>10}  fix: {row['hint']}")

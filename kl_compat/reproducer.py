@@ -32,6 +32,7 @@ import numpy as np
 from . import compare, golden, runner, spec
 from . import dtypes as _dt
 from .golden import GoldenCase
+from .results import version_label
 
 MAX_LITERAL_ELEMENTS = 64  # larger inputs are not printed as literals
 MAX_SINGLES = 64  # single-element candidates tried per finding
@@ -235,7 +236,8 @@ def reproduce(findings: list[dict], columns: dict[str, dict], goldens_by_id: dic
             "call": _call_dict(case.call), "spec": spec_summary(case), "observed": own,
             "others": cross_out.get(f["id"], {}),
             "language": LANGUAGES.get(col["name"]),
-            "code": render(col["name"], item["surface"], case, f["kinds"], col.get("version"), own),
+            "code": render(col["name"], item["surface"], case, f["kinds"],
+                           version_label(None, col.get("version"), col), own),
         }
 
 
@@ -402,7 +404,8 @@ def _env():
 
 
 def render(framework: str, surface: str, case: GoldenCase, kinds, version=None, own=None) -> str | None:
-    """The snippet for `case` in `framework`'s language, or None for adapters without a template."""
+    """The snippet for `case` in `framework`'s language, or None for adapters without a template. `version`
+    is shown in its comments only (results.version_label's form: "0.17.0 on libtorch 2.13.0")."""
     if framework not in TEMPLATES:
         return None
     if case.input.size > MAX_LITERAL_ELEMENTS or case.target.size > MAX_LITERAL_ELEMENTS:

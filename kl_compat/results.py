@@ -7,7 +7,8 @@ most every 0.2 s); a reader accepts a file whose last line was cut off and says 
            platform, goldens (manifest sha256), cases (how many the matrix holds), shard.
   adapter  one per adapter, before its records. adapter, available, framework, version, python,
            numpy, executable, environment (a named environment, or null), reason and hint when
-           unavailable.
+           unavailable; what the adapter's runtime() reports among RUNTIME_FIELDS (r, libtorch) when
+           it reports it. Shown to people as version_label() formats it.
   record   one per case x adapter x surface. case, group, adapter, surface, version, status
            (kl_compat.compare.STATUSES), differences [{kind, message, known}], max_ulp, convention,
            observed {status, shape, dtype, warnings [{category, message}], error {type, message},
@@ -53,6 +54,21 @@ def jsonable(v):
     if isinstance(v, np.integer):
         return int(v)
     return v
+
+
+# Fields of an adapter's runtime() that the adapter line carries when the runtime reports them: R's
+# version, and the version of the libtorch a framework runs on where it is not its own (R torch).
+RUNTIME_FIELDS = ("r", "libtorch")
+
+
+def version_label(name, version, runtime: dict | None = None) -> str:
+    """An adapter's version as people are shown it: "<name> <version>", then " on libtorch <libtorch>"
+    when its runtime (runtime() fields: a worker's hello, an adapter line, a report column) names the
+    libtorch it runs on, e.g. "torch (R) 0.17.0 on libtorch 2.13.0". `name` or `version` may be None
+    (left out). `version` stays the bare version elsewhere: known-differences ranges match on it."""
+    label = " ".join(str(p) for p in (name, version) if p)
+    libtorch = (runtime or {}).get("libtorch")
+    return f"{label} on libtorch {libtorch}".strip() if libtorch else label
 
 
 def observed_summary(obs) -> dict:

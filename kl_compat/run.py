@@ -191,7 +191,8 @@ def adapter_line(spec_: AdapterSpec, label: str, state) -> dict:
             "environment": spec_.environment}
     if state.available:
         line.update({k: info.get(k) for k in ("framework", "version", "python", "numpy", "platform",
-                                               "executable", "surfaces", "r") if k in info or k != "r"})
+                                               "executable", "surfaces")})
+        line.update({k: info[k] for k in results.RUNTIME_FIELDS if k in info})
     else:
         line.update(reason=state.reason, hint=state.hint)
     return line

@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from ..results import version_label
 from .markdown import VALUE_KINDS, column_title, outcome_text
 
 TEMPLATE = "report.html.j2"
@@ -71,7 +72,8 @@ def view(m: dict) -> dict:
         rep = {"code": None, "minimised": False, "note": None, "case": None, "surface": None, **rep}
         findings.append(dict(f, n=n, who=column_title(m, f["column"]), value_line=value_line, rep=rep))
     return {"m": m, "surfaces": surfaces, "heads": heads, "rows": rows, "not_run": not_run, "sections": sections,
-            "findings": findings, "column_title": lambda cid: column_title(m, cid)}
+            "findings": findings, "column_title": lambda cid: column_title(m, cid),
+            "version_label": lambda c: version_label(c.get("framework"), c.get("version"), c)}
 
 
 def render(m: dict) -> str:

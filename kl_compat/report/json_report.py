@@ -11,9 +11,12 @@ renamed or changes meaning makes it "kl-compat-report/2". Non-finite numbers are
                 known_differences {path, sha256}, claims {path, sha256}, machine {python, numpy,
                 platform, r} (where the report was written), inputs [{path, sha256, truncated, kl_compat,
                 started, finished, python, numpy, platform, goldens, cases, selected, shard, patterns, argv}]
-  columns       [{id, label, name, version, available, framework, python, numpy, platform, r, executable,
-                environment, surfaces, reason, hint, sources}]: one per adapter and version. `id` is the
-                label, or "label@version" when the inputs hold one label at several versions.
+  columns       [{id, label, name, version, available, framework, python, numpy, platform, r, libtorch,
+                executable, environment, surfaces, reason, hint, sources}]: one per adapter and version.
+                `id` is the label, or "label@version" when the inputs hold one label at several versions.
+                `version` is the framework's own (bare: what known-differences ranges match on);
+                `libtorch` the version of the libtorch it runs on where its runtime reports one (R torch:
+                version "0.17.0", libtorch "2.13.0"), else null.
   summary       [{column, surface, run, match, differs_known, differs_new, unsupported, error, error_new,
                 crashed, timeout}]: columns that ran; those that did not are columns with available false.
   matrix        {kinds [{kind, description}], cells [{column, surface, kind, known, new,

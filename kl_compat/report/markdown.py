@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..results import version_label
+
 MAX_CASES = 10  # case ids listed per finding; the HTML and JSON reports list them all
 FENCE = {"python": "python", "r": "r"}
 VALUE_KINDS = ("value", "nan-inf", "shape", "dtype", "error-vs-value", "unsupported-argument")
@@ -47,10 +49,12 @@ def _value(v) -> str:
 
 
 def column_title(m: dict, cid: str) -> str:
+    """A column's id with its version (results.version_label), unless the id already holds the version."""
     col = next((c for c in m["columns"] if c["id"] == cid), None)
-    if col is None or not col.get("version") or col["version"] in cid:
+    if col is None:
         return cid
-    return f"{cid} {col['version']}"
+    version = col.get("version")
+    return version_label(cid, None if version and version in cid else version, col)
 
 
 def render(m: dict) -> str:
@@ -177,7 +181,8 @@ def _run_info(m: dict) -> list[str]:
     for c in m["columns"]:
         if c["available"]:
             extra = f", R {c['r']}" if c.get("r") else ""
-            out.append(f"| {cell(c['id'])} | {c.get('framework')} {c.get('version')}, Python {c.get('python')}, "
+            out.append(f"| {cell(c['id'])} | {cell(version_label(c.get('framework'), c.get('version'), c))}, "
+                       f"Python {c.get('python')}, "
                        f"NumPy {c.get('numpy')}, {cell(c.get('platform'))}{extra} |")
         else:
             out.append(f"| {cell(c['id'])} | NOT RUN: {cell(c.get('reason'))} |")

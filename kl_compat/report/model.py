@@ -334,7 +334,7 @@ def column_dict(col: Column) -> dict:
     i = col.info
     return {"id": col.id, "label": col.label, "name": col.name, "version": col.version, "available": col.available,
             "framework": i.get("framework"), "python": i.get("python"), "numpy": i.get("numpy"),
-            "platform": i.get("platform"), "r": i.get("r") or i.get("r_version"),
+            "platform": i.get("platform"), "r": i.get("r") or i.get("r_version"), "libtorch": i.get("libtorch"),
             "executable": i.get("executable"), "environment": i.get("environment"),
             "surfaces": i.get("surfaces") or [], "reason": i.get("reason"), "hint": i.get("hint"),
             "sources": col.sources}
