@@ -214,10 +214,19 @@ class RBridge:
             obs.grad_input, obs.grad_target = record["grad_input"], record["grad_target"]
         else:  # raised, or unsupported: R's refusal is kept as the error it was
             err = record["error"] or {"type": "?", "message": ""}
-            obs.error = {"type": err["type"], "message": _first_lines(err["message"] or "")}
+            obs.error = {"type": err["type"], "message": _message(err["message"])}
             if status == UNSUPPORTED:
                 obs.unsupported = record["unsupported"]
         return obs
+
+
+def _message(text: str | None) -> str:
+    """An R torch error message without the C++ backtrace libtorch appends ("Exception raised from ...
+    (most recent call first):" and a frame per line, with load addresses that change from one process to
+    the next): the reason is the text before it, and a record must not differ between two runs."""
+    text = text or ""
+    cut = text.find("\nException raised from ")
+    return _first_lines(text if cut < 0 else text[:cut])
 
 
 def _records(c: dict) -> list[dict]:
@@ -261,7 +270,7 @@ def _gradients(c: dict, which: str) -> list[Gradient | None]:
             value, dtype, _ = _read_array(c[f"{which}_value"][i], c[f"{which}_shape"][i], dtypes[i])
             out.append(Gradient(GRAD_OK, value, dtype))
         elif status == "error":
-            out.append(Gradient(GRAD_ERROR, message=_first_lines(messages[i] or "")))
+            out.append(Gradient(GRAD_ERROR, message=_message(messages[i])))
         elif status == "none":
             out.append(Gradient(GRAD_NONE))
         else:
