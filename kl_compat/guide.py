@@ -330,7 +330,8 @@ def render(m: dict, src: str, dst: str) -> str:
     for kind in ("functional", "module"):
         label = "function" if kind == "functional" else "module"
         out.append(f"| {label} | {code((sig_a or {}).get(kind) or fa[kind])} | {code((sig_b or {}).get(kind) or fb[kind])} |")
-    src_text = lambda sig, f: "measured (inspect.signature where it ran)" if sig else f"documented: {f['source']}"  # noqa: E731
+    src_text = lambda sig, f: (("measured (formals() in R where it ran)" if f["language"] == "r"  # noqa: E731
+                                else "measured (inspect.signature where it ran)") if sig else f"documented: {f['source']}")
     out.append(f"| source | {src_text(sig_a, fa)} | {src_text(sig_b, fb)} |")
 
     out += ["", "## Argument mapping", "", f"| {fa['title']} | {fb['title']} | notes |", "|---|---|---|"]
