@@ -12,14 +12,13 @@ Sources, and how far each is trusted:
   - argument support: measured from the results (cases refused as `unsupported`).
   - behaviour: measured only. A framework that did not run gets a page all the same, built from its
     documented capabilities, and says plainly that none of its behaviour was measured.
-  - the portable way to write each difference: the advice table below, matched to the measured findings
-    by difference kind and case ids (it is prose; the measurement decides where it is shown).
+  - the portable way to write each difference: the advice of the known-differences entry that explains
+    it (conformance/known_differences.toml), never a pattern matched on the difference's kind or cases.
 When the inputs hold several versions of one framework, the guide uses the newest that ran.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import re
 import subprocess
@@ -60,89 +59,13 @@ _PROBE = {
     "paddle": ("paddle", "paddle.nn.functional.kl_div", "paddle.nn.KLDivLoss"),
 }
 
-# The portable way to write code around each kind of difference. Matched in order: the first entry
-# whose kinds meet the finding's and whose case globs match one of its cases (and framework, if given).
-ADVICE = [
-    {"kinds": ["value", "gradient", "warning", "unsupported-argument"], "cases": ["legacy/*"],
-     "text": "size_average and reduce exist only in PyTorch, deprecated there, and do not mix well with "
-             "reduction: use reduction alone (reduce=False -> 'none'; size_average=False -> 'sum'; "
-             "otherwise 'mean')."},
-    {"kinds": ["error-vs-value"], "cases": ["*/float16/*", "*/bfloat16/*", "*/float16-*/*", "*/bfloat16-*/*"],
-     "text": "Compute the loss in float32: cast input and target before the call and cast the loss back if "
-             "you need to.",
-     "code": {"torch": "loss = F.kl_div(input.float(), target.float(), reduction='batchmean').to(input.dtype)",
-              "paddle": "loss = F.kl_div(input.astype('float32'), label.astype('float32'), reduction='batchmean')",
-              "rtorch": "loss <- nnf_kl_div(input$to(dtype = torch_float32()), target$to(dtype = torch_float32()), "
-                        "reduction = \"batchmean\")"}},
-    {"kinds": ["error-vs-value"], "cases": ["broadcast/*"],
-     "text": "Give input and target the same shape before the call (broadcast explicitly); 'batchmean' then "
-             "divides by the input's first dimension in every framework.",
-     "code": {"torch": "target = target.expand_as(input)",
-              "paddle": "label = paddle.broadcast_to(label, input.shape)",
-              "rtorch": "target <- target$expand_as(input)"}},
-    {"kinds": ["error-vs-value"], "cases": ["invalid/*"],
-     "text": "Pass only 'none', 'mean', 'sum' or 'batchmean', and validate names that come from users "
-             "yourself: frameworks disagree on what an unknown name does (raise, or silently reduce nothing)."},
-    {"kinds": ["nan-inf"], "cases": ["edge/zero-target/*/log", "edge/neginf-target/*/log", "edge/neginf-input-zero-target/*"],
-     "text": "A term whose probability is zero (a log-target of -inf) comes out as 0 * inf = nan. Compute "
-             "the unreduced loss, zero those terms, then reduce yourself.",
-     "code": {"torch": "l = F.kl_div(input, target, reduction='none', log_target=True)\n"
-                       "loss = torch.where(target == float('-inf'), torch.zeros_like(l), l).sum() / input.shape[0]",
-              "paddle": "l = F.kl_div(input, label, reduction='none', log_target=True)\n"
-                        "loss = paddle.where(label == float('-inf'), paddle.zeros_like(l), l).sum() / input.shape[0]",
-              "rtorch": "l <- nnf_kl_div(input, target, reduction = \"none\")  # R torch has no log_target\n"
-                        "loss <- torch_where(target == 0, torch_zeros_like(l), l)$sum() / input$size(1)"}},
-    {"kinds": ["nan-inf"], "cases": ["*/prob"],
-     "text": "Targets are probabilities: never pass negative (or -inf) targets. Clip them to 0 first; then "
-             "every framework agrees that a zero target contributes 0.",
-     "code": {"torch": "target = target.clamp(min=0)", "paddle": "label = label.clip(min=0)",
-              "rtorch": "target <- target$clamp(min = 0)"}},
-    {"kinds": ["nan-inf", "value"], "cases": ["*/float16/mean/*", "*/float16/batchmean/*"],
-     "text": "A float16 sum can overflow before 'mean' or 'batchmean' divides it: reduce in float32.",
-     "code": {"torch": "loss = F.kl_div(input.float(), target.float(), reduction='batchmean')",
-              "paddle": "loss = F.kl_div(input.astype('float32'), label.astype('float32'), reduction='batchmean')",
-              "rtorch": "loss <- nnf_kl_div(input$to(dtype = torch_float32()), target$to(dtype = torch_float32()), "
-                        "reduction = \"batchmean\")"}},
-    {"kinds": ["value", "gradient"], "cases": ["promotion/*"],
-     "text": "Cast both operands to one dtype (the wider) before the call: frameworks promote at different "
-             "points of the computation.",
-     "code": {"torch": "target = target.to(input.dtype)", "paddle": "label = label.astype(input.dtype)",
-              "rtorch": "target <- target$to(dtype = input$dtype)"}},
-    {"kinds": ["unsupported-argument"], "cases": ["*/log"],
-     "text": "Without log_target, pass probabilities: exp() the log-target first (or compute "
-             "exp(t) * (t - x) yourself and reduce it).",
-     "code": {"rtorch": "loss <- nnf_kl_div(input, target$exp(), reduction = \"batchmean\")",
-              "paddle": "loss = F.kl_div(input, paddle.exp(label), reduction='batchmean')",
-              "torch": "loss = F.kl_div(input, target.exp(), reduction='batchmean')"}},
-    {"kinds": ["gradient"], "cases": ["*"], "framework": "paddle",
-     "text": "Paddle computes no gradient for the label. If you train the target too, write the loss with "
-             "elementwise operations, which differentiate in both arguments.",
-     "code": {"paddle": "l = label * (paddle.log(label) - input)  # log_target=False\nloss = l.sum() / input.shape[0]"}},
-    {"kinds": ["gradient"], "cases": ["*/float16/*"],
-     "text": "float16 gradients lose tiny targets: compute the loss in float32 when targets can be small."},
-    {"kinds": ["warning"], "cases": ["*"],
-     "text": "'mean' divides by every element, not by the batch size: use 'batchmean' for the KL divergence. "
-             "The warning about it (PyTorch, R torch) is informational; Paddle gives none."},
-    {"kinds": ["shape"], "cases": ["*"],
-     "text": "Do not rely on the output's shape: reshape it to what you need (e.g. loss.reshape([]) for a scalar)."},
-    {"kinds": ["dtype"], "cases": ["*"], "text": "Cast the loss to the dtype you need after the call."},
-    {"kinds": ["value", "gradient", "nan-inf"], "cases": ["*"],
-     "text": "Values differ beyond the dtype's tolerance: compute in float64 where the result matters, and "
-             "compare with a tolerance derived from the dtype."},
-]
-
-
 def advice_for(finding: dict, target_framework: str) -> dict | None:
-    cases = [c["case"] for c in finding["cases"]]
-    fw = finding.get("name")
-    for a in ADVICE:
-        if a.get("framework") and a["framework"] != fw:
-            continue
-        if not set(a["kinds"]) & set(finding["kinds"]):
-            continue
-        if any(fnmatch.fnmatchcase(c, g) for c in cases for g in a["cases"]):
-            return {"text": a["text"], "code": (a.get("code") or {}).get(target_framework)}
-    return None
+    """The portable way around a finding: the advice of the known-differences entry that explains it
+    (the fix belongs to the cause), with its code for the framework ported to. None for a difference no
+    entry explains: what to do about it is not known yet."""
+    if not finding.get("advice"):
+        return None
+    return {"text": finding["advice"], "code": (finding.get("advice_code") or {}).get(target_framework)}
 
 
 # ---- measuring ----------------------------------------------------------------------------------------

@@ -10,6 +10,11 @@ Model: array-api-tests' xfail files and WPT's metadata. conformance/known_differ
     reason  = "why, in a sentence"
     link    = "https://..."           # optional
     versions = ">=3.0"                # optional: framework versions the entry applies to
+    advice  = "what to write instead"  # optional: the portable way around it, shown in porting guides
+    advice_code = { torch = "...", paddle = "...", rtorch = "..." }  # optional: that advice as code,
+                                      # per framework the code is ported to
+
+A guide shows a difference's advice only from the entry that explains it: the fix belongs to the cause.
 
 A run marks each difference `known` (an entry matches it) or `new`. Under --strict, an entry that
 matches no case at all is "stale" and an entry whose cases no longer show its difference is "fixed";
@@ -24,13 +29,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .compare import KINDS
+from .errors import KlCompatError
 from .tomlfile import read_toml
 
 FILE_NAME = "known_differences.toml"
-_FIELDS = {"adapter", "surface", "cases", "kind", "reason", "link", "versions"}
+_FIELDS = {"adapter", "surface", "cases", "kind", "reason", "link", "versions", "advice", "advice_code"}
 
 
-class KnownDifferencesError(Exception):
+class KnownDifferencesError(KlCompatError):
     pass
 
 
@@ -50,6 +56,8 @@ class Entry:
     surface: str | tuple[str, ...] = "*"
     link: str | None = None
     versions: str | None = None
+    advice: str | None = None
+    advice_code: dict[str, str] = field(default_factory=dict)
     seen_cases: set = field(default_factory=set)  # case ids the entry's patterns matched this run
     seen_differences: int = 0
 
@@ -102,8 +110,16 @@ def load(path: Path | None = None) -> Entries:
         cases = (cases,) if isinstance(cases, str) else tuple(cases)
         surface = raw.get("surface", "*")
         surface = surface if isinstance(surface, str) else tuple(surface)
+        advice, code = raw.get("advice"), raw.get("advice_code", {})
+        if advice is not None and (not isinstance(advice, str) or not advice.strip()):
+            raise KnownDifferencesError(f"{where}: 'advice' must be a non-empty string")
+        if not isinstance(code, dict) or not all(isinstance(k, str) and isinstance(v, str) and v.strip()
+                                                 for k, v in code.items()):
+            raise KnownDifferencesError(f"{where}: 'advice_code' must be a table of framework = \"code\" strings")
+        if code and advice is None:
+            raise KnownDifferencesError(f"{where}: 'advice_code' needs an 'advice' text to go with it")
         entries.append(Entry(i, raw["adapter"], cases, kinds, raw["reason"], surface,
-                             raw.get("link"), raw.get("versions")))
+                             raw.get("link"), raw.get("versions"), advice, dict(code)))
     return entries
 
 

@@ -21,6 +21,8 @@ adapter = "paddle"
 cases = "edge/negative-target/*"
 kind = "nan-inf"
 reason = "Paddle returns 0 for negative labels."
+advice = "Targets are probabilities: clip them to 0."
+advice_code = { paddle = "label = label.clip(min=0)", torch = "target = target.clamp(min=0)" }
 
 [[difference]]
 adapter = "paddle"
@@ -101,14 +103,68 @@ def test_differences_are_measured_and_shared_ones_set_apart(model):
     assert "Paddle returns 0 for negative labels" in diffs
     assert "- PaddlePaddle (3.3.1): float32, shape (1, 1), [[0.0]]" in diffs
     assert "- PyTorch (2.13.0): float32, shape (1, 1), [['nan']] (as the spec)" in diffs
-    assert "Portable: Targets are probabilities" in diffs and "label = label.clip(min=0)" in diffs
+    # the fix is the explaining entry's, in the language ported to
+    assert "Portable: Targets are probabilities: clip them to 0." in diffs and "label = label.clip(min=0)" in diffs
+    assert "target = target.clamp(min=0)" not in diffs
     assert "Paddle computes 0 * inf" in shared and "Paddle computes 0 * inf" not in diffs
-    assert "size_average and reduce exist only in PyTorch" in diffs  # the legacy advice for the refused argument
+    # a difference no entry explains (the refused legacy argument here) gets no advice: none is known
+    (legacy,) = [sec for sec in diffs.split("\n### ") if "size_average" in sec.split("\n")[0] or "legacy" in sec]
+    assert "Portable:" not in legacy
     # The smallest input, written as PaddlePaddle code that runs as printed.
     (section,) = [sec for sec in diffs.split("\n### ") if "Paddle returns 0 for negative labels" in sec]
     code = re.search(r"Reproducer in PaddlePaddle:\n\n```python\n(.*?)```", section, re.S).group(1)
     assert "paddle.to_tensor([[0.5]], dtype='float32', stop_gradient=False)" in code
     assert "paddle.to_tensor([[-0.25]], dtype='float32', stop_gradient=False)" in code
+
+
+def test_every_fix_in_the_committed_guides_is_its_entrys_advice():
+    """Each "Portable:" paragraph of each committed guide is the advice of the known-differences entry
+    named by the "Why:" paragraph just before it, and its code the entry's code for the framework ported
+    to; and every explained difference with advice shows it."""
+    from pathlib import Path
+
+    from kl_compat import known
+
+    entries = {" ".join(e.reason.split()): e for e in known.load()}
+    root = Path(__file__).resolve().parents[1] / "conformance" / "guides"
+    pages = sorted(root.glob("*-to-*.md"))
+    assert len(pages) == 6
+    checked = 0
+    for page in pages:
+        dst = page.stem.split("-to-")[1]
+        language = guide.FRAMEWORKS[dst]["language"]
+        for section in page.read_text().split("\n### ")[1:]:
+            why = re.search(r"\nWhy: (.*)\n", section)
+            portable = re.search(r"\nPortable: (.*)\n", section)
+            if why is None:
+                assert portable is None, (page.name, section[:80])
+                continue
+            entry = entries[why.group(1)]
+            assert portable is not None and portable.group(1) == " ".join(entry.advice.split()), (page.name, why.group(1))
+            code = re.search(r"\nPortable: [^\n]*\n\n```" + language + r"\n(.*?)\n```", section, re.S)
+            want = entry.advice_code.get(dst)
+            assert (code.group(1) if code else None) == want, (page.name, why.group(1))
+            checked += 1
+    assert checked >= 30
+
+
+def test_python_and_r_advice_code_parses():
+    from kl_compat import known
+    from kl_compat.adapters.rtorch_backend import r_session
+
+    snippets = [(e.index, fw, code) for e in known.load() for fw, code in e.advice_code.items()]
+    assert {fw for _, fw, _ in snippets} == {"torch", "paddle", "rtorch"}
+    for index, fw, code in snippets:
+        assert fw in guide.FRAMEWORKS, (index, fw)
+        if guide.FRAMEWORKS[fw]["language"] == "python":
+            compile(code, f"entry {index} ({fw})", "exec")
+    try:
+        session = r_session()
+    except ImportError:
+        pytest.skip("R is not available to parse the R advice")
+    for index, fw, code in snippets:
+        if fw == "rtorch":
+            session.ri.baseenv["parse"](text=session.ri.StrSexpVector([code]))
 
 
 def test_the_reverse_direction_and_frameworks_that_did_not_run(model):

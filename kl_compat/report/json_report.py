@@ -21,7 +21,8 @@ renamed or changes meaning makes it "kl-compat-report/2". Non-finite numbers are
                 crashed, timeout}]: columns that ran; those that did not are columns with available false.
   matrix        {kinds [{kind, description}], cells [{column, surface, kind, known, new,
                 cases [{case, status, new, message}]}]}: difference kinds x (column, surface)
-  findings      [{id, column, title, known, reason, link, entry, family, kinds, surfaces, count,
+  findings      [{id, column, title, known, reason, link, advice, advice_code {framework: code}, entry,
+                family, kinds, surfaces, count,
                 cases [{case, surface, status}], examples [{kind, case, surface, message}], conventions,
                 reproducer {case, surface, minimised, note, input, target, input_shape, target_shape,
                 input_dtype, target_dtype, call {reduction, log_target, size_average, reduce},
@@ -42,12 +43,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..errors import KlCompatError
 from ..results import jsonable
 
 SCHEMA = "kl-compat-report/1"
 
 
-class ReportJSONError(Exception):
+class ReportJSONError(KlCompatError):
     pass
 
 

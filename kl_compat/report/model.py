@@ -28,13 +28,14 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__, compare, golden, known, results
+from ..errors import KlCompatError
 
 BAD = ("differs", "error", "crashed", "timeout")
 SUMMARY_FIELDS = ("run", "match", "differs_known", "differs_new", "unsupported", "error", "error_new",
                   "crashed", "timeout")
 
 
-class ReportError(Exception):
+class ReportError(KlCompatError):
     """Inputs a report cannot be made from (no records at all, unreadable files)."""
 
 
@@ -235,6 +236,7 @@ def findings(loaded: Loaded, by_reason: dict) -> list[dict]:
                 g = groups[key] = {
                     "id": f"{cid}-{_short_id(*key)}", "column": cid, "known": d["known"] is not None,
                     "reason": d["known"], "link": entry.link if entry else None,
+                    "advice": entry.advice if entry else None, "advice_code": dict(entry.advice_code) if entry else {},
                     "entry": entry.index if entry else None, "family": None if entry else _family(case),
                     "kinds": [], "surfaces": [], "cases": [], "messages": {}, "conventions": [],
                     "reproducer": None,
