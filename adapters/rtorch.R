@@ -329,17 +329,24 @@ klc_torch_libtorch_version <- function() {
   if (length(found) == 0L) NULL else sub("^TORCH_VERSION=", "", found)
 }
 
+# R torch's dtype objects, made once per session (making one is a C++ call, and a batch needs several per
+# task: bench_rtorch.py measured this among the adapter's costs).
+klc_torch_dtypes <- local({
+  made <- NULL
+  function() {
+    if (is.null(made)) {
+      made <<- list(float16 = torch::torch_float16(), bfloat16 = torch::torch_bfloat16(),
+                    float32 = torch::torch_float32(), float64 = torch::torch_float64(),
+                    int32 = torch::torch_int32(), int64 = torch::torch_int64(), bool = torch::torch_bool())
+    }
+    made
+  }
+})
+
 klc_torch_dtype <- function(dtype) {
-  switch(dtype,
-    float16 = torch::torch_float16(),
-    bfloat16 = torch::torch_bfloat16(),
-    float32 = torch::torch_float32(),
-    float64 = torch::torch_float64(),
-    int32 = torch::torch_int32(),
-    int64 = torch::torch_int64(),
-    bool = torch::torch_bool(),
-    stop("unknown dtype ", encodeString(dtype, quote = '"'))
-  )
+  d <- klc_torch_dtypes()[[dtype]]
+  if (is.null(d)) stop("unknown dtype ", encodeString(dtype, quote = '"'))
+  d
 }
 
 # R torch's dtype spellings (c10 ScalarType names) to kl_compat's; others are kept as R torch says them.
@@ -374,7 +381,7 @@ klc_torch_read <- function(t) {
   shape <- as.integer(t$size())
   # as_array() handles neither float16 nor bfloat16 (and turns int64 into int32): read through float64,
   # which holds every value of every dtype kl_compat uses exactly.
-  value <- torch::as_array(t$to(dtype = torch::torch_float64()))
+  value <- torch::as_array(t$to(dtype = klc_torch_dtypes()$float64))
   list(value = klc_with_dim(value, shape), shape = shape, dtype = klc_torch_dtype_name(t$dtype))
 }
 
