@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .compare import KINDS
+from .errors import KlCompatError
 from .known import version_matches
 from .tomlfile import read_toml
 
@@ -40,7 +41,7 @@ _FIELDS = {"id", "framework", "source", "quote", "asserts", "versions", "check"}
 _CHECK_FIELDS = {"cases", "surface", *CHECKS}
 
 
-class ClaimsError(Exception):
+class ClaimsError(KlCompatError):
     pass
 
 

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+import threading
 from pathlib import Path
+
+from .errors import KlCompatError
 
 DEFAULT_ADAPTERS = ("torch", "paddle", "rtorch")
 # The committed report: the current frameworks, and Paddle 2.6.2 from its environment beside Paddle 3.
@@ -12,8 +17,92 @@ REPORT_ADAPTERS = ("torch", "paddle", "paddle@paddle-2.6.2", "rtorch")
 DEFAULT_RESULTS = Path("results/latest.jsonl")
 
 
-class CLIError(Exception):
+class CLIError(KlCompatError):
     """A problem with what the user asked for; printed without a traceback, exit status 2."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread: a command ends as an interrupted one (exit 143), and a run
+    keeps its partial results as on Ctrl-C."""
+
+
+# Exit statuses, per subcommand (each one's --help epilog; merge's is merge.EXIT_STATUS_HELP). The README's
+# "Exit codes" section is the summary.
+_INTERRUPTED = "  130  interrupted (Ctrl-C; 143 on SIGTERM)"
+EXIT_STATUS_HELP = {
+    "run": f"""\
+exit status:
+  0    every difference found is explained by the known-differences file
+  1    a new difference (with --strict also: a stale or fixed known-differences entry)
+  2    usage or input error: a bad option (--timeout must be positive and finite; --workers at most
+       2 per CPU and one per ~300 MB of available memory), an unknown adapter name, an unreadable or
+       malformed --known file, an --out that cannot be written or that another run is writing
+  3    an adapter asked for did not run: unavailable, or its worker failed to start or could not be
+       restarted (not with --allow-unavailable, for when a missing framework is expected)
+  4    nothing at all was checked: no case selected, or every adapter unavailable (under
+       --allow-unavailable; without it that is 3)
+{_INTERRUPTED}
+--out is replaced only when the run ends normally: a run that fails or is interrupted leaves it as it
+was and its records in <stem>.partial<suffix> (results/latest.partial.jsonl: read by `report`, flagged
+as partial). A worker may take max(--timeout, 120 s) to start (import its framework) before its adapter
+counts as unavailable.
+""",
+    "report": f"""\
+exit status:
+  0    the report is written; every difference is explained by the known-differences file
+  1    the report is written, and a record shows a new difference
+  2    usage or input error: a bad option, an unknown adapter name, an unreadable or malformed
+       results, --known or --claims file, an --out or --guides that is not a directory
+  3    an adapter named with --adapters did not run (not with --allow-unavailable). Adapters of the
+       default list that cannot run are skipped, each named with its reason, and do not fail the report
+  4    nothing at all was checked (no record of the inputs observed anything)
+{_INTERRUPTED}
+""",
+    "diff": f"""\
+exit status:
+  0    nothing broke
+  1    something broke (with --ignore-known: something NEW's known-differences entries do not explain)
+  2    usage or input error: an unreadable or malformed input; a partial input (a run that did not end
+       normally) unless --allow-partial; inputs judged against other goldens, matrix sizes or
+       selections of cases unless --allow-mismatch
+  4    nothing was compared: NEW holds no records that could be compared
+{_INTERRUPTED}
+""",
+    "golden": f"""\
+exit status:
+  0    the goldens match the spec (--check), or were written
+  1    (--check) the stored goldens drift from the spec
+  2    missing or corrupt goldens, a --dir that cannot be written, or another process writing it
+{_INTERRUPTED}
+""",
+    "doctor": f"""\
+exit status:
+  0    every adapter listed (with the default list: available or not)
+  2    an unknown adapter name
+  3    an adapter named with --adapters is unavailable
+{_INTERRUPTED}
+""",
+    "guide": f"""\
+exit status:
+  0    the guide is written
+  2    usage or input error: an unknown framework, an unreadable or malformed input, an --out that
+       cannot be written
+{_INTERRUPTED}
+""",
+    "env": f"""\
+exit status:
+  0    done
+  2    an unknown environment, or one that could not be created (pip's error shown)
+{_INTERRUPTED}
+""",
+    "fuzz": f"""\
+exit status:
+  0    no difference the known-differences file does not explain
+  1    a new difference, shrunk to a minimal case and printed with its reproducer
+  2    usage or input error, or no adapter could run
+{_INTERRUPTED}
+""",
+}
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -44,36 +133,59 @@ def _adapters(text: str) -> list[str]:
 
 
 def cmd_golden(args) -> int:
-    from . import golden
+    from . import golden, results
 
+    if args.dir is not None and args.dir.exists() and not args.dir.is_dir():
+        raise CLIError(f"--dir {args.dir}: is a file, not a directory")
     if args.check:
-        try:
-            golden.verify_checksums(args.dir)
-        except golden.GoldenError as e:
-            raise CLIError(str(e)) from None
+        golden.verify_checksums(args.dir)
         drifted = golden.drift(args.dir)
         if drifted:
             print(f"goldens drift from the spec: {', '.join(drifted)} (regenerate with `kl-compat golden`)")
             return 1
         print("goldens match the spec")
         return 0
-    manifest = golden.write(args.dir)
-    print(f"wrote {manifest['cases']} cases ({manifest['samples']} samples) to {args.dir or golden.default_dir()}")
+    directory = Path(args.dir or golden.default_dir())
+    if not directory.is_dir():
+        try:
+            directory.mkdir(parents=True)
+        except OSError as e:
+            raise CLIError(f"--dir {directory}: cannot create it: {e.strerror or e}") from None
+    lock = results.OutputLock(directory / golden.MANIFEST)  # each file is written atomically; the set under a lock
+    try:
+        manifest = golden.write(directory)
+    finally:
+        lock.release()
+    print(f"wrote {manifest['cases']} cases ({manifest['samples']} samples) to {directory}")
     return 0
 
 
 def cmd_run(args) -> int:
-    from . import environments, golden, known, run
+    from . import environments, run
 
-    try:
-        specs = [environments.adapter_spec(name) for name in args.adapters]
-        summary = run.run(specs, args.out, patterns=args.cases, shard=args.shard, timeout=args.timeout,
-                          known_path=args.known, strict=args.strict, progress=not args.quiet, argv=sys.argv,
-                          workers=args.workers)
-    except (golden.GoldenError, known.KnownDifferencesError, run.RunError, environments.EnvError, KeyError) as e:
-        raise CLIError(str(e)) from None
+    run.check_adapters(args.adapters)  # an unknown name is a usage error, before anything runs
+    run.check_timeout(args.timeout)
+    run.check_workers(args.workers)
+    specs = [environments.adapter_spec(name) for name in args.adapters]
+    summary = run.run(specs, args.out, patterns=args.cases, shard=args.shard, timeout=args.timeout,
+                      known_path=args.known, strict=args.strict, progress=not args.quiet, argv=sys.argv,
+                      workers=args.workers)
     _print_summary(summary, args.strict)
-    return 1 if summary.failed(args.strict) else 0
+    if summary.recovered:
+        print(f"kl-compat run: note: a run writing {args.out} was killed earlier; its partial results are in "
+              f"{summary.recovered}", file=sys.stderr)
+    status = summary.exit_status(args.strict, args.allow_unavailable)
+    not_run = summary.not_run()
+    if status == run.NOT_RUN:
+        label, why = next(iter(not_run.items()))
+        more = f" (and {len(not_run) - 1} more adapter(s))" if len(not_run) > 1 else ""
+        print(f"kl-compat run: error: {label} did not run: {why}{more}; --allow-unavailable if that is expected",
+              file=sys.stderr)
+    elif status == run.NOTHING_CHECKED:
+        print("kl-compat run: error: nothing was checked: every adapter was unavailable", file=sys.stderr)
+    elif not_run:
+        print(f"kl-compat run: warning: not run (allowed): {', '.join(not_run)}", file=sys.stderr)
+    return status
 
 
 def _print_summary(summary, strict: bool) -> None:
@@ -95,26 +207,77 @@ def _print_summary(summary, strict: bool) -> None:
 
 
 def cmd_doctor(args) -> int:
-    from . import doctor
+    from . import doctor, run
 
+    if args.adapters is not None:
+        run.check_adapters(args.adapters)
+        if any("@" in name for name in args.adapters):
+            raise CLIError("doctor checks this environment's adapters: ADAPTER@ENV is for run and report")
     rows = doctor.check(args.adapters)
     for row in rows:
         state = f"available, {row['label']}" if row["available"] else f"unavailable: {row['reason']}"
         print(f"{row['adapter']:>10}  {state}")
         if not row["available"] and row.get("hint"):
             print(f"{'':>10}  fix: {row['hint']}")
+    missing = [row["adapter"] for row in rows if not row["available"]]
+    if args.adapters is not None and missing:
+        print(f"kl-compat doctor: error: unavailable: {', '.join(missing)}", file=sys.stderr)
+        return 3
     return 0
 
 
 def cmd_report(args) -> int:
-    from . import claims, environments, golden, known, results
-    from .report import command, model
+    from . import environments, results, run
+    from .report import command
 
-    try:
-        return command(args)
-    except (golden.GoldenError, known.KnownDifferencesError, claims.ClaimsError, results.ResultsError,
-            model.ReportError, environments.EnvError, KeyError) as e:
-        raise CLIError(str(e)) from None
+    run.check_timeout(args.timeout)
+    for flag, path in (("--known", args.known), ("--claims", args.claims)):
+        if path is not None and not path.is_file():
+            raise CLIError(f"{flag} {path}: " + ("is a directory, not a file" if path.is_dir() else "no such file"))
+    for flag, path in (("--out", args.out), ("--guides", args.guides)):
+        if path is not None and path.exists() and not path.is_dir():
+            raise CLIError(f"{flag} {path}: is a file; the report goes to a directory")
+    explicit = args.adapters is not None
+    if args.results:
+        if explicit:
+            raise CLIError("--adapters is for the run; with results files given, nothing runs")
+        run.load_known(args.known)  # a bad entry fails here, naming itself
+        inputs = [results.read(p) for p in args.results]  # a malformed file fails here, in one line
+        for res in inputs:
+            if res.truncated:
+                print(f"kl-compat report: warning: {res.path} is partial (its run did not end normally); "
+                      "the report uses its records as they are and says so", file=sys.stderr)
+        rc = command(args)
+    else:
+        names = list(args.adapters) if explicit else list(REPORT_ADAPTERS)
+        run.check_adapters(names)
+        if not explicit:  # the default list: what cannot run here is skipped and said, not a failure
+            keep = []
+            for name in names:
+                if "@" in name:
+                    try:
+                        environments.adapter_spec(name, create_missing=True)
+                    except environments.EnvError as e:
+                        print(f"kl-compat report: skipped {name}: {e}", file=sys.stderr)
+                        continue
+                keep.append(name)
+            names = keep
+        args.adapters = names
+        rc = command(args)
+        inputs = [results.read(args.run_out)]
+        not_run = {a["adapter"]: a.get("reason") for a in inputs[0].adapters if not a["available"]}
+        if not_run and explicit and not args.allow_unavailable:
+            label, why = next(iter(not_run.items()))
+            print(f"kl-compat report: error: {label} did not run: {why}; --allow-unavailable if that is expected",
+                  file=sys.stderr)
+            return run.NOT_RUN
+        for label, why in not_run.items():
+            if not explicit:
+                print(f"kl-compat report: skipped {label}: {why}", file=sys.stderr)
+    if not any(r["status"] != "unavailable" for res in inputs for r in res.records):
+        print("kl-compat report: error: nothing was checked: no record observed anything", file=sys.stderr)
+        return run.NOTHING_CHECKED
+    return rc
 
 
 def cmd_diff(args) -> int:
@@ -125,12 +288,10 @@ def cmd_diff(args) -> int:
 
 def cmd_guide(args) -> int:
     from .guide import command
-    from .report import json_report, model
 
-    try:
-        return command(args)
-    except (json_report.ReportJSONError, model.ReportError) as e:
-        raise CLIError(str(e)) from None
+    if args.out is not None and args.out.is_dir():
+        raise CLIError(f"--out {args.out}: is a directory; the guide is one file (e.g. {args.out / 'guide.md'})")
+    return command(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -150,7 +311,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--timeout", type=float, default=60.0, help="seconds per case before its worker is killed")
     r.add_argument("--known", type=Path, default=None, help="known-differences file (default: the package's)")
     r.add_argument("--strict", action="store_true", help="also fail on stale or fixed known-difference entries")
-    r.add_argument("--workers", type=_positive, default=1, help="worker processes per adapter (default 1)")
+    r.add_argument("--workers", type=_positive, default=1,
+                   help="worker processes per adapter (default 1; at most 2 per CPU and one per ~300 MB of "
+                        "available memory)")
+    r.add_argument("--allow-unavailable", action="store_true",
+                   help="an adapter that cannot run (a framework not installed here) is not an error (exit 3); "
+                        "nothing run at all still is (exit 4)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.set_defaults(func=cmd_run)
 
@@ -164,8 +330,11 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", type=Path, default=None, help="report directory (default conformance/report)")
     rp.add_argument("--guides", type=Path, default=None,
                     help="porting guides directory (default conformance/guides; OUT/guides when files are given)")
-    rp.add_argument("--adapters", type=_adapters, default=list(REPORT_ADAPTERS),
-                    help="for the run; ADAPTER@ENV runs in a named environment, created if missing")
+    rp.add_argument("--adapters", type=_adapters, default=None,
+                    help=f"for the run (default {','.join(REPORT_ADAPTERS)}: those that cannot run here are "
+                         "skipped, and said); ADAPTER@ENV runs in a named environment, created if missing")
+    rp.add_argument("--allow-unavailable", action="store_true",
+                    help="an adapter named with --adapters that cannot run is not an error (exit 3)")
     rp.add_argument("--run-out", type=Path, default=DEFAULT_RESULTS, help=f"the run's results (default {DEFAULT_RESULTS})")
     rp.add_argument("--timeout", type=float, default=60.0, help="seconds per case before its worker is killed")
     rp.add_argument("--known", type=Path, default=None, help="known-differences file (default: the package's)")
@@ -183,6 +352,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="exit 0 when everything that broke is explained by NEW's known-differences entries")
     df.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     df.add_argument("--limit", type=int, default=50, help="rows listed per category")
+    df.add_argument("--allow-partial", action="store_true",
+                    help="diff a partial input (a run that did not end normally) anyway, said on stderr")
+    df.add_argument("--allow-mismatch", action="store_true",
+                    help="diff inputs judged against other goldens, matrix sizes or selections of cases anyway")
     df.set_defaults(func=cmd_diff)
 
     gd = sub.add_parser("guide", help="the porting guide between two frameworks, from measured results")
@@ -200,17 +373,64 @@ def build_parser() -> argparse.ArgumentParser:
     add_merge_parser(sub)
     add_env_parser(sub)
     add_fuzz_parser(sub)
+    for name, parser in sub.choices.items():  # (merge's is its own: merge.EXIT_STATUS_HELP; scan's in its epilog)
+        if name in EXIT_STATUS_HELP and parser.epilog is None:
+            parser.epilog = EXIT_STATUS_HELP[name]
+            parser.formatter_class = argparse.RawDescriptionHelpFormatter
     return p
 
 
 def main(argv=None) -> int:
+    """Run one subcommand. kl_compat's own errors (KlCompatError) print as one line and exit with their
+    status (2 unless they say otherwise), as do operating-system errors (a full disk, a path that is a
+    directory); Ctrl-C exits 130 and SIGTERM 143, a run's partial results kept (results.Writer)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    prog = f"kl-compat {args.command}"
+    with _sigterm_interrupts():
+        try:
+            return args.func(args)
+        except KlCompatError as e:
+            _error(prog, str(e), getattr(e, "kl_compat_partial", None))
+            return e.exit_status
+        except KeyboardInterrupt as e:
+            kept = getattr(e, "kl_compat_partial", None)
+            what = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
+            if kept:
+                what += f"; partial results kept in {kept}, the results file left as it was"
+            print(f"{prog}: {what}", file=sys.stderr)
+            return 143 if isinstance(e, Terminated) else 130
+        except OSError as e:  # a full disk, a path that is a directory, no permission: the system's words
+            where = f"{e.filename}: " if e.filename else ""
+            _error(prog, f"{where}{e.strerror or e}", getattr(e, "kl_compat_partial", None))
+            return 2
+
+
+def _error(prog: str, message: str, kept=None) -> None:
+    """The error as the last line of stderr; a message's further lines (e.g. pip's output) before it."""
+    first, *rest = message.strip().splitlines() or [""]
+    for line in rest:
+        print(f"  {line}", file=sys.stderr)
+    if kept:
+        print(f"{prog}: partial results kept in {kept}; the results file was left as it was", file=sys.stderr)
+    print(f"{prog}: error: {first}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts():
+    """SIGTERM (a CI job cancelled, `kill`) raises Terminated in the main thread while a command runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
     try:
-        return args.func(args)
-    except CLIError as e:
-        print(f"kl-compat {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -21,9 +21,14 @@ A broken record whose new differences are all explained by the known-differences
 with is marked [known] (a framework upgrade is often such: Paddle 3 accepts log_target, and those cases
 now run into Paddle's known float16 gap instead of being unsupported).
 
+OLD and NEW must be comparable: a partial input (a run that did not end normally, e.g. a
+`*.partial.jsonl` file) is refused unless --allow-partial, and inputs judged against different goldens,
+matrix sizes or selections of cases (another --cases or --shard) unless --allow-mismatch; either way the
+problem is said on stderr.
+
 Exit status: 1 when something broke (with --ignore-known: something broke that NEW's known-differences
-file does not explain), or when NEW holds no records at all (never green on empty); 2 for unreadable
-inputs; else 0.
+file does not explain); 2 for unreadable, malformed, partial or mismatched inputs (see above); 4 when NEW
+holds no records that could be compared (never green on empty); else 0.
 """
 
 from __future__ import annotations
@@ -32,11 +37,15 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import KlCompatError
+
 BAD = ("differs", "error", "crashed", "timeout")
 CATEGORIES = ("broken", "fixed", "changed", "new", "removed")
+# What an input's run line says about what it checked (results file run line; report.json run_info.inputs).
+_RUN_KEYS = ("truncated", "goldens", "cases", "selected", "shard", "patterns")
 
 
-class DiffError(Exception):
+class DiffError(KlCompatError):
     pass
 
 
@@ -46,10 +55,15 @@ class Snapshot:
     columns: dict  # column id -> {"name", "version", "available", "reason"}
     records: dict  # (column id, surface, case) -> (status, tuple of kinds, tuple of unexplained kinds)
     notes: list = field(default_factory=list)
+    inputs: list = field(default_factory=list)  # per results file read: {path, truncated, goldens, cases, ...}
 
 
 def load(path) -> Snapshot:
     path = Path(path)
+    if not path.exists():
+        raise DiffError(f"{path}: no such file")
+    if path.is_dir():
+        raise DiffError(f"{path}: is a directory; give a results file (.jsonl) or a report.json")
     if path.suffix == ".json":
         from .report import json_report
 
@@ -57,14 +71,19 @@ def load(path) -> Snapshot:
             m = json_report.read(path)
         except json_report.ReportJSONError as e:
             raise DiffError(str(e)) from None
-        columns = {c["id"]: {"name": c["name"], "version": c.get("version"), "available": c["available"],
-                             "reason": c.get("reason")} for c in m["columns"]}
-        records = {}
-        for block in m["records"]:
-            for case, item in block["cases"].items():
-                records[(block["column"], block["surface"], case)] = (item["status"], tuple(item.get("kinds", ())),
-                                                                      tuple(item.get("new", ())))
-        return Snapshot(str(path), columns, records)
+        try:
+            columns = {c["id"]: {"name": c["name"], "version": c.get("version"), "available": c["available"],
+                                 "reason": c.get("reason")} for c in m["columns"]}
+            records = {}
+            for block in m["records"]:
+                for case, item in block["cases"].items():
+                    records[(block["column"], block["surface"], case)] = (
+                        str(item["status"]), tuple(item.get("kinds", ())), tuple(item.get("new", ())))
+            inputs = [{"path": i.get("path"), **{k: i.get(k) for k in _RUN_KEYS}}
+                      for i in (m.get("run_info") or {}).get("inputs") or []]
+        except (KeyError, TypeError, AttributeError) as e:
+            raise DiffError(f"{path}: a malformed kl-compat report ({type(e).__name__}: {e})") from None
+        return Snapshot(str(path), columns, records, inputs=inputs)
     from .report import model
 
     try:
@@ -76,7 +95,49 @@ def load(path) -> Snapshot:
     records = {key: (r["status"], tuple(sorted({d["kind"] for d in r.get("differences", [])})),
                      tuple(sorted({d["kind"] for d in r.get("differences", []) if d.get("known") is None})))
                for key, r in loaded.records.items() if r["status"] != "unavailable"}
-    return Snapshot(str(path), columns, records, list(loaded.notes))
+    inputs = [{"path": i["path"], "truncated": i["truncated"], **{k: i["run"].get(k) for k in _RUN_KEYS[1:]}}
+              for i in loaded.inputs]
+    return Snapshot(str(path), columns, records, list(loaded.notes), inputs)
+
+
+def problems(old: Snapshot, new: Snapshot) -> tuple[list[str], list[str]]:
+    """(partial, mismatched): why OLD and NEW may not be fairly compared. Partial: an input whose run did
+    not end normally. Mismatched: other goldens, another matrix size, another selection of cases."""
+    partial, mismatched = [], []
+    for side, snap in (("OLD", old), ("NEW", new)):
+        for i in snap.inputs:
+            if i.get("truncated"):
+                partial.append(f"{side} {i.get('path') or snap.path} is partial: its run did not end normally "
+                               "(killed or failed), so cases are missing")
+
+    def values(snap, key):
+        return sorted({json.dumps(i.get(key), sort_keys=True) for i in snap.inputs if i.get(key) is not None})
+
+    goldens = values(old, "goldens"), values(new, "goldens")
+    if all(goldens) and goldens[0] != goldens[1]:
+        mismatched.append(f"OLD and NEW were judged against different goldens (OLD {', '.join(g[1:13] for g in goldens[0])}, "
+                          f"NEW {', '.join(g[1:13] for g in goldens[1])}): the spec or the matrix changed between them")
+    cases = values(old, "cases"), values(new, "cases")
+    if all(cases) and cases[0] != cases[1]:
+        mismatched.append(f"OLD's matrix holds {' / '.join(cases[0])} cases, NEW's {' / '.join(cases[1])}")
+
+    def selection(snap):
+        return sorted({_selection(i) for i in snap.inputs if i.get("selected") is not None})
+
+    sel = selection(old), selection(new)
+    if all(sel) and sel[0] != sel[1]:
+        mismatched.append(f"OLD ran {'; '.join(sel[0])}, NEW ran {'; '.join(sel[1])}: cases only on one side "
+                          "show as new or removed")
+    return partial, mismatched
+
+
+def _selection(i: dict) -> str:
+    how = []
+    if i.get("patterns"):
+        how.append("--cases " + " ".join(i["patterns"]))
+    if i.get("shard"):
+        how.append(f"shard {i['shard'][0]}/{i['shard'][1]}")
+    return f"{i.get('selected')} case(s)" + (f" ({', '.join(how)})" if how else "")
 
 
 def _ambiguous(*snaps: Snapshot) -> tuple[set, list]:
@@ -220,17 +281,30 @@ def render_markdown(d: dict, limit: int = 50) -> str:
 
 
 def command(args) -> int:
-    try:
-        d = diff(load(args.old), load(args.new), by_label=args.by_label)
-    except DiffError as e:
-        from .cli import CLIError
+    import sys
 
-        raise CLIError(str(e)) from None
+    old, new = load(args.old), load(args.new)
+    partial, mismatched = problems(old, new)
+    refused = [(p, "--allow-partial") for p in partial if not args.allow_partial]
+    refused += [(p, "--allow-mismatch") for p in mismatched if not args.allow_mismatch]
+    for p in partial + mismatched:  # the first refused one is the error line, last
+        if refused and p == refused[0][0]:
+            continue
+        print(f"kl-compat diff: {'warning' if not refused else 'problem'}: {p}", file=sys.stderr)
+    if refused:
+        problem, flag = refused[0]
+        raise DiffError(f"{problem} ({flag} to diff anyway)")
+    d = diff(old, new, by_label=args.by_label)
+    d["notes"] += partial + mismatched
     if args.format == "json":
         print(json.dumps(d, indent=1))
     elif args.format == "markdown":
         print(render_markdown(d, args.limit), end="")
     else:
         print(render_text(d, args.limit), end="")
+    if d["empty"]:
+        print("kl-compat diff: error: nothing was compared: NEW holds no records that could be compared "
+              "(never green on empty)", file=sys.stderr)
+        return 4
     broke = d["broke_unexplained"] if args.ignore_known else d["broke"]
-    return 1 if broke or d["empty"] else 0
+    return 1 if broke else 0

@@ -22,6 +22,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import KlCompatError
 from .tomlfile import read_toml
 
 CONFIG_NAME = "environments.toml"
@@ -30,7 +31,7 @@ DISTRIBUTIONS = {"paddle": "paddlepaddle", "torch": "torch"}
 IMPORTS = {"paddle": "paddle", "torch": "torch"}
 
 
-class EnvError(Exception):
+class EnvError(KlCompatError):
     """A named environment that is unknown, missing, or could not be created."""
 
 

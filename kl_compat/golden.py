@@ -24,6 +24,7 @@ import numpy as np
 
 from . import dtypes as _dt
 from . import npzio, spec
+from .errors import KlCompatError
 
 FORMAT = 1
 MIN_CASES = 1000  # never green on empty: fewer cases than this means something failed to load
@@ -32,7 +33,7 @@ MANIFEST = "manifest.json"
 GRAD_KEYS = ("grad_input", "grad_target", "grad_input_defined", "grad_target_defined")
 
 
-class GoldenError(Exception):
+class GoldenError(KlCompatError):
     """Stored goldens that are missing, corrupt, or out of step with the spec."""
 
 

@@ -3,7 +3,8 @@
 Records are put in the run's order (adapter, then the matrix's case order, then surface); counts and the
 known-differences verdicts (stale, fixed) are recomputed over the union, which no single shard can do.
 Only timing and provenance fields differ from an unsharded run: started, finished, argv, seconds, and
-run.merged_from. Shards must share the goldens and kl_compat version; a case seen twice is an error.
+run.merged_from. Shards must share the goldens and kl_compat version; a case seen twice is an error, and
+so are a partial input and a missing shard unless allowed (--allow-partial).
 """
 
 from __future__ import annotations
@@ -11,30 +12,51 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import compare, golden, known, results
-from .run import RunSummary, end_line
+from .errors import KlCompatError
+from .run import RunSummary, end_line, load_known
 
 
-class MergeError(Exception):
+class MergeError(KlCompatError):
     pass
 
 
-def merge(paths: list[Path], out: Path, *, known_path: Path | None = None, golden_dir: Path | None = None) -> RunSummary:
+def merge(paths: list[Path], out: Path, *, known_path: Path | None = None, golden_dir: Path | None = None,
+          allow_partial: bool = False, warn=None) -> RunSummary:
+    """Merge results files into `out` (written whole or not at all, under its lock: results.Writer).
+
+    Inputs must be shards of one run: the same goldens, matrix size, kl_compat version and case
+    patterns (MergeError otherwise). A partial input (no end line: the run was killed or failed) or a
+    missing shard (an adapter in shards 1/3 and 3/3 only) is a MergeError too, unless `allow_partial`:
+    then each is passed to `warn`, the merged file's run line lists them under "incomplete" (so that it
+    reads as partial: results.read), and stale or fixed known-differences entries are not judged.
+    """
     if not paths:
         raise MergeError("nothing to merge: give at least one results file")
     parts = [results.read(p) for p in paths]
     first = parts[0]
+    incomplete = []
     for part in parts:
         if part.truncated:
-            raise MergeError(f"{part.path}: incomplete (no 'end' line): that shard did not finish")
-        for key in ("goldens", "kl_compat", "patterns"):
+            incomplete.append(f"{part.path}: incomplete (partial: no end line, {len(part.records)} records): "
+                              "that run did not finish")
+        for key in ("goldens", "cases", "kl_compat", "patterns"):
             if part.run.get(key) != first.run.get(key):
                 raise MergeError(f"{part.path}: {key} {part.run.get(key)!r} differs from {first.path}'s "
                                  f"{first.run.get(key)!r}: not shards of one run")
+    incomplete += _missing_shards(parts)
+    if incomplete and not allow_partial:
+        more = f" (and {len(incomplete) - 1} more problem(s))" if len(incomplete) > 1 else ""
+        raise MergeError(f"{incomplete[0]}{more}; --allow-partial merges what there is")
+    for problem in incomplete:
+        (warn or (lambda m: None))(problem)
+    entries = load_known(known_path)
     order = {c.id: i for i, c in enumerate(golden.load(golden_dir))}
     adapters: dict[str, dict] = {}
     for part in parts:
         for line in part.adapters:
-            adapters.setdefault(line["adapter"], line)
+            label = line["adapter"]
+            if label not in adapters or (line["available"] and not adapters[label]["available"]):
+                adapters[label] = line  # a shard where it ran describes it, not one where it could not
     adapter_rank = {label: i for i, label in enumerate(adapters)}
     surface_rank = {label: {s: i for i, s in enumerate(line.get("surfaces") or [])}
                     for label, line in adapters.items()}
@@ -53,13 +75,12 @@ def merge(paths: list[Path], out: Path, *, known_path: Path | None = None, golde
     except KeyError as e:
         raise MergeError(f"a record names {e.args[0]!r}, which is not in the goldens or adapter lines") from None
 
-    entries = known.load(known_path)
     summary = RunSummary(Path(out))
     ran: dict[str, set] = {}
-    for line in adapters.values():
+    names = {label: line.get("name") or label for label, line in adapters.items()}
+    for label, line in adapters.items():
         if line.get("available"):
-            ran.setdefault(line["name"], set()).add(line.get("version"))
-    names = {label: line["name"] for label, line in adapters.items()}
+            ran.setdefault(names[label], set()).add(line.get("version"))
     for r in records:
         diffs = [compare.Difference(d["kind"], d["message"]) for d in r["differences"]]
         known.mark(entries, names[r["adapter"]], r["surface"], r["case"], r.get("version"), diffs,
@@ -67,11 +88,14 @@ def merge(paths: list[Path], out: Path, *, known_path: Path | None = None, golde
         r["differences"] = [vars(d) for d in diffs]
         summary.add(r)
     summary.unavailable = {label: line.get("reason") for label, line in adapters.items() if not line.get("available")}
-    complete = all(not p.run.get("shard") for p in parts) or _covers_all_shards(parts)
-    summary.known_problems = known.problems(entries, ran) if complete and not first.run.get("patterns") else []
-    run_line = dict(first.run, shard=None, selected=sum(p.run.get("selected", 0) for p in parts),
-                    started=min(p.run["started"] for p in parts),
+    summary.partial = incomplete
+    summary.known_problems = (known.problems(entries, ran) if not incomplete and not first.run.get("patterns")
+                              else [])
+    run_line = dict(first.run, shard=None, selected=sum(p.run.get("selected") or 0 for p in parts),
+                    started=min(str(p.run.get("started", "")) for p in parts),
                     merged_from=[str(p.path) for p in parts])
+    if incomplete:
+        run_line["incomplete"] = incomplete
     with results.Writer(out) as w:
         w.write(run_line)
         for label, line in adapters.items():
@@ -79,37 +103,87 @@ def merge(paths: list[Path], out: Path, *, known_path: Path | None = None, golde
             for r in records:
                 if r["adapter"] == label:
                     w.write(r)
-        end = end_line(summary, any(p.end.get("strict") for p in parts))
-        end["finished"] = max(p.end["finished"] for p in parts)
+        ends = [p.end for p in parts if p.end is not None]
+        end = end_line(summary, any(e.get("strict") for e in ends))
+        end["finished"] = max((str(e.get("finished", "")) for e in ends), default=end["finished"])
         w.write(end)
     return summary
 
 
-def _covers_all_shards(parts) -> bool:
-    shards = {tuple(p.run["shard"]) for p in parts if p.run.get("shard")}
-    n = {s[1] for s in shards}
-    return len(n) == 1 and {s[0] for s in shards} == set(range(1, next(iter(n)) + 1))
+def _missing_shards(parts) -> list[str]:
+    """Per adapter: the shards of its run that are not among `parts` (an adapter in an unsharded input is
+    whole). Shards of different splits (1/2 with 2/3) are a MergeError."""
+    by_label: dict[str, list] = {}
+    for p in parts:
+        for line in p.adapters:
+            by_label.setdefault(line["adapter"], []).append(p)
+    out = []
+    for label, ps in by_label.items():
+        if any(not p.run.get("shard") for p in ps):
+            continue
+        given: dict[tuple, object] = {}
+        for p in ps:
+            shard = tuple(p.run["shard"])
+            if shard in given:
+                raise MergeError(f"{p.path}: shard {shard[0]}/{shard[1]} of {label} is also in {given[shard].path}")
+            given[shard] = p
+        shards = set(given)
+        splits = {n for _, n in shards}
+        if len(splits) > 1:
+            raise MergeError(f"{label}: shards of different splits ({', '.join(f'{i}/{n}' for i, n in sorted(shards))}): "
+                             "not shards of one run")
+        n = splits.pop()
+        lacking = sorted(set(range(1, n + 1)) - {i for i, _ in shards})
+        if lacking:
+            out.append(f"{label}: shard(s) {', '.join(f'{i}/{n}' for i in lacking)} missing "
+                       f"(have {', '.join(f'{i}/{n}' for i, _ in sorted(shards))})")
+    return out
+
+
+EXIT_STATUS_HELP = """\
+exit status:
+  0    merged; every difference is explained by the known-differences file
+  1    a new difference (with --strict also: a stale or fixed known-differences entry)
+  2    usage or input error: an unreadable or malformed input, inputs that are not shards of one run
+       (other goldens, matrix size or version; a record in two inputs), a partial input or a missing
+       shard (unless --allow-partial), OUT being written by another process
+  4    nothing at all was checked (the inputs hold no observed record)
+  130  interrupted (Ctrl-C; 143 on SIGTERM): OUT is left as it was
+OUT is written whole or not at all: to a temporary file beside it, renamed onto it at the end.
+"""
 
 
 def add_parser(sub) -> None:
+    import argparse
+
     p = sub.add_parser("merge", help="merge shard results files into one, as an unsharded run writes it")
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = EXIT_STATUS_HELP
     p.add_argument("inputs", nargs="+", type=Path, metavar="RESULTS")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--known", type=Path, default=None, help="known-differences file (default: the package's)")
     p.add_argument("--strict", action="store_true", help="fail on stale or fixed known-difference entries")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="merge partial inputs and incomplete sets of shards (said on stderr; the merged file "
+                        "is marked incomplete, and stale or fixed entries are not judged)")
     p.set_defaults(func=cmd_merge)
 
 
 def cmd_merge(args) -> int:
-    from .cli import CLIError
+    import sys
 
-    try:
-        summary = merge(args.inputs, args.out, known_path=args.known)
-    except (MergeError, results.ResultsError, known.KnownDifferencesError) as e:
-        raise CLIError(str(e)) from None
+    def warn(message):
+        print(f"kl-compat merge: warning: {message}", file=sys.stderr)
+
+    summary = merge(args.inputs, args.out, known_path=args.known, allow_partial=args.allow_partial, warn=warn)
     print(f"merged {len(args.inputs)} file(s): {summary.records} records -> {args.out}")
     for p in summary.known_problems:
         print(("error: " if args.strict else "warning: ") + p)
     if summary.new:
         print(f"{len(summary.new)} new difference(s)")
-    return 1 if summary.failed(args.strict) else 0
+    for label, why in summary.not_run().items():
+        warn(f"{label} did not run: {why}")
+    status = summary.exit_status(args.strict, allow_unavailable=True)
+    if status == 4:
+        print("kl-compat merge: error: nothing was checked: the inputs hold no observed record", file=sys.stderr)
+    return status

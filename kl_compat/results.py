@@ -1,10 +1,17 @@
 """The results file: JSON Lines, one object a line, written as the run goes (schema "kl-compat-results/1").
 
-Streaming means a run that is killed keeps the records judged up to a moment before (Writer flushes at
-most every 0.2 s); a reader accepts a file whose last line was cut off and says so. Lines, by "type":
+Writer streams the lines to a temporary file beside the target, `.<name>.partial-<pid>`, and renames it
+onto the target only when the run ends normally: the target is always a whole file, and the previous
+one stays until then. A run that fails or is interrupted (an exception, Ctrl-C, SIGTERM) leaves its
+lines in `<stem>.partial<suffix>` (results/latest.partial.jsonl); one killed outright (SIGKILL) leaves
+the hidden stream, which the next run writing the same target moves to that name. A lock on
+`<target>.lock` (flock) keeps two processes from writing one target. The stream is flushed at most
+every 0.2 s, so a killed run keeps the records judged up to a moment before; a reader accepts a file
+whose last line was cut off or that has no end line, and says so (`Results.truncated`). Lines, by "type":
 
   run      first line. schema, kl_compat version, started (ISO 8601 UTC), argv, python, numpy,
-           platform, goldens (manifest sha256), cases (how many the matrix holds), shard.
+           platform, goldens (manifest sha256), cases (how many the matrix holds), shard; a merge of
+           partial inputs (merge --allow-partial) adds merged_from and incomplete [why, ...].
   adapter  one per adapter, before its records. adapter, available, framework, version, python,
            numpy, executable, environment (a named environment, or null), reason and hint when
            unavailable; what the adapter's runtime() reports among RUNTIME_FIELDS (r, libtorch) when
@@ -21,19 +28,28 @@ Non-finite numbers are written as the strings "nan", "inf" and "-inf" (JSON has 
 
 from __future__ import annotations
 
+import fcntl
+import glob
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .errors import KlCompatError
+
 SCHEMA = "kl-compat-results/1"
 INLINE_VALUES = 64
 
 
-class ResultsError(Exception):
-    pass
+class ResultsError(KlCompatError):
+    """A results file that cannot be read or written."""
+
+
+class OutputLocked(ResultsError):
+    """Another process is writing the same output file."""
 
 
 def jsonable(v):
@@ -88,36 +104,178 @@ _encode = json.JSONEncoder(allow_nan=False).encode  # (json.dumps would build an
 
 
 class Writer:
-    """Appends lines, flushing at most every FLUSH_SECONDS (a flush per line costs as much as judging a
-    line): a run killed outright loses at most that long's lines; one that fails with an exception, or
-    ends, loses none."""
+    """Writes a results file whole or not at all: lines stream to a temporary file beside the target
+    (`.<name>.partial-<pid>`), renamed onto the target when the `with` block ends normally (`commit`).
+    When it ends with an exception (KeyboardInterrupt included) the stream is kept as
+    `partial_path(target)` (`abandon`; `kept` names it) and the target is left as it was. A lock
+    (OutputLock) is held from start to end, so a second writer of the same target fails at once.
+
+    Lines are flushed at most every FLUSH_SECONDS (a flush per line costs as much as judging a line): a
+    run killed outright loses at most that long's lines; one that fails with an exception, or ends,
+    loses none. Failures to write (a full disk, a path that is a directory) raise ResultsError."""
 
     FLUSH_SECONDS = 0.2
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._f = open(self.path, "w", encoding="utf-8")
+        self.partial = partial_path(self.path)
+        self.kept: Path | None = None  # where the stream was left when the writer did not commit
+        self.recovered: Path | None = None  # a killed run's stream, found and moved to `partial`
+        if self.path.is_dir():
+            raise ResultsError(f"{self.path}: is a directory; give a file name (e.g. {self.path / 'results.jsonl'})")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ResultsError(f"{self.path}: cannot create its folder {self.path.parent}: {_why(e)}") from None
+        self._lock = OutputLock(self.path)
+        self._tmp = self.path.with_name(f".{self.path.name}.partial-{os.getpid()}")
+        try:
+            self.recovered = self._recover()
+            self._f = open(self._tmp, "w", encoding="utf-8")
+        except OSError as e:
+            self._lock.release()
+            raise ResultsError(f"{self.path}: cannot write: {_why(e)}") from None
+        except BaseException:
+            self._lock.release()
+            raise
         self._flushed = time.monotonic()
+        self._done = False
+
+    def _recover(self) -> Path | None:
+        """Streams of runs killed outright (we hold the lock: no live writer owns one): the newest is
+        moved to `partial`, older ones, superseded by it, are removed."""
+        pattern = glob.escape(f".{self.path.name}") + ".partial-*"
+        left = sorted(self.path.parent.glob(pattern), key=lambda p: p.stat().st_mtime)
+        if not left:
+            return None
+        for old in left[:-1]:
+            old.unlink(missing_ok=True)
+        os.replace(left[-1], self.partial)
+        return self.partial
 
     def write(self, obj: dict) -> None:
         try:
             line = _encode(obj)
         except (ValueError, TypeError):  # non-finite floats or NumPy scalars: the slower, general route
             line = _encode(jsonable(obj))
-        self._f.write(line + "\n")
-        if time.monotonic() - self._flushed >= self.FLUSH_SECONDS:
+        try:
+            self._f.write(line + "\n")
+            if time.monotonic() - self._flushed >= self.FLUSH_SECONDS:
+                self._f.flush()
+                self._flushed = time.monotonic()
+        except OSError as e:
+            raise ResultsError(f"{self.path}: cannot write: {_why(e)}") from None
+
+    def commit(self) -> Path:
+        """The stream, complete, becomes the target (atomically); the lock is released."""
+        if self._done:
+            return self.path
+        try:
             self._f.flush()
-            self._flushed = time.monotonic()
+            os.fsync(self._f.fileno())
+            self._f.close()
+            if self.path.exists():  # the file keeps its permissions (a new one gets the umask's)
+                os.chmod(self._tmp, self.path.stat().st_mode & 0o7777)
+            os.replace(self._tmp, self.path)
+        except OSError as e:
+            self.abandon()
+            raise ResultsError(f"{self.path}: cannot write: {_why(e)}") from None
+        self._done = True
+        self._lock.release()
+        return self.path
+
+    def abandon(self) -> Path:
+        """The stream stays, as `partial` (or under its temporary name when even the rename fails); the
+        target is untouched; the lock is released. Returns where the stream is."""
+        if self._done:
+            return self.kept or self.path
+        self._done = True
+        try:
+            self._f.close()
+        except OSError:  # a full disk: what did reach the file stays
+            pass
+        try:
+            os.replace(self._tmp, self.partial)
+            self.kept = self.partial
+        except OSError:
+            self.kept = self._tmp
+        self._lock.release()
+        return self.kept
 
     def close(self):
-        self._f.close()
+        self.commit()
 
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.close()
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.commit()
+            return
+        kept = self.abandon()
+        try:  # for the command line's message: where this run's lines went
+            exc.kl_compat_partial = kept
+        except AttributeError:
+            pass
+
+
+def partial_path(path: Path) -> Path:
+    """Where a run that did not end normally leaves its lines: results/latest.jsonl ->
+    results/latest.partial.jsonl (readable by `report` and `diff --allow-partial`, flagged as partial)."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.partial{path.suffix}" if path.suffix else f"{path.name}.partial")
+
+
+class OutputLock:
+    """An exclusive lock for writing `target`: flock on `<target>.lock`, created beside it, removed when
+    released (and released by the kernel when the holder dies, whatever becomes of the file). A second
+    process fails at once with OutputLocked, naming the holder's pid."""
+
+    def __init__(self, target: Path):
+        self.target = Path(target)
+        self.path = self.target.with_name(self.target.name + ".lock")
+        self._fd: int | None = None
+        while True:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as e:
+                raise ResultsError(f"{self.target}: cannot create the lock file {self.path}: {_why(e)}") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = os.read(fd, 32).decode("ascii", "replace").strip()
+                os.close(fd)
+                raise OutputLocked(f"{self.target}: another kl-compat process{f' (pid {holder})' if holder else ''} "
+                                   f"is writing it (lock {self.path}); wait for it, or choose another output "
+                                   "file") from None
+            try:  # the holder before us may have removed the file after we opened it: lock the current one
+                st, cur = os.fstat(fd), os.stat(self.path)
+                same = (st.st_dev, st.st_ino) == (cur.st_dev, cur.st_ino)
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        self._fd = fd
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError:  # a full disk: the lock holds without the pid
+            pass
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        try:
+            os.unlink(self.path)  # while still holding it: a waiting opener then sees another inode
+        except OSError:
+            pass
+        os.close(self._fd)
+        self._fd = None
+
+
+def _why(e: OSError) -> str:
+    return e.strerror or str(e)
 
 
 @dataclass
@@ -127,7 +285,8 @@ class Results:
     adapters: list[dict] = field(default_factory=list)
     records: list[dict] = field(default_factory=list)
     end: dict | None = None
-    truncated: bool = False  # the file stops before its "end" line (the run was killed)
+    truncated: bool = False  # partial: the file stops before its "end" line (the run did not end normally),
+    # or it merges partial inputs (its run line lists them under "incomplete")
 
     def counts(self) -> dict:
         out: dict = {}
@@ -138,13 +297,23 @@ class Results:
 
 
 def read(path: Path) -> Results:
+    """A results file, checked line by line: a line that is not JSON, of an unknown type, or missing a
+    field or holding one of the wrong type raises ResultsError naming the file, the line and the field.
+    A file whose last line was cut off, or that has no end line, reads as `truncated` (the run did not
+    end normally: a `<stem>.partial<suffix>` file, or a killed run's stream)."""
     path = Path(path)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
         raise ResultsError(f"{path}: no such results file") from None
+    except IsADirectoryError:
+        raise ResultsError(f"{path}: is a directory, not a results file") from None
     except UnicodeDecodeError as e:
         raise ResultsError(f"{path}: not a text file ({e})") from None
+    except OSError as e:
+        raise ResultsError(f"{path}: cannot read: {_why(e)}") from None
+    from .compare import STATUSES
+
     res = None
     for n, line in enumerate(lines, 1):
         if not line.strip():
@@ -161,17 +330,66 @@ def read(path: Path) -> Results:
             if kind != "run" or obj.get("schema") != SCHEMA:
                 raise ResultsError(f"{path}:{n}: not a kl-compat results file (first line must be a "
                                    f"'run' line with schema {SCHEMA!r})")
+            _check(obj, _RUN_FIELDS, path, n)
             res = Results(path, obj)
-        elif kind == "adapter":
+            continue
+        if res.end is not None:
+            raise ResultsError(f"{path}:{n}: a {kind!r} line after the end line (two files joined?)")
+        if kind == "adapter":
+            _check(obj, _ADAPTER_FIELDS, path, n)
             res.adapters.append(obj)
         elif kind == "record":
+            _check(obj, _RECORD_FIELDS, path, n)
+            if obj["status"] not in STATUSES:
+                raise ResultsError(f"{path}:{n}: record: status {obj['status']!r} is not one of {', '.join(STATUSES)}")
+            for d in obj["differences"]:
+                if not isinstance(d, dict):
+                    raise ResultsError(f"{path}:{n}: record: a difference must be an object, got {d!r}")
+                _check(d, _DIFFERENCE_FIELDS, path, n, "difference")
             res.records.append(obj)
         elif kind == "end":
+            _check(obj, _END_FIELDS, path, n)
             res.end = obj
         else:
             raise ResultsError(f"{path}:{n}: unknown line type {kind!r}")
     if res is None:
         raise ResultsError(f"{path}: empty results file")
-    if res.end is None:
+    if res.end is None or res.run.get("incomplete"):  # (a merge of partial inputs, allowed: merge.py)
         res.truncated = True
     return res
+
+
+# Per line type: field -> (the types it may have, whether it is required). What readers of results files
+# (diff, merge, report) rely on; a line may hold more.
+_STR, _INT, _NONE = (str,), (int,), (type(None),)
+_RUN_FIELDS = {"goldens": (_STR + _NONE, False), "cases": (_INT + _NONE, False), "selected": (_INT + _NONE, False),
+               "shard": ((list,) + _NONE, False), "patterns": ((list,) + _NONE, False), "started": (_STR, False),
+               "kl_compat": (_STR + _NONE, False)}
+_ADAPTER_FIELDS = {"adapter": (_STR, True), "available": ((bool,), True), "name": (_STR + _NONE, False),
+                   "version": (_STR + _NONE, False), "surfaces": ((list,) + _NONE, False),
+                   "reason": (_STR + _NONE, False)}
+_RECORD_FIELDS = {"case": (_STR, True), "adapter": (_STR, True), "surface": (_STR, True), "status": (_STR, True),
+                  "differences": ((list,), True), "version": (_STR + _NONE, False),
+                  "observed": ((dict,) + _NONE, False)}
+_DIFFERENCE_FIELDS = {"kind": (_STR, True), "message": (_STR, True), "known": (_STR + _NONE, False)}
+_END_FIELDS = {"finished": (_STR, False), "counts": ((dict,), False), "known_problems": ((list,), False),
+               "strict": ((bool,), False)}
+_TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false", list: "a list", dict: "an object",
+               type(None): "null"}
+
+
+def _check(obj: dict, fields: dict, path: Path, n: int, what: str | None = None) -> None:
+    what = what or obj.get("type")
+    for name, (types, required) in fields.items():
+        if name not in obj:
+            if required:
+                raise ResultsError(f"{path}:{n}: {what} without {name!r}")
+            continue
+        v = obj[name]
+        if not isinstance(v, types) or (isinstance(v, bool) and bool not in types):  # (bool is an int)
+            want = " or ".join(_TYPE_NAMES[t] for t in types)
+            raise ResultsError(f"{path}:{n}: {what}: {name!r} must be {want}, got {json.dumps(v)[:60]}")
+    shard = obj.get("shard")
+    if shard is not None and (len(shard) != 2 or not all(isinstance(i, int) and not isinstance(i, bool) for i in shard)
+                              or not 1 <= shard[0] <= shard[1]):
+        raise ResultsError(f"{path}:{n}: run: 'shard' must be [i, n] with 1 <= i <= n, got {json.dumps(shard)}")

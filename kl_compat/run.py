@@ -6,6 +6,8 @@ import contextlib
 import datetime
 import fnmatch
 import gc
+import math
+import os
 import platform
 import sys
 import threading
@@ -16,10 +18,23 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__, compare, golden, known, results, runner
+from .errors import KlCompatError
+
+# Exit statuses of `kl-compat run` (and, where they apply, report, merge, diff, doctor); see EXIT_STATUS_HELP.
+OK, NEW_DIFFERENCES, USAGE, NOT_RUN, NOTHING_CHECKED, INTERRUPTED = 0, 1, 2, 3, 4, 130
+# Bounds on what a run may be asked for.
+MAX_TIMEOUT = 86400.0  # seconds per case (a day); beyond it select() overflows, and nothing needs it
+WORKER_MEMORY = 300 * 2**20  # bytes a worker takes, about (a framework imported, the goldens' inputs loaded)
 
 
-class RunError(Exception):
+class RunError(KlCompatError):
     """A run that cannot start: nothing selected, an unknown adapter, unreadable inputs."""
+
+
+class NothingToCheck(RunError):
+    """The selection is empty: nothing would be checked (exit status 4, not a usage error)."""
+
+    exit_status = NOTHING_CHECKED
 
 
 @dataclass
@@ -41,17 +56,41 @@ class RunSummary:
     unavailable: dict = field(default_factory=dict)  # adapter -> reason
     records: int = 0
     seconds: dict = field(default_factory=dict)  # adapter -> seconds from its workers' start to its last record
+    checked: int = 0  # records that observed something (any status but unavailable)
+    skipped: dict = field(default_factory=dict)  # adapter -> records not observed (unavailable)
+    partial: list = field(default_factory=list)  # why the results are incomplete (merge --allow-partial)
+    recovered: Path | None = None  # a killed run's stream of the same file, moved aside (results.Writer)
 
     def add(self, record: dict) -> None:
         by_status = self.counts.setdefault(record["adapter"], {}).setdefault(record["surface"], {})
         by_status[record["status"]] = by_status.get(record["status"], 0) + 1
         self.records += 1
         if record["status"] != runner.UNAVAILABLE:
+            self.checked += 1
             self.new.extend((record["adapter"], record["surface"], record["case"], compare.Difference(**d))
                             for d in record["differences"] if d["known"] is None)
+        else:
+            self.skipped[record["adapter"]] = self.skipped.get(record["adapter"], 0) + 1
 
     def failed(self, strict: bool) -> bool:
         return bool(self.new) or (strict and bool(self.known_problems))
+
+    def not_run(self) -> dict:
+        """Adapters that did not run, or not on every case (a worker that could not be restarted): label ->
+        why."""
+        out = dict(self.unavailable)
+        for label, n in self.skipped.items():
+            out.setdefault(label, f"{n} record(s) not observed: its worker could not be restarted")
+        return out
+
+    def exit_status(self, strict: bool, allow_unavailable: bool = False) -> int:
+        """3 when an adapter asked for did not run (unless allowed), else 4 when nothing at all was checked,
+        else 1 for a new difference (under `strict` also a stale or fixed entry), else 0."""
+        if self.not_run() and not allow_unavailable:
+            return NOT_RUN
+        if not self.checked:
+            return NOTHING_CHECKED
+        return NEW_DIFFERENCES if self.failed(strict) else OK
 
 
 def _now() -> str:
@@ -75,18 +114,31 @@ def run(adapters: list[AdapterSpec], out: Path, *, patterns=None, shard=None, ti
 
     `workers` > 1 runs each adapter in that many worker processes at once, on interleaved slices;
     their observations are then judged and written in the matrix's order, as a single worker would.
+    `out` is replaced only when the run ends normally (results.Writer): a run that fails or is
+    interrupted leaves it as it was, and its records in results.partial_path(out).
+    Raises RunError (a KlCompatError) before anything runs for what cannot run: an unknown adapter,
+    a timeout or worker count out of bounds, an unreadable known-differences file; NothingToCheck when
+    no case is selected.
     """
+    check_adapters([s.name for s in adapters], once=False)  # (paddle and paddle@ENV share a name)
+    labels = [s.label or s.name for s in adapters]
+    if len(set(labels)) < len(labels):
+        raise RunError(f"adapter {next(x for x in labels if labels.count(x) > 1)!r} is named twice")
+    check_timeout(timeout)
+    check_workers(workers)
+    entries = load_known(known_path)
     golden_dir = Path(golden_dir or golden.default_dir())
     manifest = golden.verify_checksums(golden_dir)
     all_cases = golden.load(golden_dir)
     goldens = runner.Goldens.of(golden_dir, manifest, all_cases)  # workers load these inputs themselves
     cases = select_cases(all_cases, patterns, shard)
     if not cases:
-        raise RunError(f"no case matches {patterns!r}" + (f" in shard {shard[0]}/{shard[1]}" if shard else ""))
+        raise NothingToCheck(f"no case matches {patterns!r}" + (f" in shard {shard[0]}/{shard[1]}" if shard else "")
+                             + ": nothing to check")
     by_id = {c.id: c for c in cases}
-    entries = known.load(known_path)
     summary = RunSummary(Path(out))
     with results.Writer(out) as w:
+        summary.recovered = w.recovered
         w.write({"type": "run", "schema": results.SCHEMA, "kl_compat": __version__, "started": _now(),
                  "argv": list(argv or sys.argv), "python": platform.python_version(), "numpy": np.__version__,
                  "platform": platform.platform(), "goldens": golden.manifest_digest(manifest),
@@ -174,7 +226,10 @@ def _observe(sessions, cases, on_observation) -> None:
         except BaseException as e:  # re-raised in the calling thread, where a failed run must surface
             failures.append(e)
 
-    threads = [threading.Thread(target=work, args=(s, cases[i::len(sessions)])) for i, s in enumerate(sessions)]
+    # Daemons: when the caller is interrupted (Ctrl-C lands in the main thread), its sessions close and
+    # these end with them; the interpreter need not wait for them.
+    threads = [threading.Thread(target=work, args=(s, cases[i::len(sessions)]), daemon=True)
+               for i, s in enumerate(sessions)]
     for t in threads:
         t.start()
     for t in threads:
@@ -224,3 +279,115 @@ def _progress(enabled: bool, label: str, total: int):
     except ImportError:  # the [cli] extra is optional; without it the run is silent
         return None
     return tqdm(total=total, desc=label, unit="case", leave=True, mininterval=0.5)
+
+
+# ---- what a run may be asked for ------------------------------------------------------------------------
+
+def check_adapters(names, *, once: bool = True) -> None:
+    """Every name a registered adapter or 'package.module:Class' (ADAPTER@ENV: its ADAPTER), and with
+    `once` none twice: else RunError, before anything runs (an unknown name is a usage error, not an
+    unavailable framework)."""
+    from .adapters import REGISTRY
+
+    seen = set()
+    for text in names:
+        name = text.split("@", 1)[0]
+        if name not in REGISTRY and ":" not in name:
+            raise RunError(f"unknown adapter {name!r}: known adapters are {', '.join(REGISTRY)}; "
+                           "or give 'package.module:Class'")
+        if once and text in seen:
+            raise RunError(f"adapter {text!r} is named twice")
+        seen.add(text)
+
+
+def check_timeout(seconds) -> float:
+    """A per-case timeout: a positive, finite number of seconds, at most MAX_TIMEOUT."""
+    try:
+        value = float(seconds)
+    except (TypeError, ValueError):
+        raise RunError(f"timeout {seconds!r}: not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise RunError(f"timeout {seconds!r}: must be a positive, finite number of seconds")
+    if value > MAX_TIMEOUT:
+        raise RunError(f"timeout {seconds!r}: at most {MAX_TIMEOUT:.0f} s (a day) per case")
+    return value
+
+
+def max_workers() -> tuple[int, str]:
+    """How many workers per adapter this machine may run, and why that many: two per CPU, and no more
+    than the available memory holds at WORKER_MEMORY each (Linux: /proc/meminfo's MemAvailable)."""
+    cpus = os.cpu_count() or 1
+    limit, why = 2 * cpus, f"2 per CPU, {cpus} CPU(s)"
+    available = _mem_available()
+    if available is not None:
+        by_memory = max(1, available // WORKER_MEMORY)
+        if by_memory < limit:
+            limit, why = by_memory, (f"{available / 2**30:.1f} GiB of memory available, "
+                                     f"~{WORKER_MEMORY // 2**20} MB per worker")
+    return limit, why
+
+
+def _mem_available() -> int | None:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_workers(n) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise RunError(f"workers {n!r}: need a whole number >= 1")
+    limit, why = max_workers()
+    if n > limit:
+        raise RunError(f"workers {n}: at most {limit} on this machine ({why})")
+    return n
+
+
+_KNOWN_FIELD_TYPES = {"adapter": "a glob", "surface": "a glob or list of globs", "cases": "a glob or list of globs",
+                      "kind": "a kind or list of kinds", "reason": "a sentence", "link": "a URL",
+                      "versions": "a version specifier"}
+
+
+def load_known(path: Path | None = None):
+    """known.load, for a run: a file named explicitly must exist (a typo never reads as "nothing is
+    known"), and the entries' field types, empty patterns and version specifiers are checked before
+    any worker starts, so that a bad entry fails at once, naming itself, rather than mid-run."""
+    from .tomlfile import read_toml
+
+    if path is not None:
+        path = Path(path)
+        if not path.exists():
+            raise known.KnownDifferencesError(f"{path}: no such known-differences file")
+        if path.is_dir():
+            raise known.KnownDifferencesError(f"{path}: is a directory, not a known-differences file")
+    where_file = path or known.default_path()
+    try:
+        data = read_toml(where_file, known.KnownDifferencesError)
+    except OSError as e:
+        raise known.KnownDifferencesError(f"{where_file}: cannot read: {e.strerror or e}") from None
+    extra = set(data) - {"difference"}
+    if extra:
+        raise known.KnownDifferencesError(f"{where_file}: unknown table(s) {', '.join(sorted(extra))}; "
+                                          "entries are [[difference]] tables")
+    entries = data.get("difference", [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise known.KnownDifferencesError(f"{where_file}: 'difference' must be [[difference]] tables")
+    for i, raw in enumerate(entries, 1):
+        where = f"{where_file}: [[difference]] number {i}"
+        for name, what in _KNOWN_FIELD_TYPES.items():
+            if name not in raw:
+                continue
+            v = raw[name]
+            listed = name in ("surface", "cases", "kind")
+            items = v if listed and isinstance(v, list) else [v]
+            if not items or not all(isinstance(x, str) for x in items):
+                raise known.KnownDifferencesError(f"{where}: {name!r} must be {what}, got {v!r}")
+            if not all(x.strip() for x in items):
+                raise known.KnownDifferencesError(f"{where}: {name!r} holds an empty {what.split(' or ')[0][2:]}")
+        for part in raw.get("versions", "").split(",") if raw.get("versions") else ():
+            known.version_matches("0", part)  # raises naming a comparison it cannot read
+    return known.load(path)

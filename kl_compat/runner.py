@@ -27,7 +27,16 @@ from . import golden, inflight, wire
 from .adapters.base import CRASHED, TIMEOUT, UNAVAILABLE, Observation
 
 DEFAULT_TIMEOUT = 60.0  # seconds one task may take before its worker is killed
-IMPORT_TIMEOUT = 300.0  # seconds a worker may take to import its framework
+# A worker's start (importing its framework, warming it up, loading the goldens' inputs) may take the
+# per-task timeout, but never less than this floor: a cold import of Paddle or of R torch's libtorch
+# takes seconds to tens of seconds on a loaded machine, and counts against no task. See startup_limit.
+STARTUP_FLOOR = 120.0
+
+
+def startup_limit(timeout: float) -> float:
+    """Seconds a worker may take to start before it is killed and its adapter counted unavailable:
+    max(timeout, STARTUP_FLOOR). A worker hanging in its import is bounded by --timeout, or the floor."""
+    return max(timeout, STARTUP_FLOOR)
 # Keep what is written to a busy worker below a pipe's buffer (64 KiB on Linux): then a write never
 # blocks while the worker is itself blocked writing results that nobody reads yet. A larger task
 # (the matrix's large cases) goes when at most _MAX_INFLIGHT_UNDER_LARGE tasks are ahead of it: their
@@ -206,6 +215,7 @@ class AdapterSession:
         self.worker: Worker | None = None
         self._launched: Worker | None = None
         self._seq = 0
+        self._closed = False  # closed by its owner (e.g. an interrupted run): never restarts a worker
 
     def launch(self) -> None:
         """Start the worker process without waiting for it to import its framework (`start` waits):
@@ -219,15 +229,20 @@ class AdapterSession:
             return True
         if self.state.reason is not None:
             return False
+        if self._closed:
+            self.state.reason = "the run was stopped"
+            return False
         self.launch()
         worker, self._launched = self._launched, None
+        limit = startup_limit(self.timeout)
         try:
-            hello = worker.receive(time.monotonic() + IMPORT_TIMEOUT)
+            hello = worker.receive(time.monotonic() + limit)
         except (EOFError, wire.WireError):
             hello = {"type": "unavailable", "reason": f"worker died while starting: {worker.death()}"}
         if hello is None:
             worker.kill()
-            hello = {"type": "unavailable", "reason": f"worker did not start within {IMPORT_TIMEOUT:.0f} s"}
+            hello = {"type": "unavailable", "reason": f"worker did not start within {limit:g} s "
+                                                      f"(the start-up limit: max(--timeout, {STARTUP_FLOOR:g} s))"}
         if hello.get("type") != "hello":
             worker.close()
             self.state.reason, self.state.hint = hello.get("reason"), hello.get("hint")
@@ -271,6 +286,7 @@ class AdapterSession:
                 return
 
     def close(self):
+        self._closed = True
         for w in (self.worker, self._launched):
             if w is not None:
                 w.close()

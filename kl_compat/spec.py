@@ -65,13 +65,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import dtypes as _dt
+from .errors import KlCompatError
 
 REDUCTIONS = ("none", "mean", "sum", "batchmean")
 W_DEPRECATED = "deprecated-argument"
 W_MEAN = "mean-is-not-kl"
 
 
-class SpecError(Exception):
+class SpecError(KlCompatError):
     """Base of the errors the spec itself raises for bad calls."""
 
 

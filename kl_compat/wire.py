@@ -20,13 +20,15 @@ import struct
 
 import numpy as np
 
+from .errors import KlCompatError
+
 _LEN = struct.Struct(">I")
 MAX_FRAME = 1 << 30  # a length beyond this is a corrupt stream, not a frame
 _CHUNK = 1 << 16
 _MAX_CHUNK = 1 << 20  # (the runner's answer pipes hold up to this: runner._widen)
 
 
-class WireError(Exception):
+class WireError(KlCompatError):
     """A frame that is truncated or malformed (usually: the worker died mid-write)."""
 
 

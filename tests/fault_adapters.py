@@ -153,6 +153,25 @@ class ImportFailsAdapter(SpecAdapter):
         raise ImportError("No module named 'nothing_at_all'")
 
 
+class HangOnLoadAdapter(SpecAdapter):
+    """Never finishes starting: a framework import that hangs (bounded by runner.startup_limit)."""
+
+    name = "hang-on-load"
+
+    def load(self):
+        time.sleep(3600)
+
+
+class SlowAdapter(SpecAdapter):
+    """The spec, taking 20 ms a case: a run long enough to interrupt or kill while it writes records."""
+
+    name = "slow"
+
+    def kl_div(self, surface, input, target, call):
+        time.sleep(0.02)
+        return super().kl_div(surface, input, target, call)
+
+
 class PlantedAdapter(SpecAdapter):
     """The spec, but its value is off by one whenever some target element is finite and above 0.75:
     a planted difference for the fuzzer to find and shrink (tests/test_fuzz.py)."""

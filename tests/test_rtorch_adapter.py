@@ -429,8 +429,9 @@ def test_a_run_records_every_task_unavailable(r_torch_missing):
 def test_doctor_lists_rtorch_unavailable_with_reason_and_fix(r_torch_missing, capsys):
     from kl_compat import cli
 
-    assert cli.main(["doctor", "--adapters", "rtorch"]) == 0
-    out = capsys.readouterr().out
+    assert cli.main(["doctor", "--adapters", "rtorch"]) == 3  # an adapter asked for that cannot run
+    out, err = capsys.readouterr()
+    assert err.strip().splitlines()[-1] == "kl-compat doctor: error: unavailable: rtorch"
     assert re.search(r"rtorch\s+unavailable: ImportError: the R package torch is not installed", out)
     assert 'fix: in R: install.packages("torch"); torch::install_torch()' in out
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import warnings
 
 from kl_compat import dtypes, spec
+from kl_compat.errors import KlCompatError
 
 from .semantics import Semantics
 
 _LOW = ("float16", "bfloat16")
 
 
-class PortingError(Exception):
+class PortingError(KlCompatError):
     pass
 
 
