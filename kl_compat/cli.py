@@ -9,6 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
+from . import __version__
 from .errors import KlCompatError
 
 DEFAULT_ADAPTERS = ("torch", "paddle", "rtorch")
@@ -296,6 +297,7 @@ def cmd_guide(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kl-compat", description=__doc__.split("(")[0].strip())
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     g = sub.add_parser("golden", help="regenerate the goldens from the spec (byte-identical), or --check them")
@@ -366,13 +368,14 @@ def build_parser() -> argparse.ArgumentParser:
     gd.add_argument("--out", type=Path, default=None, help="write here (default: standard output)")
     gd.set_defaults(func=cmd_guide)
 
+    from .cli_deferred import add_deferred
     from .environments import add_parser as add_env_parser
-    from .fuzz import add_parser as add_fuzz_parser
-    from .merge import add_parser as add_merge_parser
 
-    add_merge_parser(sub)
+    # merge and fuzz import NumPy: their arguments are added only when used (`--help` stays NumPy-free)
+    add_deferred(sub, "merge", "merge shard results files into one, as an unsharded run writes it", "kl_compat.merge")
     add_env_parser(sub)
-    add_fuzz_parser(sub)
+    add_deferred(sub, "fuzz", "differential fuzzing: generated inputs through every adapter and the spec; "
+                              "new differences shrunk to a minimal case", "kl_compat.fuzz")
     for name, parser in sub.choices.items():  # (merge's is its own: merge.EXIT_STATUS_HELP; scan's in its epilog)
         if name in EXIT_STATUS_HELP and parser.epilog is None:
             parser.epilog = EXIT_STATUS_HELP[name]

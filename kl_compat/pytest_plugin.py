@@ -1,7 +1,9 @@
 """kl_compat as a pytest plugin: the conformance matrix against your own kl_div, in your own test suite.
 
-    # conftest.py
-    pytest_plugins = ["kl_compat.pytest_plugin"]
+Installing kl-compat registers this plugin with pytest (the `pytest11` entry point `kl_compat`): no
+`pytest_plugins` line is needed (one left from before does no harm), and `pytest -p no:kl_compat` turns
+it off. It does nothing, and imports
+no other part of kl_compat nor NumPy, unless a test uses the `kl_compat_case` fixture.
 
     # test_kl.py
     import pytest
@@ -11,62 +13,229 @@
     def test_kl_div(kl_compat_case):
         kl_compat_case.check(my_kl_div)
 
-Every test function that takes `kl_compat_case` is parametrised over the golden cases (one test per
-case, named by the case id). `check` calls your function with NumPy arrays (each operand in its dtype;
-the spec's reduction names, plus size_average/reduce only if your function accepts them), judges what
-it returns, warns and raises with kl_compat.compare (the statuses and messages of `kl-compat run`), and:
+Every test that uses the `kl_compat_case` fixture runs once per golden case the marker selects (named by
+the case id). `check` calls your function with NumPy arrays (each operand in its dtype; the spec's
+reduction names, plus size_average/reduce only if your function accepts them), judges what it returns,
+warns and raises with kl_compat.compare (the statuses and messages of `kl-compat run`), and:
   - passes on a match;
   - skips when your function lacks an argument the case needs (status "unsupported");
   - xfails when every difference is explained by the known-differences file (`known=`, the format of
     conformance/known_differences.toml; entries name the adapter "user" unless `adapter=` says otherwise);
   - fails otherwise, with one line per difference, e.g.
-    out.shape=(1,), but the spec says () [kl_div(reduction='batchmean')].
+    out.shape=(1,), but the spec says () [kl_div(reduction='batchmean')];
+  - fails, saying so, when your function returns None or something that is not a numeric array.
 Gradients are checked when you pass `grad=` a function (input, target, reduction, log_target) ->
-(grad_input, grad_target) of the reduced output (for 'none', of its sum).
+(grad_input, grad_target) of the reduced output (for 'none', of its sum); None for a gradient that
+does not exist.
 
-Options of the `kl_compat` marker: cases (case-id globs), groups, dtypes (default: every dtype NumPy has,
-i.e. all but bfloat16), known, adapter. A selection that matches no case is an error (never green on
-empty). Selecting needs no framework: the goldens and the spec are NumPy only.
+Options of the `kl_compat` marker (keywords):
+  cases     case-id globs (a string is one glob)
+  groups    case groups: core, edge, empty, broadcast, promotion, integer, legacy, invalid, large, seed
+  dtypes    operand dtypes; default every dtype NumPy has (float16, float32, float64, int32, int64).
+            "bfloat16" cases get ml_dtypes' bfloat16 arrays (pip install 'kl-compat[bfloat16]'); without
+            ml_dtypes they skip, saying so
+  known     a known-differences file, relative to pytest's rootdir
+  adapter   the adapter name the file's entries are matched against (default "user")
+  warnings  "ignore" (default): warnings are not judged; "none": any warning is a difference;
+            "torch": exactly the warnings PyTorch gives (spec S5: size_average/reduce and reduction='mean')
+  errors    "spec" (default): where the spec raises, the function must raise the spec's exception type
+            (ValueError or TypeError, subclasses included); "any": any exception will do
+A selection that matches no case is an error (never green on empty). Selecting needs no framework: the
+goldens and the spec are NumPy only.
+
+Settings for the whole run (pytest.ini, or [tool.pytest.ini_options] in pyproject.toml):
+`kl_compat_warnings` and `kl_compat_errors` (the defaults of the marker's options), `kl_compat_strict`
+(or `--kl-compat-strict` on the command line). At the end of a run, the known-differences entries that
+match no case the collected tests select ("stale"), or whose cases all ran without showing their
+difference ("fixed"), are listed as warnings; with kl_compat_strict they fail the run, as
+`kl-compat run --strict` does.
 """
 
 from __future__ import annotations
 
+import builtins
 import fnmatch
 import inspect
+import sys
 import time
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from . import compare, golden, known
-from .adapters.base import GRAD_ERROR, GRAD_NONE, GRAD_OK, OK, RAISED, UNSUPPORTED, Gradient, Observation
-
-DEFAULT_DTYPES = ("float16", "float32", "float64", "int32", "int64")  # NumPy has no bfloat16
 MARKER = "kl_compat"
-_OPTIONS = {"cases", "groups", "dtypes", "known", "adapter"}
-_GOLDENS: list | None = None
-_KNOWN: dict = {}
+FIXTURE = "kl_compat_case"
+DEFAULT_DTYPES = ("float16", "float32", "float64", "int32", "int64")  # NumPy's own; bfloat16 needs ml_dtypes
+WARNINGS = ("ignore", "none", "torch")
+ERRORS = ("spec", "any")
+_OPTIONS = ("cases", "groups", "dtypes", "known", "adapter", "warnings", "errors")
+SURFACE = "functional"
+BFLOAT16_MISSING = "bfloat16 needs ml_dtypes (NumPy has no bfloat16): pip install 'kl-compat[bfloat16]'"
+
+
+class PluginError(pytest.Collector.CollectError, ValueError):
+    """A marker option or a known-differences file the plugin cannot use; pytest shows its one line."""
+
+
+class ImplementationError(Exception):
+    """What the function under test returned cannot be judged (None, a string, a pair that is not two)."""
+
+
+class Bfloat16Unavailable(ImportError):
+    """A bfloat16 case, and no ml_dtypes to make its arrays."""
+
+
+# ---- pytest hooks and the fixture -------------------------------------------------------------------
+
+_STATE = pytest.StashKey["_Session"]()
+
+
+ENTRY_POINT = "kl_compat"  # the name of the pytest11 entry point (pyproject.toml): `-p no:kl_compat`
+
+
+def pytest_addoption(parser, pluginmanager):
+    # Registered under one name, the plugin blocks the other, so that it is never registered twice (pluggy
+    # refuses a module under a second name): the entry point `kl_compat` ignores a `pytest_plugins =
+    # ["kl_compat.pytest_plugin"]` line left from before it existed, and `-p kl_compat.pytest_plugin`
+    # (or that line, with PYTEST_DISABLE_PLUGIN_AUTOLOAD) keeps the entry point from loading it again.
+    registered_as = pluginmanager.get_name(sys.modules[__name__])
+    for alias in (ENTRY_POINT, __name__):
+        if registered_as and alias != registered_as and pluginmanager.get_plugin(alias) is None:
+            pluginmanager.set_blocked(alias)
+    group = parser.getgroup("kl_compat", "kl_compat conformance cases")
+    group.addoption("--kl-compat-strict", action="store_true", default=False,
+                    help="fail the run when a known-differences entry is stale or fixed (ini: kl_compat_strict)")
+    parser.addini("kl_compat_warnings", f"warnings judged by default by the kl_compat marker: {', '.join(WARNINGS)}",
+                  default="ignore")
+    parser.addini("kl_compat_errors", f"errors accepted by default by the kl_compat marker: {', '.join(ERRORS)}",
+                  default="spec")
+    parser.addini("kl_compat_strict", "fail the run when a known-differences entry is stale or fixed",
+                  type="bool", default=False)
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", f"{MARKER}(cases=None, groups=None, dtypes=None, known=None, adapter='user'): "
-                                       "select the kl_compat conformance cases a test runs on")
+    config.addinivalue_line("markers", f"{MARKER}(cases=None, groups=None, dtypes=None, known=None, adapter='user', "
+                                       "warnings='ignore', errors='spec'): the kl_compat conformance cases a test "
+                                       "using the kl_compat_case fixture runs on, and how they are judged")
+    config.stash[_STATE] = _Session()
+
+
+def pytest_generate_tests(metafunc):
+    if FIXTURE not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker(MARKER)
+    if marker is not None and marker.args:
+        raise PluginError(f"@pytest.mark.{MARKER} takes keyword options only ({', '.join(_OPTIONS)}), "
+                          f"got {marker.args!r}")
+    options = _options(dict(marker.kwargs) if marker else {}, metafunc.config)
+    known_file = metafunc.config.stash[_STATE].known_file(options["known"]) if options.get("known") else None
+    cases = select(options.get("cases"), options.get("groups"), options.get("dtypes"))
+    if not cases:
+        given = ", ".join(f"{k}={v!r}" for k, v in (marker.kwargs.items() if marker else ()))
+        raise PluginError(f"@pytest.mark.{MARKER}({given}) selects no conformance case: a conformance test that "
+                          "runs nothing would pass on empty")
+    if known_file is not None:
+        known_file.selected.update((options["adapter"], c.id) for c in cases)
+    metafunc.parametrize(FIXTURE, [ConformanceCase(c, options, known_file=known_file) for c in cases],
+                         ids=[c.id for c in cases], indirect=True)
+
+
+@pytest.fixture
+def kl_compat_case(request) -> "ConformanceCase":
+    """One kl_compat conformance case: a golden case's inputs, arguments and the spec's expected outcome.
+
+    A test that uses it runs once per case the `@pytest.mark.kl_compat(...)` marker selects (every case
+    in NumPy's dtypes without one); `kl_compat_case.check(fn, grad=None)` judges your implementation
+    on it and passes, skips, xfails or fails the test (see kl_compat.pytest_plugin).
+    """
+    case = getattr(request, "param", None)
+    if not isinstance(case, ConformanceCase):
+        pytest.fail(f"{FIXTURE} is parametrised when tests are collected: ask for it as an argument of the test "
+                    "(or of a fixture the test uses), not through request.getfixturevalue", pytrace=False)
+    if case.needs_bfloat16 and _ml_dtypes() is None:
+        pytest.skip(BFLOAT16_MISSING)
+    return case
+
+
+def pytest_sessionfinish(session, exitstatus):
+    state = session.config.stash.get(_STATE, None)
+    if state is None:
+        return
+    state.problems = [p for f in state.known.values() for p in f.problems()]
+    if state.problems and _strict(session.config) and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    state = config.stash.get(_STATE, None)
+    if state is None or not state.problems:
+        return
+    strict = _strict(config)
+    terminalreporter.section("kl_compat known differences", sep="-", red=strict, yellow=not strict)
+    for p in state.problems:
+        terminalreporter.line(("error: " if strict else "warning: ") + p)
+    if strict:
+        terminalreporter.line("(kl_compat_strict: a stale or fixed entry fails the run; remove or update it)")
+
+
+def _strict(config) -> bool:
+    return bool(config.getoption("kl_compat_strict", False) or config.getini("kl_compat_strict"))
+
+
+def _options(given: dict, config=None) -> dict:
+    """The marker's options, checked, with the run's defaults filled in and `known` made a path."""
+    unknown = set(given) - set(_OPTIONS)
+    if unknown:
+        raise PluginError(f"@pytest.mark.{MARKER}: unknown option(s) {', '.join(sorted(unknown))}; "
+                          f"options are {', '.join(_OPTIONS)}")
+    options = dict(given)
+    for name in ("cases", "groups", "dtypes"):
+        if isinstance(options.get(name), str):
+            options[name] = (options[name],)
+    options["adapter"] = options.get("adapter") or "user"
+    for name, allowed in (("warnings", WARNINGS), ("errors", ERRORS)):
+        value = options.get(name) or (config.getini(f"kl_compat_{name}") if config is not None else allowed[0])
+        if value not in allowed:
+            where = f"@pytest.mark.{MARKER}({name}=...)" if options.get(name) else f"ini option kl_compat_{name}"
+            raise PluginError(f"{where}: {value!r} is not one of {', '.join(map(repr, allowed))}")
+        options[name] = value
+    if options.get("dtypes"):
+        from .dtypes import ALL_DTYPES
+
+        wrong = [d for d in options["dtypes"] if d not in ALL_DTYPES]
+        if wrong:
+            raise PluginError(f"@pytest.mark.{MARKER}(dtypes=...): unknown dtype(s) {', '.join(map(repr, wrong))}; "
+                              f"dtypes are {', '.join(ALL_DTYPES)}")
+    if options.get("known"):
+        path = Path(options["known"])
+        if not path.is_absolute() and config is not None:
+            path = Path(str(config.rootpath)) / path
+        options["known"] = path
+    return options
+
+
+# ---- selecting and observing --------------------------------------------------------------------------
+
+_GOLDENS: list | None = None
 
 
 def _goldens():
     global _GOLDENS
     if _GOLDENS is None:
+        from . import golden
+
         _GOLDENS = golden.load()
     return _GOLDENS
 
 
 def select(cases=None, groups=None, dtypes=None) -> list:
-    dtypes = tuple(dtypes or DEFAULT_DTYPES)
+    """The golden cases whose id matches a glob of `cases`, in `groups`, with both operands in `dtypes`."""
+    patterns = (cases,) if isinstance(cases, str) else cases
+    groups = (groups,) if isinstance(groups, str) else groups
+    dtypes = (dtypes,) if isinstance(dtypes, str) else tuple(dtypes or DEFAULT_DTYPES)
     out = []
     for c in _goldens():
-        if cases and not any(fnmatch.fnmatchcase(c.id, p) for p in ([cases] if isinstance(cases, str) else cases)):
+        if patterns and not any(fnmatch.fnmatchcase(c.id, p) for p in patterns):
             continue
         if groups and c.group not in groups:
             continue
@@ -76,25 +245,25 @@ def select(cases=None, groups=None, dtypes=None) -> list:
     return out
 
 
-def pytest_generate_tests(metafunc):
-    if "kl_compat_case" not in metafunc.fixturenames:
-        return
-    marker = metafunc.definition.get_closest_marker(MARKER)
-    options = dict(marker.kwargs) if marker else {}
-    unknown = set(options) - _OPTIONS
-    if unknown:
-        raise ValueError(f"@pytest.mark.{MARKER}: unknown option(s) {', '.join(sorted(unknown))}; "
-                         f"options are {', '.join(sorted(_OPTIONS))}")
-    if options.get("known"):
-        path = Path(options["known"])
-        if not path.is_absolute():
-            path = Path(str(metafunc.config.rootpath)) / path
-        options["known"] = path
-    cases = select(options.get("cases"), options.get("groups"), options.get("dtypes"))
-    if not cases:
-        raise ValueError(f"@pytest.mark.{MARKER}({', '.join(f'{k}={v!r}' for k, v in options.items())}) selects no "
-                         "conformance case: a conformance test that runs nothing would pass on empty")
-    metafunc.parametrize("kl_compat_case", [ConformanceCase(c, options) for c in cases], ids=[c.id for c in cases])
+def _ml_dtypes():
+    try:
+        import ml_dtypes
+    except ImportError:
+        return None
+    return ml_dtypes
+
+
+def _operand(stored, dtype: str):
+    """A case's operand as the function under test gets it: bfloat16 (stored as float32) as ml_dtypes'."""
+    import numpy as np
+
+    a = np.array(stored)
+    if dtype == "bfloat16":
+        ml_dtypes = _ml_dtypes()
+        if ml_dtypes is None:
+            raise Bfloat16Unavailable(BFLOAT16_MISSING)
+        a = a.astype(ml_dtypes.bfloat16)  # exact: the stored values are bfloat16 values
+    return a
 
 
 def _accepts(fn, name: str) -> bool:
@@ -105,90 +274,279 @@ def _accepts(fn, name: str) -> bool:
     return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
-def _dtype(a: np.ndarray) -> str:
-    return np.dtype(a.dtype).name
+def _name(fn) -> str:
+    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
 
 
-def observe(fn, case, grad=None, adapter: str = "user") -> Observation:
-    """Call `fn` on a golden case as an adapter would, and record what happened (nothing judged yet)."""
+def _array(value, what: str):
+    """`value` as a NumPy array of numbers, or ImplementationError saying what `what` returned instead."""
+    import numpy as np
+
+    if value is None:
+        raise ImplementationError(f"{what} returned None, not an array (a missing `return`?)")
+    try:
+        a = np.asarray(value)
+    except Exception as e:
+        raise ImplementationError(f"{what} returned a {type(value).__name__} that NumPy cannot read as an array "
+                                  f"({type(e).__name__}: {e})") from None
+    if a.dtype.kind not in "fcbiu" and a.dtype.name != "bfloat16":
+        raise ImplementationError(f"{what} returned a {type(value).__name__} of dtype {a.dtype}, not an array of "
+                                  f"numbers: {str(value)[:80]!r}")
+    return a
+
+
+def _as_observed(a):
+    import numpy as np
+
+    return a.astype(np.float64) if a.dtype.kind in "fc" or a.dtype.name == "bfloat16" else a.astype(np.int64)
+
+
+def observe(fn, case, grad=None, adapter: str = "user"):
+    """Call `fn` on a golden case as an adapter would, and record what happened (an Observation, nothing
+    judged yet). Raises ImplementationError when `fn` returns something that is not an array of numbers."""
+    return _observe(fn, case, grad, adapter)[0]
+
+
+def _observe(fn, case, grad=None, adapter: str = "user"):
+    """The observation, and the exception `fn` raised (None when it returned)."""
+    from .adapters.base import OK, RAISED, UNSUPPORTED, Observation
+
     call = case.call
-    obs = Observation(case.id, adapter, "functional", OK)
+    obs = Observation(case.id, adapter, SURFACE, OK)
     missing = [n for n in ("size_average", "reduce") if getattr(call, n) is not None and not _accepts(fn, n)]
     if missing:
         obs.status, obs.unsupported = UNSUPPORTED, "size_average/reduce"
-        return obs
+        return obs, None
     if call.log_target and not _accepts(fn, "log_target"):
         obs.status, obs.unsupported = UNSUPPORTED, "log_target"
-        return obs
+        return obs, None
     kwargs = {"reduction": call.reduction, "log_target": call.log_target}
     for n in ("size_average", "reduce"):
         if getattr(call, n) is not None:
             kwargs[n] = getattr(call, n)
-    x, y = np.array(case.input), np.array(case.target)
+    x, y = _operand(case.input, case.input_dtype), _operand(case.target, case.target_dtype)
+    raised = None
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            out = np.asarray(fn(x.copy(), y.copy(), **kwargs))
+            result = fn(x.copy(), y.copy(), **kwargs)
         except Exception as e:  # the implementation's own error is an observation
+            raised = e
             obs.status, obs.error = RAISED, {"type": type(e).__name__, "message": str(e)[:600]}
         else:
-            obs.shape, obs.dtype = tuple(out.shape), _dtype(out)
-            obs.value = out.astype(np.float64) if out.dtype.kind in "fc" else out.astype(np.int64)
+            out = _array(result, _name(fn))
+            obs.shape, obs.dtype = tuple(out.shape), out.dtype.name
+            obs.value = _as_observed(out)
             if grad is not None:
                 obs.grad_input, obs.grad_target = _gradients(grad, x, y, kwargs)
     obs.seconds = time.perf_counter() - start
     obs.warnings = [{"category": w.category.__name__, "message": str(w.message)} for w in caught]
-    return obs
+    return obs, raised
 
 
 def _gradients(grad, x, y, kwargs):
+    from .adapters.base import GRAD_ERROR, GRAD_NONE, GRAD_OK, Gradient
+
+    what = f"{_name(grad)} (grad=)"
     try:
         gs = grad(x.copy(), y.copy(), **kwargs)
     except Exception as e:
         g = Gradient(GRAD_ERROR, message=f"{type(e).__name__}: {e}")
         return g, g
+    try:
+        pair = tuple(gs)
+    except TypeError:
+        pair = None
+    if pair is None or len(pair) != 2:
+        raise ImplementationError(f"{what} returned {'None' if gs is None else type(gs).__name__}, not a pair "
+                                  "(grad_input, grad_target); None stands for a gradient that does not exist")
     out = []
-    for g in gs:
+    for g in pair:
         if g is None:
             out.append(Gradient(GRAD_NONE))
         else:
-            a = np.asarray(g)
-            out.append(Gradient(GRAD_OK, a.astype(np.float64), _dtype(a)))
+            a = _array(g, what)
+            out.append(Gradient(GRAD_OK, _as_observed(a), a.dtype.name))
     return tuple(out)
 
 
-def _entries(path):
-    if path is None:
-        return []
-    if path not in _KNOWN:
-        if not Path(path).exists():
-            raise FileNotFoundError(f"known-differences file {path} does not exist")
-        _KNOWN[path] = known.load(path)
-    return _KNOWN[path]
+# ---- known differences --------------------------------------------------------------------------------
+
+def _is_string(v) -> bool:
+    return isinstance(v, str)
+
+
+def _is_strings(v) -> bool:
+    return isinstance(v, str) or (isinstance(v, list) and len(v) > 0 and all(isinstance(s, str) for s in v))
+
+
+_FIELD_TYPES = {
+    "adapter": (_is_string, "a string (an adapter-name glob)"),
+    "cases": (_is_strings, "a string or a list of strings (case-id globs)"),
+    "kind": (_is_strings, "a difference kind, or a list of them"),
+    "reason": (_is_string, "a string"),
+    "surface": (_is_strings, "a string or a list of strings (globs)"),
+    "link": (_is_string, "a string (a URL)"),
+    "versions": (_is_string, "a string such as \">=2.0,<3\""),
+    "advice": (_is_string, "a string"),
+    "advice_code": (lambda v: isinstance(v, dict) and all(isinstance(s, str) for s in v.values()),
+                    "a table of framework = \"code\" strings"),
+}
+
+
+def _shown(value) -> str:
+    text = repr(value)
+    return f"a {type(value).__name__}: {text if len(text) <= 60 else text[:57] + '...'}"
+
+
+def load_known(path) -> list:
+    """A known-differences file's entries, every field's type checked first: a malformed file is one
+    PluginError naming the file, the entry and the field (at collection, not a TypeError mid-run)."""
+    from . import known
+    from .tomlfile import read_toml
+
+    path = Path(path)
+    if not path.is_file():
+        raise PluginError(f"known-differences file {path} does not exist (known= of @pytest.mark.{MARKER} is "
+                          "relative to pytest's rootdir)")
+    data = read_toml(path, PluginError)
+    differences = data.get("difference", [])
+    if not isinstance(differences, list) or not all(isinstance(d, dict) for d in differences):
+        raise PluginError(f"{path}: 'difference' must be an array of tables ([[difference]]), not "
+                          f"{_shown(differences)}")
+    for i, raw in enumerate(differences, 1):
+        for name, value in raw.items():
+            check, want = _FIELD_TYPES.get(name, (None, None))
+            if check is not None and not check(value):
+                raise PluginError(f"{path}: [[difference]] number {i}: {name!r} must be {want}, not {_shown(value)}")
+        try:
+            known.version_matches("0", raw.get("versions"))  # a specifier that cannot be read fails now, not mid-run
+        except known.KnownDifferencesError as e:
+            raise PluginError(f"{path}: [[difference]] number {i}: 'versions': {e}") from None
+    try:
+        return known.load(path)
+    except known.KnownDifferencesError as e:
+        raise PluginError(str(e)) from None
+
+
+class _KnownFile:
+    """One known-differences file in a run: its entries (shared by every test naming the file), the
+    (adapter, case id) pairs the collected tests select, and those judged so far."""
+
+    def __init__(self, path: Path, entries: list):
+        self.path, self.entries = path, entries
+        self.selected: set = set()
+        self.checked: set = set()
+
+    def problems(self) -> list[str]:
+        out = []
+        for e in self.entries:
+            matched = {pair for pair in self.selected if e.applies(pair[0], SURFACE, pair[1], None)}
+            if not matched:
+                out.append(f"{self.path}: stale: {e.label()} matches no case the collected tests select")
+            elif matched <= self.checked and not e.seen_differences:
+                out.append(f"{self.path}: fixed: {e.label()} matched {len(matched)} case(s), all judged, none of "
+                           f"which shows a {'/'.join(e.kinds)} difference any more")
+        return out
+
+
+class _Session:
+    def __init__(self):
+        self.known: dict[Path, _KnownFile] = {}
+        self.problems: list[str] = []
+
+    def known_file(self, path: Path) -> _KnownFile:
+        path = Path(path).resolve()
+        if path not in self.known:
+            self.known[path] = _KnownFile(path, load_known(path))
+        return self.known[path]
+
+
+# ---- judging ----------------------------------------------------------------------------------------
+
+def _raised_as_spec_says(raised: BaseException, name: str) -> bool:
+    cls = getattr(builtins, name, None)
+    if isinstance(cls, type) and issubclass(cls, BaseException):
+        return isinstance(raised, cls)
+    return any(k.__name__ == name for k in type(raised).__mro__)
+
+
+def _apply_options(verdict, case, obs, raised, options: dict) -> None:
+    """The marker's `warnings` and `errors` choices, applied to compare.judge's verdict."""
+    from .adapters.base import OK, RAISED
+    from .compare import _one_line, DIFFERS, MATCH, Difference
+
+    exp = case.expected
+    mode = options.get("warnings", WARNINGS[0])
+    if obs.status == OK and exp.outcome == "value" and mode != "torch":
+        verdict.differences[:] = [d for d in verdict.differences if d.kind != "warning"]
+        if mode == "none":
+            verdict.differences.extend(
+                Difference("warning", f"warned {w['category']}: {_one_line(w['message'])!r}, and warnings='none' "
+                                      f"expects no warning [{case.call}]") for w in obs.warnings)
+        verdict.status = DIFFERS if verdict.differences else MATCH
+    if (exp.outcome == "error" and obs.status == RAISED and options.get("errors", ERRORS[0]) == "spec"
+            and not _raised_as_spec_says(raised, exp.error)):
+        verdict.status = DIFFERS
+        verdict.differences.append(Difference(
+            "error-vs-value", f"raised {type(raised).__name__}: {_one_line(str(raised))}, but the spec raises "
+                              f"{exp.error}: {exp.message} [{case.call}] (errors='any' accepts any exception)"))
 
 
 class ConformanceCase:
     """One golden case, as a test parameter: `case` is the kl_compat.golden.GoldenCase."""
 
-    def __init__(self, case, options: dict):
+    def __init__(self, case, options: dict | None = None, *, known_file: _KnownFile | None = None):
         self.case = case
-        self.options = options
+        self.options = dict(options or {})
+        self._known_file = known_file
 
     @property
     def id(self) -> str:
         return self.case.id
 
-    def judge(self, fn, grad=None) -> compare.Verdict:
-        """The verdict on `fn` for this case, with known differences marked; no pytest outcome."""
-        adapter = self.options.get("adapter", "user")
-        verdict = compare.judge(self.case, observe(fn, self.case, grad, adapter))
-        known.mark(_entries(self.options.get("known")), adapter, "functional", self.case.id, None, verdict.differences)
+    @property
+    def needs_bfloat16(self) -> bool:
+        return "bfloat16" in (self.case.input_dtype, self.case.target_dtype)
+
+    def _known(self) -> _KnownFile | None:
+        if self._known_file is None and self.options.get("known"):
+            path = Path(self.options["known"])
+            self._known_file = _KnownFile(path, load_known(path))
+        return self._known_file
+
+    def judge(self, fn, grad=None):
+        """The verdict (kl_compat.compare.Verdict) on `fn` for this case, with the options applied and known
+        differences marked; no pytest outcome. Raises ImplementationError for a return value that is not an
+        array of numbers, Bfloat16Unavailable for a bfloat16 case without ml_dtypes."""
+        from . import compare, known
+        from .adapters.base import UNSUPPORTED
+
+        adapter = self.options.get("adapter") or "user"
+        obs, raised = _observe(fn, self.case, grad, adapter)
+        verdict = compare.judge(self.case, obs)
+        _apply_options(verdict, self.case, obs, raised, self.options)
+        known_file = self._known()
+        if known_file is not None:
+            known_file.checked.add((adapter, self.case.id))
+            known.mark(known_file.entries, adapter, SURFACE, self.case.id, None, verdict.differences,
+                       measured=verdict.status != UNSUPPORTED)
         return verdict
 
-    def check(self, fn, grad=None) -> compare.Verdict:
+    def check(self, fn, grad=None):
         """Judge `fn` on this case and turn the verdict into the test's outcome (see the module's docstring)."""
-        verdict = self.judge(fn, grad)
+        from . import compare
+        from .adapters.base import UNSUPPORTED
+
+        try:
+            verdict, problem = self.judge(fn, grad), None
+        except (Bfloat16Unavailable, ImplementationError) as e:
+            verdict, problem = None, e
+        if isinstance(problem, Bfloat16Unavailable):  # (outside the except: no "during handling of" chain)
+            pytest.skip(str(problem))
+        if problem is not None:
+            pytest.fail(f"{self.case.id}: {problem}", pytrace=False)
         if verdict.status == compare.MATCH:
             return verdict
         if verdict.status == UNSUPPORTED:
