@@ -295,6 +295,12 @@ def cmd_guide(args) -> int:
     return command(args)
 
 
+def cmd_scan(args) -> int:
+    from .scan import command
+
+    return command(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kl-compat", description=__doc__.split("(")[0].strip())
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -367,6 +373,27 @@ def build_parser() -> argparse.ArgumentParser:
     gd.add_argument("--to", dest="dst", required=True, help="torch, paddle or rtorch")
     gd.add_argument("--out", type=Path, default=None, help="write here (default: standard output)")
     gd.set_defaults(func=cmd_guide)
+
+    sc = sub.add_parser("scan", help="the kl_div call sites of Python and R sources, and what changes for each "
+                                     "on another framework, from measured results",
+                        description="Finds every kl_div / KLDivLoss / nnf_kl_div / nn_kl_div_loss call (imports and "
+                                    "aliases followed; R through R's own parser), reads its literal arguments, and "
+                                    "lists the measured differences between --from and --to on the matrix cases "
+                                    "that make the same call, with the reason and the fix. Works on converted code "
+                                    "too (e.g. PaConvert's output: scan it --from torch --to paddle).",
+                        epilog="examples:\n  kl-compat scan src/ --from torch --to paddle\n"
+                               "  kl-compat scan model.R --from rtorch --to torch --format json\n\n"
+                               "exit status: 0 no call site has a silent difference; 1 one has (both frameworks "
+                               "return a value, and it differs); 2 usage or input error",
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    sc.add_argument("paths", nargs="+", type=Path, help="files or folders (*.py, *.R)")
+    sc.add_argument("--from", dest="src", required=True, help="the framework the code was written for: torch, paddle or rtorch")
+    sc.add_argument("--to", dest="dst", required=True, help="the framework it will run on: torch, paddle or rtorch")
+    sc.add_argument("--report", type=Path, default=None,
+                    help="the measurements: a report.json made by `kl-compat report` (default: the committed one)")
+    sc.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    sc.add_argument("--out", type=Path, default=None, help="write here (default: standard output)")
+    sc.set_defaults(func=cmd_scan)
 
     from .cli_deferred import add_deferred
     from .environments import add_parser as add_env_parser

@@ -1,0 +1,528 @@
+"""`kl-compat scan PATH --from F --to G`: the kl_div call sites of a codebase, and what changes for each
+when the code runs on G instead of F, from measured results.
+
+Python sources are read with `ast` (imports and aliases followed: `import torch.nn.functional as F`,
+`from torch.nn.functional import kl_div as kld`, `from torch import nn`, ...); R sources with R's own
+parser (`parse()` in an Rscript process, which never loads R torch). A call's literal arguments are read
+(reduction, log_target, size_average, reduce, positional or by name); an argument that is not a literal
+stands for any value. The call is then matched to the conformance matrix's cases that make the same call
+(case ids end in `/{reduction}[,size_average=..,reduce=..]/{prob|log}`), on the surface it uses
+(function or module), and the measured records of F and G are compared case by case: a case where the
+two frameworks' outcomes differ (status, or the kinds of difference from the spec) is a difference of
+that call site, explained by the known-differences entries of the findings it belongs to, with their
+advice. A difference is *silent* when both frameworks return a value there (no error, no refusal) and
+the value, shape, dtype or gradient differs: code keeps running with another result.
+
+Comparing outcomes by status and difference kinds finds every case where exactly one of the two follows
+the spec; two frameworks that both differ from the spec in the same kind, with different values, are not
+told apart here (the porting guides compare those values).
+"""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+import json
+import subprocess
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .errors import KlCompatError
+
+FRAMEWORK_NAMES = ("torch", "paddle", "rtorch")
+# The APIs found, by their canonical dotted name: (framework, surface, positional parameter order).
+_PY_APIS = {
+    "torch.nn.functional.kl_div": ("torch", "functional",
+                                   ("input", "target", "size_average", "reduce", "reduction", "log_target")),
+    "torch.nn.KLDivLoss": ("torch", "module", ("size_average", "reduce", "reduction", "log_target")),
+    "torch.nn.modules.loss.KLDivLoss": ("torch", "module", ("size_average", "reduce", "reduction", "log_target")),
+    "paddle.nn.functional.kl_div": ("paddle", "functional", ("input", "label", "reduction", "log_target", "name")),
+    "paddle.nn.functional.loss.kl_div": ("paddle", "functional", ("input", "label", "reduction", "log_target", "name")),
+    "paddle.nn.KLDivLoss": ("paddle", "module", ("reduction", "log_target")),
+    "paddle.nn.layer.loss.KLDivLoss": ("paddle", "module", ("reduction", "log_target")),
+}
+# kl_compat's own porting layer: one framework's semantics on any framework's tensors, already portable.
+_PORTABLE = {"kl_compat.kl_div": "functional", "kl_compat.porting.kl_div": "functional",
+             "kl_compat.porting.torch_module.KLDivLoss": "module", "kl_compat.porting.paddle_module.KLDivLoss": "module"}
+_R_APIS = {"nnf_kl_div": ("rtorch", "functional", ("input", "target", "reduction")),
+           "nn_kl_div_loss": ("rtorch", "module", ("reduction",))}
+# The surface names of each framework's adapter, by kind of call.
+_SURFACES = {"torch": {"functional": "functional", "module": "module"},
+             "paddle": {"functional": "functional", "module": "module"},
+             "rtorch": {"functional": "nnf_kl_div", "module": "nn_kl_div_loss"}}
+_DEFAULTS = {"reduction": "mean", "log_target": False, "size_average": None, "reduce": None}
+_ARGUMENTS = tuple(_DEFAULTS)
+ANY = "<not a literal>"  # an argument whose value the source does not fix
+_RETURNS = ("match", "differs")  # statuses where the framework returned a value
+_SILENT_KINDS = {"value", "nan-inf", "shape", "dtype", "gradient"}
+
+
+class ScanError(KlCompatError):
+    pass
+
+
+@dataclass
+class CallSite:
+    path: str
+    line: int
+    framework: str  # whose API the call is
+    surface: str  # "functional" | "module"
+    api: str  # as written, e.g. "F.kl_div"
+    arguments: dict  # reduction, log_target, size_average, reduce: a literal value, or ANY
+    semantics: str | None = None  # for kl_compat's porting layer: the semantics asked for
+
+    def pattern(self) -> str:
+        """The call as written, e.g. "F.kl_div(reduction='batchmean', size_average=False)"."""
+        if self.framework == "kl_compat":
+            return f"{self.api}(..., semantics={self.semantics if self.semantics == ANY else repr(self.semantics)})"
+        shown = [f"{k}={v if v == ANY else repr(v)}" for k, v in self.arguments.items() if v != _DEFAULTS[k]]
+        return f"{self.api}({', '.join(shown)})"
+
+
+@dataclass
+class Difference:
+    """One cause of a call site's differences: the finding (a known-differences entry on one framework)
+    that explains them, or none (`explained` False) where no finding covers the differing cases."""
+
+    column: str | None  # the framework column the finding is about
+    reason: str
+    advice: str | None
+    code: str | None  # the advice as code, for the framework ported to
+    link: str | None
+    explained: bool
+    silent: bool = False  # on some of its cases both frameworks return, and a value-like kind differs
+    cases: list = field(default_factory=list)  # the case ids that show it, in matrix order
+    example: dict = field(default_factory=dict)  # both frameworks' outcome on its first case
+
+
+@dataclass
+class SiteReport:
+    site: CallSite
+    cases: int  # matrix cases that make this call
+    differences: list
+    notes: list = field(default_factory=list)
+
+    @property
+    def silent(self) -> bool:
+        return any(d.silent for d in self.differences)
+
+
+# ---- finding the calls ---------------------------------------------------------------------------------
+
+class _PythonCalls(ast.NodeVisitor):
+    """Calls of the known APIs, with imports and aliases followed (module level and inside functions)."""
+
+    def __init__(self, path: str):
+        self.path, self.names, self.sites = path, {}, []
+
+    def visit_Import(self, node):
+        for a in node.names:
+            if a.asname:
+                self.names[a.asname] = a.name
+            else:
+                top = a.name.split(".")[0]
+                self.names[top] = top
+
+    def visit_ImportFrom(self, node):
+        if node.module and not node.level:
+            for a in node.names:
+                self.names[a.asname or a.name] = f"{node.module}.{a.name}"
+
+    def visit_Assign(self, node):
+        # `kl = F.kl_div` or `Loss = nn.KLDivLoss`: an alias of a known API
+        target = self._dotted(node.value)
+        if target in _PY_APIS:
+            for t in node.targets:
+                if isinstance(t, ast.Name):
+                    self.names[t.id] = target
+        self.generic_visit(node)
+
+    def _dotted(self, node) -> str | None:
+        parts = []
+        while isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        if not isinstance(node, ast.Name) or node.id not in self.names:
+            return None
+        return ".".join([self.names[node.id]] + parts[::-1])
+
+    def visit_Call(self, node):
+        name = self._dotted(node.func)
+        if name in _PORTABLE:
+            semantics = next((k.value for k in node.keywords if k.arg == "semantics"), None)
+            try:
+                semantics = ast.literal_eval(semantics) if semantics is not None else "torch"
+            except ValueError:
+                semantics = ANY
+            self.sites.append(CallSite(self.path, node.lineno, "kl_compat", _PORTABLE[name], ast.unparse(node.func),
+                                       {k: ANY for k in _ARGUMENTS}, semantics))
+        elif name in _PY_APIS:
+            framework, surface, order = _PY_APIS[name]
+            self.sites.append(CallSite(self.path, node.lineno, framework, surface, ast.unparse(node.func),
+                                       _python_arguments(node, order)))
+        self.generic_visit(node)
+
+
+def _python_arguments(node: ast.Call, order) -> dict:
+    given = {}
+    for param, arg in zip(order, node.args):
+        given[param] = arg
+    if any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords):
+        return {k: ANY for k in _ARGUMENTS}  # *args / **kwargs: nothing is known
+    for k in node.keywords:
+        given[k.arg] = k.value
+    out = {}
+    for key in _ARGUMENTS:
+        if key not in given:
+            out[key] = _DEFAULTS[key]
+            continue
+        try:
+            out[key] = ast.literal_eval(given[key])
+        except ValueError:
+            out[key] = ANY
+    return out
+
+
+def python_calls(path: Path) -> list[CallSite]:
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except SyntaxError as e:
+        raise ScanError(f"{path}: not valid Python (line {e.lineno}): {e.msg}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ScanError(f"{path}: cannot be read: {e}") from None
+    visitor = _PythonCalls(str(path))
+    visitor.visit(tree)
+    return visitor.sites
+
+
+# R's own parser, in a separate Rscript process (R torch is never loaded: only the source is parsed). For
+# every call of nnf_kl_div or nn_kl_div_loss (also as torch::...), one line: the line number, the function,
+# then per argument its name (empty when positional), its kind (a literal's R type, or "expr") and its value
+# as R writes a string (encodeString), tab-separated.
+_R_SCANNER = r"""
+args <- commandArgs(trailingOnly = TRUE)
+exprs <- parse(file = args[[1]], keep.source = TRUE)
+pd <- getParseData(exprs)
+wanted <- c("nnf_kl_div", "nn_kl_div_loss")
+calls <- pd[pd$token == "SYMBOL_FUNCTION_CALL" & pd$text %in% wanted, ]
+calls <- calls[order(calls$line1, calls$col1), ]
+found <- list()
+walk <- function(e) {
+  if (is.call(e)) {
+    f <- e[[1]]
+    name <- if (is.name(f)) as.character(f) else if (is.call(f) && identical(f[[1]], as.name("::"))) as.character(f[[3]]) else ""
+    if (name %in% wanted) found[[length(found) + 1L]] <<- e
+    for (part in as.list(e)) walk(part)
+  }
+}
+for (e in exprs) walk(e)
+if (length(found) != nrow(calls)) stop("R scanner: calls and parse data disagree")
+for (i in seq_along(found)) {
+  e <- found[[i]]
+  f <- e[[1]]
+  name <- if (is.name(f)) as.character(f) else as.character(f[[3]])
+  a <- as.list(e)[-1]
+  nms <- if (is.null(names(a))) rep("", length(a)) else names(a)
+  fields <- c(calls$line1[i], name)
+  for (j in seq_along(a)) {
+    v <- a[[j]]
+    kind <- if (is.character(v) && length(v) == 1L) "character" else if (is.logical(v) && length(v) == 1L) "logical" else
+            if (is.numeric(v) && length(v) == 1L) "numeric" else if (is.null(v)) "NULL" else "expr"
+    text <- if (kind == "expr") paste(deparse(v), collapse = " ") else as.character(v)
+    if (kind == "NULL") text <- ""
+    fields <- c(fields, encodeString(nms[[j]]), kind, encodeString(text, quote = '"'))
+  }
+  cat(paste(fields, collapse = "\t"), "\n", sep = "")
+}
+"""
+
+
+def r_calls(path: Path) -> list[CallSite]:
+    try:
+        out = subprocess.run(["Rscript", "-e", _R_SCANNER, str(path)], capture_output=True, text=True, timeout=120)
+    except FileNotFoundError:
+        raise ScanError(f"{path}: R sources are read with R's own parser, and Rscript is not installed") from None
+    except subprocess.TimeoutExpired:
+        raise ScanError(f"{path}: R's parser did not finish in 120 s") from None
+    if out.returncode != 0:
+        last = (out.stderr.strip().splitlines() or ["R failed"])[-1]
+        raise ScanError(f"{path}: R could not parse it: {last}")
+    sites = []
+    for line in out.stdout.splitlines():
+        fields = line.split("\t")
+        lineno, name, rest = int(fields[0]), fields[1], fields[2:]
+        framework, surface, order = _R_APIS[name]
+        given, position = {}, 0
+        for arg_name, kind, text in zip(rest[0::3], rest[1::3], rest[2::3]):
+            arg_name = ast.literal_eval(f'"{arg_name}"') if arg_name else ""
+            value = _r_literal(kind, text)
+            if not arg_name:
+                arg_name = order[position] if position < len(order) else f"..{position}"
+                position += 1
+            given[arg_name] = value
+        arguments = {k: given.get(k, _DEFAULTS[k]) for k in _ARGUMENTS}
+        sites.append(CallSite(str(path), lineno, framework, surface, name, arguments))
+    return sites
+
+
+def _r_literal(kind: str, text: str):
+    value = ast.literal_eval(text)  # encodeString's quoting reads as a Python string literal
+    if kind == "character":
+        return value
+    if kind == "logical":
+        return {"TRUE": True, "FALSE": False}.get(value, ANY)
+    if kind == "numeric":
+        return float(value)
+    if kind == "NULL":
+        return None
+    return ANY
+
+
+_SKIPPED_FOLDERS = {"__pycache__", "site-packages", "node_modules"}
+
+
+def _sources(folder: Path) -> list[Path]:
+    """*.py, *.R and *.r under `folder`, leaving out hidden folders (.git, .venv) and installed packages."""
+    out = []
+    for f in sorted(folder.rglob("*")):
+        parts = f.relative_to(folder).parts[:-1]
+        if any(p.startswith(".") or p in _SKIPPED_FOLDERS for p in parts):
+            continue
+        if f.suffix in (".py", ".R", ".r") and f.is_file():
+            out.append(f)
+    return out
+
+
+def find_calls(paths) -> list[CallSite]:
+    """Every call site under `paths` (files or folders: *.py, *.R and *.r), in path and line order."""
+    files = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files += _sources(p)
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise ScanError(f"{p}: no such file or folder")
+    sites = []
+    for f in files:
+        sites += r_calls(f) if f.suffix in (".R", ".r") else python_calls(f)
+    return sites
+
+
+# ---- matching calls to measurements --------------------------------------------------------------------
+
+def case_patterns(site: CallSite) -> list[str]:
+    """Globs of the case ids that make this call: the last two parts of an id are the call's reduction
+    (with the legacy arguments, if any) and the target's space."""
+    a = site.arguments
+    spaces = ["prob", "log"] if a["log_target"] == ANY else ["log" if a["log_target"] else "prob"]
+    reduction = "*" if a["reduction"] == ANY else _glob_escape(str(a["reduction"]))
+    if a["size_average"] is None and a["reduce"] is None:
+        calls = [reduction]
+    else:
+        legacy = [f"{k}={'*' if a[k] == ANY else a[k]}" for k in ("size_average", "reduce")]
+        calls = [f"{reduction},{','.join(legacy)}"]
+    return [f"*/{c}/{s}" for c in calls for s in spaces]
+
+
+def _glob_escape(text: str) -> str:
+    return "".join(f"[{ch}]" if ch in "*?[" else ch for ch in text)
+
+
+def _columns(m: dict, name: str) -> dict | None:
+    ran = [c for c in m["columns"] if c["name"] == name and c["available"]]
+    if not ran:
+        return None
+    from .guide import pick_column
+
+    return pick_column(m, name)
+
+
+def scan(sites, m: dict, src: str, dst: str) -> list[SiteReport]:
+    """What differs for each call site when its code runs on `dst` instead of `src` (a report model)."""
+    for name in (src, dst):
+        if name not in FRAMEWORK_NAMES:
+            raise ScanError(f"unknown framework {name!r}: one of {', '.join(FRAMEWORK_NAMES)}")
+    cols = {name: _columns(m, name) for name in (src, dst)}
+    for name, col in cols.items():
+        if col is None:
+            raise ScanError(f"the measurements hold no results of {name}: run `kl-compat report` with it first")
+    records = {(r["column"], r["surface"]): r["cases"] for r in m["records"]}
+    owners: dict = {}  # (column, surface, case) -> the findings that case belongs to
+    for f in m["findings"]:
+        for c in f["cases"]:
+            owners.setdefault((f["column"], c["surface"], c["case"]), []).append(f)
+    out = []
+    for site in sites:
+        if site.framework not in (src, dst, "kl_compat"):
+            out.append(SiteReport(site, 0, [], [f"a {site.framework} call: not part of {src} -> {dst}"]))
+            continue
+        if site.framework == "kl_compat":
+            out.append(SiteReport(site, 0, [], [
+                f"kl_compat's porting layer: semantics={site.semantics!r} gives that framework's measured behaviour on "
+                f"{dst} tensors as on any other (held to it case by case), so the port changes nothing here"]))
+            continue
+        patterns = case_patterns(site)
+        a_surface, b_surface = _SURFACES[src][site.surface], _SURFACES[dst][site.surface]
+        a_cases = records.get((cols[src]["id"], a_surface), {})
+        b_cases = records.get((cols[dst]["id"], b_surface), {})
+        converted = _converted(site, dst)
+        pairs = [(c, converted(c) if converted else c) for c in a_cases
+                 if any(fnmatch.fnmatchcase(c, p) for p in patterns)]
+        pairs = [(c, d) for c, d in pairs if d in b_cases]
+        matched = [c for c, _ in pairs]
+        causes: dict = {}
+        for case, dst_case in pairs:
+            ra, rb = a_cases[case], b_cases[dst_case]
+            ka, kb = set(ra.get("kinds") or ()), set(rb.get("kinds") or ())
+            if ra["status"] == rb["status"] and ka == kb:
+                continue
+            # Each side's findings of the kinds only that side shows (all its findings on the case where the
+            # statuses differ and the kinds do not); a cause is silent on a case where both return values
+            # and it accounts for a differing value-like kind.
+            differing = (ka ^ kb) or (ka | kb)
+            silent_kinds = (ka ^ kb) & _SILENT_KINDS if ra["status"] in _RETURNS and rb["status"] in _RETURNS else set()
+            found = [f for col, surface, c in ((cols[dst]["id"], b_surface, dst_case), (cols[src]["id"], a_surface, case))
+                     for f in owners.get((col, surface, c), []) if set(f["kinds"]) & differing]
+            example = {"case": case, src: {"status": ra["status"], "kinds": sorted(ka)},
+                       dst: {"status": rb["status"], "kinds": sorted(kb)}}
+            for f in found or [None]:
+                key = f["id"] if f else None
+                if key not in causes:
+                    causes[key] = _cause(f, dst, example)
+                cause = causes[key]
+                cause.cases.append(case)
+                cause.silent |= bool(silent_kinds & set(f["kinds"] if f else silent_kinds))
+        diffs = sorted(causes.values(), key=lambda d: (not d.silent, -len(d.cases), d.reason))
+        out.append(SiteReport(site, len(matched), diffs, _notes(site, src, dst, matched)))
+    return out
+
+
+def _cause(f: dict | None, dst: str, example: dict) -> Difference:
+    if f is None:
+        return Difference(None, "not explained by the known-differences file", None, None, None, False,
+                          example=example)
+    return Difference(f["column"], " ".join((f.get("reason") or f["title"]).split()), f.get("advice"),
+                      (f.get("advice_code") or {}).get(dst), f.get("link"), bool(f["known"]), example=example)
+
+
+def _converted(site: CallSite, dst: str):
+    """Where `dst` has no size_average/reduce and the call gives them as literals: a function mapping a
+    matrix case of the call to the case of the call a converter writes instead (reduction= what the legacy
+    arguments stand for, spec S4), which the matrix holds with the same inputs (`core/...` for
+    `legacy/...`). None otherwise: the call is compared as it is."""
+    from . import spec
+
+    a = site.arguments
+    if dst == "torch" or (a["size_average"] is None and a["reduce"] is None) or ANY in (
+            a["reduction"], a["size_average"], a["reduce"]):
+        return None
+    effective = spec.effective_reduction(spec.Call(a["reduction"], False, a["size_average"], a["reduce"]))
+
+    def case(case_id: str) -> str:
+        group, values, shape, dtypes, _, space = case_id.split("/")
+        return "/".join(("core" if group == "legacy" else group, values, shape, dtypes, effective, space))
+    return case
+
+
+def _notes(site: CallSite, src: str, dst: str, matched) -> list[str]:
+    from . import spec
+
+    notes = []
+    a = site.arguments
+    if not matched:
+        notes.append("no case of the matrix makes this call: nothing measured to compare")
+    legacy = {k: a[k] for k in ("size_average", "reduce") if a[k] is not None}
+    if legacy and ANY not in legacy.values() and a["reduction"] != ANY and dst != "torch":
+        effective = spec.effective_reduction(spec.Call(a["reduction"], False, a["size_average"], a["reduce"]))
+        what = f"reduction={effective!r}"
+        if site.framework == "torch" and site.surface == "functional" and a["reduction"] == "batchmean":
+            what += (" (F.kl_div divides that by the batch size once more, because reduction='batchmean' "
+                     "is still checked after the legacy arguments: a converter's reduction="
+                     f"{effective!r} on {dst} silently drops that division)")
+        notes.append(f"{dst} has no size_average/reduce; these stand for {what}, and the cases are compared "
+                     f"with {dst}'s reduction={effective!r}, as a converter writes the call. "
+                     "kl_compat.kl_div(..., semantics='torch') keeps PyTorch's result on any framework")
+    return notes
+
+
+# ---- output ---------------------------------------------------------------------------------------------
+
+def _verdict(r: SiteReport) -> str:
+    if r.site.framework == "kl_compat":
+        return "portable"
+    if not r.cases and not r.differences:
+        return "not compared"
+    return "SILENT DIFFERENCE" if r.silent else "differs (loudly)" if r.differences else "same"
+
+
+def render_text(reports, src: str, dst: str) -> str:
+    lines = [f"kl_div call sites, {src} -> {dst}: {len(reports)} found, "
+             f"{sum(r.silent for r in reports)} with a silent difference"]
+    for r in reports:
+        s = r.site
+        lines += ["", f"{s.path}:{s.line}: {s.pattern()}  [{_verdict(r)}]",
+                  f"  {r.cases} matrix case(s) make this call on the {s.surface} surface"]
+        for d in r.differences:
+            lines.append(f"  - {'silent' if d.silent else 'loud'}, {len(d.cases)} case(s), e.g. {d.cases[0]}"
+                         + (f" ({d.column})" if d.column else "") + f": {d.reason}")
+            if d.advice:
+                lines.append(f"    fix: {d.advice}")
+        for n in r.notes:
+            lines.append(f"  note: {n}")
+    return "\n".join(lines) + "\n"
+
+
+def render_markdown(reports, src: str, dst: str) -> str:
+    from .report.markdown import cell, code
+
+    lines = [f"# kl_div call sites, {src} → {dst}", "",
+             f"{len(reports)} call site(s); {sum(r.silent for r in reports)} with a silent difference.", ""]
+    for r in reports:
+        lines += [f"## {cell(f'{r.site.path}:{r.site.line}')}: {code(r.site.pattern())}", "",
+                  f"{_verdict(r)}; {r.cases} matrix case(s) make this call.", ""]
+        if r.differences:
+            lines += ["| | cases | framework | why | fix |", "|---|---|---|---|---|"]
+            for d in r.differences:
+                lines.append(f"| {'**silent**' if d.silent else 'loud'} | {len(d.cases)}, e.g. {code(d.cases[0])} | "
+                             f"{cell(d.column or '—')} | {cell(d.reason)} | {cell(d.advice or '—')} |")
+            lines.append("")
+        lines += [f"Note: {cell(n)}" for n in r.notes] + ([""] if r.notes else [])
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def render_json(reports, src: str, dst: str) -> str:
+    return json.dumps({"from": src, "to": dst, "sites": [
+        {**asdict(r.site), "call": r.site.pattern(), "silent": r.silent, "cases": r.cases, "notes": r.notes,
+         "differences": [asdict(d) for d in r.differences]} for r in reports]}, indent=1, sort_keys=True) + "\n"
+
+
+RENDERERS = {"text": render_text, "markdown": render_markdown, "json": render_json}
+
+
+def load_measurements(path: Path | None) -> dict:
+    """A report model: the given report.json, else the committed report of this kl_compat."""
+    from . import conformance
+    from .report import json_report
+
+    path = Path(path) if path else Path(conformance.__file__).parent / "report" / "report.json"
+    if not path.exists():
+        raise ScanError(f"{path}: no such report (give --report REPORT.json, made by `kl-compat report`)")
+    return json_report.read(path)
+
+
+def command(args) -> int:
+    for name in (args.src, args.dst):
+        if name not in FRAMEWORK_NAMES:
+            raise ScanError(f"unknown framework {name!r}: one of {', '.join(FRAMEWORK_NAMES)}")
+    measurements = load_measurements(args.report)
+    reports = scan(find_calls(args.paths), measurements, args.src, args.dst)
+    text = RENDERERS[args.format](reports, args.src, args.dst)
+    if args.out:
+        from .npzio import atomic_write_text
+
+        atomic_write_text(Path(args.out), text)
+        print(f"wrote {args.out}")
+    else:
+        print(text, end="")
+    return 1 if any(r.silent for r in reports) else 0
