@@ -159,17 +159,14 @@ class RBridge:
             return ri.FloatSexpVector([float(reduction)])
         raise TypeError(f"a reduction of type {type(reduction).__name__} has no R equivalent here: {reduction!r}")
 
-    # -- one crossing --
-    def run(self, tasks) -> list[dict]:
-        """The R driver's results for `tasks`, in order, as Python values (arrays row-major)."""
-        if not tasks:
-            return []
+    def r_columns(self, tasks) -> list:
+        """The tasks as klc_bridge's columns after the kernel's name (case_id, surface, input, target,
+        input_dtype, target_dtype, reduction, log_target, size_average, reduce), one element per task."""
         ri = self.session.ri
         with self.session.localconverter(self.session.converter) as cv:
             inputs = [self.r_array(t[2], t[5], cv) for t in tasks]
             targets = [self.r_array(t[3], t[6], cv) for t in tasks]
-        args = (
-            ri.StrSexpVector([self.kernel]),
+        return [
             ri.StrSexpVector([t[0] for t in tasks]),
             ri.StrSexpVector([t[1] for t in tasks]),
             ri.ListSexpVector(inputs),
@@ -180,9 +177,15 @@ class RBridge:
             ri.BoolSexpVector([bool(t[4].log_target) for t in tasks]),
             ri.ListSexpVector([self.r_flag(t[4].size_average) for t in tasks]),
             ri.ListSexpVector([self.r_flag(t[4].reduce) for t in tasks]),
-        )
+        ]
+
+    # -- one crossing --
+    def run(self, tasks) -> list[dict]:
+        """The R driver's results for `tasks`, in order, as Python values (arrays row-major)."""
+        if not tasks:
+            return []
         try:
-            columns = _fields(self._entry(*args))
+            columns = _fields(self._entry(self.session.ri.StrSexpVector([self.kernel]), *self.r_columns(tasks)))
         except self.session.RRuntimeError as e:
             raise RBridgeError(f"the R batch driver failed ({self.kernel} kernel): {str(e).strip()}") from None
         records = _records(columns)

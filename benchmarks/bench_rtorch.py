@@ -151,22 +151,9 @@ def r_loop(session):
 
 
 def r_columns(bridge, tasks) -> list:
-    """The tasks as R columns, converted exactly as the adapter converts them (RBridge's own methods)."""
-    ri = bridge.session.ri
-    with bridge.session.localconverter(bridge.session.converter) as cv:
-        inputs = [bridge.r_array(t[2], t[5], cv) for t in tasks]
-        targets = [bridge.r_array(t[3], t[6], cv) for t in tasks]
-    return [
-        ri.StrSexpVector([t[1] for t in tasks]),
-        ri.ListSexpVector(inputs),
-        ri.ListSexpVector(targets),
-        ri.StrSexpVector([t[5] for t in tasks]),
-        ri.StrSexpVector([t[6] for t in tasks]),
-        ri.ListSexpVector([bridge.r_reduction(t[4].reduction) for t in tasks]),
-        ri.BoolSexpVector([bool(t[4].log_target) for t in tasks]),
-        ri.ListSexpVector([bridge.r_flag(t[4].size_average) for t in tasks]),
-        ri.ListSexpVector([bridge.r_flag(t[4].reduce) for t in tasks]),
-    ]
+    """The tasks as R columns, converted exactly as the adapter converts them (RBridge's own method),
+    without the case ids, which the pure loop does not need."""
+    return bridge.r_columns(tasks)[1:]
 
 
 def r_chunks(session, prepared, n: int, batch_size: int) -> list:
