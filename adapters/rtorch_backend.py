@@ -324,7 +324,10 @@ class RTorchAdapter(Adapter):
 
     def observe_batch(self, tasks, started=None):
         # `started` is never called: one crossing into R observes the whole batch, so a crash is pinned
-        # on the batch, and the runner finds the task by sending the batch again one task at a time.
+        # on the batch, and the runner finds the task by sending the batch again one task at a time. For
+        # the same reason the batch's time limit is --timeout times its length (runner._await): a call
+        # back into Python per task, to mark each one, would cost every observation what the one
+        # crossing saves.
         for task in tasks:
             if task[1] not in self.surfaces:
                 raise ValueError(f"rtorch has no surface {task[1]!r}: its surfaces are {', '.join(self.surfaces)}")

@@ -16,6 +16,9 @@ DEFAULT_ADAPTERS = ("torch", "paddle", "rtorch")
 # The committed report: the current frameworks, and Paddle 2.6.2 from its environment beside Paddle 3.
 REPORT_ADAPTERS = ("torch", "paddle", "paddle@paddle-2.6.2", "rtorch")
 DEFAULT_RESULTS = Path("results/latest.jsonl")
+TIMEOUT_HELP = ("seconds one observation (a case on one surface) may take before its worker is killed, batched or "
+                "not (default 60); an adapter observing a batch in one call (R torch) has it times the batch's "
+                "length")
 
 
 class CLIError(KlCompatError):
@@ -316,7 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", type=Path, default=DEFAULT_RESULTS, help=f"results file (default {DEFAULT_RESULTS})")
     r.add_argument("--cases", action="append", metavar="GLOB", help="only cases whose id matches (repeatable)")
     r.add_argument("--shard", type=_shard, help="run the deterministic slice i/n")
-    r.add_argument("--timeout", type=float, default=60.0, help="seconds per case before its worker is killed")
+    r.add_argument("--timeout", type=float, default=60.0, help=TIMEOUT_HELP)
     r.add_argument("--known", type=Path, default=None, help="known-differences file (default: the package's)")
     r.add_argument("--strict", action="store_true", help="also fail on stale or fixed known-difference entries")
     r.add_argument("--workers", type=_positive, default=1,
@@ -344,7 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--allow-unavailable", action="store_true",
                     help="an adapter named with --adapters that cannot run is not an error (exit 3)")
     rp.add_argument("--run-out", type=Path, default=DEFAULT_RESULTS, help=f"the run's results (default {DEFAULT_RESULTS})")
-    rp.add_argument("--timeout", type=float, default=60.0, help="seconds per case before its worker is killed")
+    rp.add_argument("--timeout", type=float, default=60.0, help=TIMEOUT_HELP)
     rp.add_argument("--known", type=Path, default=None, help="known-differences file (default: the package's)")
     rp.add_argument("--claims", type=Path, default=None, help="claims file (default: the package's)")
     rp.add_argument("--no-reproducers", action="store_true", help="do not minimise reproducers (no workers)")

@@ -6,6 +6,12 @@ observation it marks which one it is making in a page both processes map (kl_com
 the worker dies or hangs, that observation is recorded as `crashed` (with the signal) or `timeout`, a
 fresh worker starts, and the run goes on with everything else the dead worker held. Nothing already
 received is lost: each observation goes to the caller's callback, in order, as soon as it arrives.
+
+The timeout is per observation, batches or not: the runner watches the in-flight slot and restarts the
+clock whenever the worker moves on to its next observation. An adapter that observes a whole batch in
+one call (R torch, one crossing into R per batch) marks the batch's range instead, and has the timeout
+times the batch's length (its observations are then re-sent one at a time, so the one that hangs is
+found with the timeout of one).
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from pathlib import Path
 from . import golden, inflight, wire
 from .adapters.base import CRASHED, TIMEOUT, UNAVAILABLE, Observation
 
-DEFAULT_TIMEOUT = 60.0  # seconds one task may take before its worker is killed
+DEFAULT_TIMEOUT = 60.0  # seconds one observation may take before its worker is killed (see _await)
 # A worker's start (importing its framework, warming it up, loading the goldens' inputs) may take the
 # per-task timeout, but never less than this floor: a cold import of Paddle or of R torch's libtorch
 # takes seconds to tens of seconds on a loaded machine, and counts against no task. See startup_limit.
@@ -46,6 +52,9 @@ _MAX_INFLIGHT_BYTES = 48 * 1024
 _MAX_INFLIGHT = 64
 _MAX_INFLIGHT_UNDER_LARGE = 8
 _ANSWER_PIPE_BYTES = 1 << 20
+# While a worker is busy the runner wakes this often (at most) to see, in the in-flight slot, whether it
+# has moved on to its next observation: the per-observation timeout restarts then (_await).
+_POLL = 0.25
 
 
 @dataclass(frozen=True)
@@ -402,9 +411,9 @@ def _drain(worker: Worker, pending: deque, on_observation, adapter: str, timeout
         if alive and not inflight:
             continue
         try:
-            msg = worker.receive(last_progress + timeout)
+            msg, limit = _await(worker, timeout, last_progress)
         except (EOFError, wire.WireError):
-            msg = "died"
+            msg, limit = "died", timeout
         if msg is None or msg == "died":
             unanswered = [(t, s) for i, t in enumerate(inflight) for s in (t.surfaces[answered:] if i == 0 else t.surfaces)]
             lo, hi = _suspects(worker, len(unanswered), batch_size, inflight, answered)
@@ -419,7 +428,7 @@ def _drain(worker: Worker, pending: deque, on_observation, adapter: str, timeout
             else:
                 (lost, surface), = suspects
                 if msg is None:
-                    status, detail = TIMEOUT, f"no answer within {timeout:g} s; worker killed"
+                    status, detail = TIMEOUT, f"no answer within {limit:g} s; worker killed"
                 else:
                     status, detail = CRASHED, worker.death()
                 blamed = Observation(lost.case.id, adapter, surface, status, detail=detail)
@@ -450,6 +459,37 @@ def _drain(worker: Worker, pending: deque, on_observation, adapter: str, timeout
         for obs in observations:
             on_observation(obs)
     return True
+
+
+def _await(worker: Worker, timeout: float, since: float) -> tuple[dict | None, float]:
+    """The worker's next frame, or None when the observation it is making has run past its limit; and
+    that limit. The limit is per observation, not per batch: `timeout` for an observation the in-flight
+    slot names alone, restarting whenever the slot moves on to the next one, so a batch of many quick
+    observations never times out while one slow observation still does. An adapter that observes a
+    batch in one go (R torch: one crossing into R) marks the batch's whole range, n observations: its
+    limit is n x `timeout`. `since` is when the clock started (the last answer, or the first task sent).
+    Raises EOFError/WireError when the worker dies."""
+    mark, started = worker.inflight.read(), since
+    poll = min(_POLL, timeout / 4)
+    while True:
+        limit = timeout * _span(mark, worker.made)
+        deadline = started + limit
+        msg = worker.receive(min(deadline, time.monotonic() + poll))
+        if msg is not None:
+            return msg, limit
+        now = time.monotonic()
+        current = worker.inflight.read()
+        if current != mark:  # the next observation began (at most one poll ago): its own limit
+            mark, started = current, now
+        elif now >= deadline:
+            return None, limit
+
+
+def _span(mark: tuple[int, int], made: int) -> int:
+    """How many observations the worker may be making, by its slot: 1 for one it names alone, n for a
+    batch of n it observes in one go, 1 when the slot names nothing unanswered (between batches)."""
+    first, last = mark
+    return last - first + 1 if 0 <= made <= first <= last else 1
 
 
 def _suspects(worker: Worker, unanswered: int, batch_size: int, inflight: deque, answered: int) -> tuple[int, int]:

@@ -184,3 +184,41 @@ class PlantedAdapter(SpecAdapter):
         if (np.isfinite(y) & (y > 0.75)).any():
             out.values = np.asarray(out.values) + 1.0
         return out
+
+
+class BatchingSlowAdapter(SpecAdapter):
+    """The spec in batches of 16 (as torch and Paddle are given), 0.2 s an observation: a batch takes
+    3.2 s, more than a --timeout of 2 s, which each observation keeps well within."""
+
+    name = "batching-slow"
+    batch_size = 16
+    SECONDS = 0.2
+
+    def kl_div(self, surface, input, target, call):
+        time.sleep(self.SECONDS)
+        return super().kl_div(surface, input, target, call)
+
+
+class BatchingSlowHangAdapter(BatchingSlowAdapter):
+    """As BatchingSlowAdapter, but the observations of 0-d inputs never return."""
+
+    name = "batching-slow-hang"
+
+    def kl_div(self, surface, input, target, call):
+        if input.values.ndim == 0:
+            time.sleep(3600)
+        return super().kl_div(surface, input, target, call)
+
+
+class OneGoSlowAdapter(BatchingSlowAdapter):
+    """As BatchingSlowAdapter, observing a batch in one go (as the R adapter does): the in-flight slot
+    names the whole batch, never one observation of it."""
+
+    name = "one-go-slow"
+
+    def observe_batch(self, tasks, started=None):
+        return super().observe_batch(tasks)
+
+
+class OneGoSlowHangAdapter(OneGoSlowAdapter, BatchingSlowHangAdapter):
+    name = "one-go-slow-hang"

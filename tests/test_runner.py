@@ -76,6 +76,51 @@ def test_a_hang_in_a_batch_costs_one_timeout(fault_env, small_cases):
     assert state.restarts == hangs  # not a second timeout to find the culprit
 
 
+def _timed(adapter, cases, **kw):
+    import time
+
+    start = time.monotonic()
+    state, seen = _run(adapter, cases, **kw)
+    return state, seen, time.monotonic() - start
+
+
+def test_the_timeout_is_per_observation_not_per_batch(fault_env, small_cases):
+    """Batches of 16 observations of 0.2 s each (3.2 s a batch) under --timeout 2: none times out."""
+    cases = [c for c in small_cases if c.input.ndim > 0][:20]
+    state, seen, seconds = _timed("fault_adapters:BatchingSlowAdapter", cases, timeout=2.0)
+    assert [o.status for o in seen] == ["ok"] * 20, [(o.case_id, o.status, o.detail) for o in seen if o.status != "ok"]
+    assert state.restarts == 0
+    assert seconds >= 20 * 0.2  # the batches did take longer than the timeout
+
+
+def test_one_slow_observation_in_a_batch_still_times_out_alone(fault_env, small_cases):
+    cases = [c for c in small_cases if c.input.ndim > 0][:8]
+    (hang,) = [c for c in small_cases if c.input.ndim == 0][:1]
+    cases = cases[:5] + [hang] + cases[5:]  # in the middle of one batch, after 1 s of observations
+    state, seen, seconds = _timed("fault_adapters:BatchingSlowHangAdapter", cases, timeout=2.0)
+    assert [o.case_id for o in seen] == [c.id for c in cases]
+    assert [o.status for o in seen] == ["timeout" if c is hang else "ok" for c in cases]
+    (late,) = [o for o in seen if o.status == "timeout"]
+    assert late.detail == "no answer within 2 s; worker killed"
+    assert state.restarts == 1
+    assert seconds < 30  # the hang cost one timeout, not a wait for the hour it sleeps
+
+
+def test_an_adapter_observing_a_batch_in_one_go_has_the_timeout_times_its_length(fault_env, small_cases):
+    """As the R adapter: the slot names the whole batch (16 observations: 16 x 2 s), so a batch of 3.2 s
+    is within it; a batch holding a hang times out, and the one-at-a-time re-send finds the culprit."""
+    cases = [c for c in small_cases if c.input.ndim > 0][:20]
+    state, seen, _ = _timed("fault_adapters:OneGoSlowAdapter", cases, timeout=2.0)
+    assert [o.status for o in seen] == ["ok"] * 20 and state.restarts == 0
+    few = [c for c in small_cases if c.input.ndim > 0][:3]
+    (hang,) = [c for c in small_cases if c.input.ndim == 0][:1]
+    cases = few[:1] + [hang] + few[1:]
+    state, seen, _ = _timed("fault_adapters:OneGoSlowHangAdapter", cases, timeout=0.5)
+    assert [o.status for o in seen] == ["timeout" if c is hang else "ok" for c in cases]
+    assert "no answer within 0.5 s" in next(o.detail for o in seen if o.status == "timeout")
+    assert state.restarts == 2  # the batch's limit (4 x 0.5 s), then the hang alone (0.5 s)
+
+
 def test_hang_times_out_and_the_run_goes_on(fault_env, small_cases):
     cases = [c for c in small_cases if c.input.ndim in (0, 1)][:6]
     assert any(c.input.ndim == 0 for c in cases)
