@@ -52,6 +52,14 @@ def default_path() -> Path:
 
 
 def load(path: Path | None = None) -> list[dict]:
+    """The claims of `path` (default: the package's claims.toml). A file named explicitly must exist: a
+    typo never reads as "no claims", which would drop the report's claims section without a word."""
+    if path is not None:
+        path = Path(path)
+        if path.is_dir():
+            raise ClaimsError(f"{path}: is a directory, not a claims file")
+        if not path.exists():
+            raise ClaimsError(f"{path}: no such claims file")
     path = Path(path or default_path())
     data = read_toml(path, ClaimsError)
     out, ids = [], set()

@@ -241,6 +241,10 @@ def cmd_report(args) -> int:
     for flag, path in (("--out", args.out), ("--guides", args.guides)):
         if path is not None and path.exists() and not path.is_dir():
             raise CLIError(f"{flag} {path}: is a file; the report goes to a directory")
+    if args.claims is not None:
+        from . import claims
+
+        claims.load(args.claims)  # a malformed claims file fails here, before any run, in one line
     explicit = args.adapters is not None
     if args.results:
         if explicit:

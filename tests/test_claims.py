@@ -136,3 +136,31 @@ def test_evaluated_per_framework_version():
     assert [(r["column"], r["status"]) for r in out["results"]] == [("fw@1.0", "contradicted"), ("fw@2.0", "held")]
     (none,) = claims.evaluate([dict(_claim({"cases": ["core/*"], "shape": []}), framework="absent")], cols, records)
     assert none["results"][0]["status"] == "not measured"
+
+
+
+def test_an_explicit_claims_file_must_exist_and_is_read_before_anything_runs(tmp_path, capsys, fault_env):
+    from kl_compat.cli import main
+    from kl_compat.report import build
+
+    from test_report import adapter_line, record, write_results
+
+    missing = tmp_path / "nosuch.toml"
+    with pytest.raises(claims.ClaimsError, match="nosuch.toml: no such claims file"):
+        claims.load(missing)  # never read as "no claims"
+    with pytest.raises(claims.ClaimsError, match="is a directory"):
+        claims.load(tmp_path)
+    results_file = write_results(tmp_path / "r.jsonl", [adapter_line("alpha")],
+                                 [record("core/a/2d/float32/mean/prob", "alpha")])
+    with pytest.raises(claims.ClaimsError, match="no such claims file"):
+        build([results_file], claims_path=missing, reproduce=False, probe=False)
+    # the command: one line, exit 2; a malformed claims file fails before the matrix runs
+    bad = tmp_path / "claims.toml"
+    bad.write_text("[[claim]\n")
+    run_out = tmp_path / "run.jsonl"
+    for path, want in ((missing, "--claims"), (bad, "not valid TOML")):
+        rc = main(["report", "--adapters", "fault_adapters:SpecAdapter", "--run-out", str(run_out), "--out",
+                   str(tmp_path / "rep"), "--claims", str(path), "--no-reproducers", "--no-screenshot", "--quiet"])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc == 2 and len(err) == 1 and want in err[0] and "error:" in err[0], err
+        assert not run_out.exists() and not (tmp_path / "rep").exists()
