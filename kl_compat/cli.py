@@ -47,16 +47,19 @@ exit status:
        --allow-unavailable; without it that is 3)
 {_INTERRUPTED}
 --out is replaced only when the run ends normally: a run that fails or is interrupted leaves it as it
-was and its records in <stem>.partial<suffix> (results/latest.partial.jsonl: read by `report`, flagged
-as partial). A worker may take max(--timeout, 120 s) to start (import its framework) before its adapter
-counts as unavailable.
+was and its records in <stem>.partial<suffix> (results/latest.partial.jsonl: read by `report
+--allow-partial`, flagged as partial). A worker may take max(--timeout, 120 s) to start (import its
+framework) before its adapter counts as unavailable.
 """,
     "report": f"""\
 exit status:
   0    the report is written; every difference is explained by the known-differences file
   1    the report is written, and a record shows a new difference
   2    usage or input error: a bad option, an unknown adapter name, an unreadable or malformed
-       results, --known or --claims file, an --out or --guides that is not a directory
+       results, --known or --claims file (an explicit --claims must exist), an --out or --guides that
+       is not a directory or that another report is writing; a partial input (a run that did not end
+       normally) unless --allow-partial; inputs judged against different goldens (than each other,
+       or than this kl_compat's) unless --allow-mismatch
   3    an adapter named with --adapters did not run (not with --allow-unavailable). Adapters of the
        default list that cannot run are skipped, each named with its reason, and do not fail the report
   4    nothing at all was checked (no record of the inputs observed anything)
@@ -251,11 +254,9 @@ def cmd_report(args) -> int:
             raise CLIError("--adapters is for the run; with results files given, nothing runs")
         run.load_known(args.known)  # a bad entry fails here, naming itself
         inputs = [results.read(p) for p in args.results]  # a malformed file fails here, in one line
-        for res in inputs:
-            if res.truncated:
-                print(f"kl-compat report: warning: {res.path} is partial (its run did not end normally); "
-                      "the report uses its records as they are and says so", file=sys.stderr)
-        rc = command(args)
+        _refuse_or_warn(inputs, args)
+        with _outputs_locked(*_report_dirs(args)):
+            rc = command(args)
     else:
         names = list(args.adapters) if explicit else list(REPORT_ADAPTERS)
         run.check_adapters(names)
@@ -271,7 +272,8 @@ def cmd_report(args) -> int:
                 keep.append(name)
             names = keep
         args.adapters = names
-        rc = command(args)
+        with _outputs_locked(*_report_dirs(args)):  # held from the run on: a second report fails at once
+            rc = command(args)
         inputs = [results.read(args.run_out)]
         not_run = {a["adapter"]: a.get("reason") for a in inputs[0].adapters if not a["available"]}
         if not_run and explicit and not args.allow_unavailable:
@@ -288,6 +290,59 @@ def cmd_report(args) -> int:
     return rc
 
 
+def _report_dirs(args) -> list[Path]:
+    """The folders a report writes and locks: --out (default conformance/report), and --guides when given
+    (by default the guides go inside --out, or beside the default report)."""
+    from .report import DEFAULT_OUT
+
+    return [Path(args.out or DEFAULT_OUT)] + ([Path(args.guides)] if args.guides else [])
+
+
+@contextlib.contextmanager
+def _outputs_locked(*dirs: Path, file: Path | None = None):
+    """Locks for a command's outputs, held while it runs: `DIR/.kl-compat.lock` for each folder of outputs
+    (created if missing, and removed again if the command fails leaving it empty), `FILE.lock` for one
+    file. Another kl-compat process writing them makes this one fail at once: OutputLocked, exit 2."""
+    from .results import OutputLock
+
+    locks, created = [], []
+    try:
+        for d in dict.fromkeys(Path(d).absolute() for d in dirs):
+            if not d.exists():
+                d.mkdir(parents=True)
+                created.append(d)
+            locks.append(OutputLock(d, lock_path=d / ".kl-compat.lock"))
+        if file is not None:
+            Path(file).parent.mkdir(parents=True, exist_ok=True)
+            locks.append(OutputLock(file))
+        yield
+    finally:
+        for lock in reversed(locks):
+            lock.release()
+        for d in reversed(created):
+            try:
+                d.rmdir()  # only when empty: nothing was written
+            except OSError:
+                pass
+
+
+def _refuse_or_warn(inputs, args) -> None:
+    """As diff and merge do: a partial input, or inputs judged against other goldens, are an error (exit 2)
+    unless --allow-partial / --allow-mismatch; allowed, each is said on stderr (and in the report's notes)."""
+    from .report import model
+
+    partial, mismatched = model.input_problems(inputs)
+    refused = [(p, "--allow-partial") for p in partial if not args.allow_partial]
+    refused += [(p, "--allow-mismatch") for p in mismatched if not args.allow_mismatch]
+    for p in partial + mismatched:  # the first refused one is the error line, last
+        if refused and p == refused[0][0]:
+            continue
+        print(f"kl-compat report: {'problem' if refused else 'warning'}: {p}", file=sys.stderr)
+    if refused:
+        problem, flag = refused[0]
+        raise CLIError(f"{problem} ({flag} to report on it anyway)")
+
+
 def cmd_diff(args) -> int:
     from .diff import command
 
@@ -299,7 +354,8 @@ def cmd_guide(args) -> int:
 
     if args.out is not None and args.out.is_dir():
         raise CLIError(f"--out {args.out}: is a directory; the guide is one file (e.g. {args.out / 'guide.md'})")
-    return command(args)
+    with _outputs_locked(file=args.out):  # FILE.lock: two guides into one file, the second fails at once
+        return command(args)
 
 
 def cmd_scan(args) -> int:
@@ -350,6 +406,12 @@ def build_parser() -> argparse.ArgumentParser:
                          "skipped, and said); ADAPTER@ENV runs in a named environment, created if missing")
     rp.add_argument("--allow-unavailable", action="store_true",
                     help="an adapter named with --adapters that cannot run is not an error (exit 3)")
+    rp.add_argument("--allow-partial", action="store_true",
+                    help="report on a partial input (a run that did not end normally) anyway: said on stderr, "
+                         "and the report says so")
+    rp.add_argument("--allow-mismatch", action="store_true",
+                    help="report on inputs judged against different goldens (than each other, or than this "
+                         "kl_compat's) anyway: said on stderr, and the report says so")
     rp.add_argument("--run-out", type=Path, default=DEFAULT_RESULTS, help=f"the run's results (default {DEFAULT_RESULTS})")
     rp.add_argument("--timeout", type=float, default=60.0, help=TIMEOUT_HELP)
     rp.add_argument("--known", type=Path, default=None, help="known-differences file (default: the package's)")

@@ -221,19 +221,21 @@ class Writer:
 
 def partial_path(path: Path) -> Path:
     """Where a run that did not end normally leaves its lines: results/latest.jsonl ->
-    results/latest.partial.jsonl (readable by `report` and `diff --allow-partial`, flagged as partial)."""
+    results/latest.partial.jsonl (read by `report`, `diff` and `merge` with --allow-partial, flagged as
+    partial)."""
     path = Path(path)
     return path.with_name(f"{path.stem}.partial{path.suffix}" if path.suffix else f"{path.name}.partial")
 
 
 class OutputLock:
-    """An exclusive lock for writing `target`: flock on `<target>.lock`, created beside it, removed when
+    """An exclusive lock for writing `target`: flock on `<target>.lock`, created beside it (or on
+    `lock_path`: a directory's outputs, `report --out DIR`, lock DIR/.kl-compat.lock), removed when
     released (and released by the kernel when the holder dies, whatever becomes of the file). A second
     process fails at once with OutputLocked, naming the holder's pid."""
 
-    def __init__(self, target: Path):
+    def __init__(self, target: Path, lock_path: Path | None = None):
         self.target = Path(target)
-        self.path = self.target.with_name(self.target.name + ".lock")
+        self.path = Path(lock_path) if lock_path is not None else self.target.with_name(self.target.name + ".lock")
         self._fd: int | None = None
         while True:
             try:

@@ -391,6 +391,15 @@ USAGE = [
                                         "--out", c.tmp / "r"], 2, "named twice"),
     ("report-adapters-with-files", lambda c: ["report", c.full, "--adapters", "torch", "--out", c.tmp / "r"], 2,
      "--adapters is for the run"),
+    ("report-partial", lambda c: ["report", c.results("cut.jsonl", _no_end), "--out", c.tmp / "r"], 2,
+     "is partial: its run did not end normally (killed or failed), so cases are missing (--allow-partial"),
+    ("report-partial-beside-a-whole-one", lambda c: ["report", c.s1, c.results("s2.partial.jsonl", _no_end, "s2"),
+                                                     "--out", c.tmp / "r"], 2, "--allow-partial"),
+    ("report-other-goldens", lambda c: ["report", c.results("g.jsonl", _set(RUN, goldens="0" * 64)), "--out",
+                                        c.tmp / "r"], 2, "than this kl_compat's"),
+    ("report-inputs-of-different-goldens", lambda c: ["report", c.s1, c.results("g.jsonl", _set(RUN, goldens="0" * 64),
+                                                                                "s2"), "--out", c.tmp / "r"], 2,
+     "the inputs were judged against different goldens"),
     # golden
     ("golden-check-missing-dir", lambda c: ["golden", "--check", "--dir", c.tmp / "nothing"], 2, "missing"),
     ("golden-check-dir-is-a-file", lambda c: ["golden", "--check", "--dir", c.file("f.txt", "x")], 2, "is a file"),
@@ -521,3 +530,16 @@ def test_allow_flags_let_partial_and_mismatched_inputs_through_and_say_so(base, 
     rc, _, err = kl(["merge", c.s1, c.s2, "--out", c.out, "--strict"], capsys)
     assert rc == 0, err
     assert not results.read(c.out).truncated
+    # report: refused, then allowed and said, on stderr and in the report
+    report = ["--out", tmp_path / "rep", "--no-reproducers", "--no-screenshot", "--quiet"]
+    other = c.results("g.jsonl", _set(RUN, goldens="0" * 64))
+    rc, _, err = kl(["report", cut, other, *report], capsys)
+    check(rc, err, 2, "--allow-partial")
+    assert "problem:" in err and "different goldens" in err  # the other problem is said too
+    rc, _, err = kl(["report", cut, other, *report, "--allow-partial"], capsys)
+    check(rc, err, 2, "--allow-mismatch")
+    rc, _, err = kl(["report", cut, other, *report, "--allow-partial", "--allow-mismatch"], capsys)
+    assert rc == 0 and "Traceback" not in err, err
+    assert "warning: " + cut in err and "is partial" in err and "than this kl_compat's" in err
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "other goldens" in md and "TRUNCATED" in md

@@ -103,13 +103,16 @@ def test_ctrl_c_and_sigterm_keep_the_previous_file_and_the_partial_one(previous,
     assert out.read_bytes() == before
     assert results.read(partial).truncated and len(results.read(partial).records) >= 20
     assert not _stream(out, proc.pid).exists() and not out.with_name(out.name + ".lock").exists()
-    # Downstream, the partial file is flagged: diff refuses it unless allowed, report says so.
+    # Downstream, the partial file is refused unless allowed (diff, report), and flagged when allowed.
     done = subprocess.run(_kl("diff", out, partial), env=_env(), capture_output=True, text=True)
     assert done.returncode == 2 and "is partial" in _last(done.stderr)
-    done = subprocess.run(_kl("report", partial, "--out", tmp_path / "report", "--no-reproducers", "--no-screenshot",
-                              "--quiet"), env=_env(), capture_output=True, text=True)
+    report = ("report", partial, "--out", tmp_path / "report", "--no-reproducers", "--no-screenshot", "--quiet")
+    done = subprocess.run(_kl(*report), env=_env(), capture_output=True, text=True)
+    assert done.returncode == 2 and _last(done.stderr).startswith(f"kl-compat report: error: {partial} is partial")
+    assert "--allow-partial" in _last(done.stderr) and not (tmp_path / "report").exists()
+    done = subprocess.run(_kl(*report, "--allow-partial"), env=_env(), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert f"{partial} is partial" in done.stderr
+    assert f"warning: {partial} is partial" in done.stderr
     assert '"truncated": true' in (tmp_path / "report" / "report.json").read_text()
 
 
@@ -157,6 +160,64 @@ class _FullDisk:
 
     def __getattr__(self, name):
         return getattr(self._f, name)
+
+
+def _hold(*, dirs=(), file=None) -> subprocess.Popen:
+    """Another process holding the locks a report (dirs) or a guide (file) holds while it writes."""
+    code = ("import sys, time\nfrom pathlib import Path\nfrom kl_compat.cli import _outputs_locked\n"
+            f"with _outputs_locked(*map(Path, {[str(d) for d in dirs]!r}), file={str(file) if file else None!r}):\n"
+            "    print('locked', flush=True)\n    time.sleep(120)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], env=_env(), stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_two_reports_into_one_folder_the_second_is_refused(previous, tmp_path):
+    out, _ = previous
+    rep = tmp_path / "report"
+    argv = ("report", out, "--out", rep, "--no-reproducers", "--no-screenshot", "--quiet")
+    done = subprocess.run(_kl(*argv), env=_env(), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert not (rep / ".kl-compat.lock").exists()  # released, and removed, at the end
+    before = {p.name: p.read_bytes() for p in rep.rglob("*") if p.is_file()}
+    holder = _hold(dirs=[rep])
+    try:
+        done = subprocess.run(_kl(*argv), env=_env(), capture_output=True, text=True)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert done.returncode == 2
+    assert _last(done.stderr) == (f"kl-compat report: error: {rep}: another kl-compat process (pid {holder.pid}) is "
+                                  f"writing it (lock {rep}/.kl-compat.lock); wait for it, or choose another output file")
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert {p.name: p.read_bytes() for p in rep.rglob("*") if p.is_file() and p.name != ".kl-compat.lock"} == before
+    # An explicit --guides folder is locked too.
+    guides = tmp_path / "guides"
+    holder = _hold(dirs=[guides])
+    try:
+        done = subprocess.run(_kl(*argv, "--guides", guides), env=_env(), capture_output=True, text=True)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert done.returncode == 2 and f"{guides}: another kl-compat process" in _last(done.stderr)
+
+
+def test_two_guides_into_one_file_the_second_is_refused(previous, tmp_path):
+    out, _ = previous
+    page = tmp_path / "g" / "torch-to-paddle.md"
+    argv = ("guide", out, "--from", "torch", "--to", "paddle", "--out", page)
+    holder = _hold(file=page)
+    try:
+        done = subprocess.run(_kl(*argv), env=_env(), capture_output=True, text=True)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert done.returncode == 2 and not page.exists()
+    assert _last(done.stderr) == (f"kl-compat guide: error: {page}: another kl-compat process (pid {holder.pid}) is "
+                                  f"writing it (lock {page}.lock); wait for it, or choose another output file")
+    done = subprocess.run(_kl(*argv), env=_env(), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert page.read_text().startswith("# Porting the KL divergence loss") and not Path(f"{page}.lock").exists()
 
 
 def test_disk_full_is_one_line_and_keeps_the_previous_file(previous, monkeypatch, capsys, fault_env):

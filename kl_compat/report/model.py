@@ -130,6 +130,31 @@ def load(paths) -> Loaded:
     return Loaded(inputs, columns, records, notes)
 
 
+def input_problems(inputs, golden_dir: Path | None = None) -> tuple[list[str], list[str]]:
+    """(partial, mismatched): why a report of `inputs` (results.Results) would mislead, as `kl-compat diff`
+    judges its two inputs. Partial: a run that did not end normally (cases are missing). Mismatched: inputs
+    judged against different goldens, or against other goldens than this kl_compat's (the report's
+    reproducers and case lists come from the current goldens). `report` refuses either unless allowed."""
+    partial = [f"{res.path} is partial: its run did not end normally (killed or failed), so cases are missing"
+               for res in inputs if res.truncated]
+    now = golden.manifest_digest(golden.read_manifest(Path(golden_dir or golden.default_dir())))
+    by_digest: dict[str, list[str]] = {}
+    for res in inputs:
+        if res.run.get("goldens"):
+            by_digest.setdefault(res.run["goldens"], []).append(str(res.path))
+    mismatched = []
+    if len(by_digest) > 1:
+        mismatched.append("the inputs were judged against different goldens ("
+                          + "; ".join(f"{', '.join(paths)}: {g[:12]}" for g, paths in by_digest.items())
+                          + "): the spec or the matrix changed between them")
+    for g, paths in by_digest.items():
+        if g != now:
+            mismatched.append(f"{', '.join(paths)} {'was' if len(paths) == 1 else 'were'} judged against other "
+                              f"goldens ({g[:12]}) than this kl_compat's ({now[:12]}): the spec or the matrix "
+                              "changed since")
+    return partial, mismatched
+
+
 # ---- re-judging known differences ---------------------------------------------------------------------
 
 def mark_known(loaded: Loaded, known_path: Path | None) -> tuple[list, dict]:
