@@ -8,8 +8,20 @@ module; the R adapter's worker must never import PyTorch (the two libtorch build
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
-from .base import Adapter, Observation  # noqa: F401
+if TYPE_CHECKING:
+    from .base import Adapter, Observation
+
+
+def __getattr__(name: str):
+    """`Adapter` and `Observation` (from .base, which imports NumPy) on first use: the registry itself is
+    NumPy-free, so that `kl-compat run --help` can list the adapters' names without importing NumPy."""
+    if name in ("Adapter", "Observation"):
+        from . import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 REGISTRY: dict[str, str] = {
     "torch": "kl_compat.adapters.torch_backend:TorchAdapter",

@@ -201,7 +201,7 @@ class Adapter:
             else:
                 value, dtype, _ = self.to_numpy(g)
                 out.append(Gradient(GRAD_OK, value, dtype))
-        return tuple(out)
+        return out[0], out[1]
 
 
 def _first_lines(message: str, limit: int = 600) -> str:

@@ -12,8 +12,7 @@ from .torch_backend import TorchAdapter
 
 class _Porting:
     semantics = ""
-    framework = "kl_compat.porting"
-    surfaces = ("functional", "module")
+    framework = "kl_compat.porting"  # (its surfaces are its framework adapter's: functional, module)
 
     def load(self):
         super().load()

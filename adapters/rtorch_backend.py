@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -247,7 +248,7 @@ def _records(c: dict) -> list[dict]:
     grads = {which: _gradients(c, which) for which in ("grad_input", "grad_target")}
     records, w = [], 0
     for i, (case_id, status) in enumerate(zip(case_ids, statuses)):
-        record = {
+        record: dict[str, Any] = {
             "case_id": case_id, "status": status, "seconds": float(seconds[i]),
             "warnings": [{"category": categories[k], "message": messages[k]} for k in range(w, w + counts[i])],
             "error": None, "unsupported": unsupported[i],
@@ -264,7 +265,7 @@ def _records(c: dict) -> list[dict]:
 
 
 def _gradients(c: dict, which: str) -> list[Gradient | None]:
-    out = []
+    out: list[Gradient | None] = []
     messages, dtypes = _strings(c[f"{which}_message"]), _strings(c[f"{which}_dtype"])
     for i, status in enumerate(_strings(c[f"{which}_status"])):
         if status is None:
@@ -281,7 +282,9 @@ def _gradients(c: dict, which: str) -> list[Gradient | None]:
     return out
 
 
-def _read_array(value_sexp, shape_sexp, dtype: str) -> tuple[np.ndarray, str, tuple[int, ...]]:
+def _read_array(value_sexp, shape_sexp, dtype: str | None) -> tuple[np.ndarray, str, tuple[int, ...]]:
+    if dtype is None:
+        raise RBridgeError("R returned a value without its dtype")
     shape = tuple(int(n) for n in shape_sexp)
     # np.asarray sees R's dim() (a column-major view of R's memory): copy it out row-major.
     value = np.array(np.asarray(value_sexp), dtype=np.float64, order="C")
@@ -299,7 +302,7 @@ class RTorchAdapter(Adapter):
 
     name = "rtorch"
     framework = "torch (R)"
-    surfaces = ("nnf_kl_div", "nn_kl_div_loss", "torch_kl_div")
+    surfaces: tuple[str, ...] = ("nnf_kl_div", "nn_kl_div_loss", "torch_kl_div")
     install_hint = f'{R_TORCH_FIX}  (needs R, and rpy2: pip install "rpy2>=3.5.17")'
     batch_size = 64
     kernel = "torch"

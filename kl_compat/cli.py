@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
+import json
 import signal
 import sys
 import threading
@@ -112,6 +114,119 @@ exit status:
 }
 
 
+# What each subcommand does (its --help's description) and how it is used (the epilog's examples, before
+# the exit statuses). Written wrapped: the help formatter keeps them as they are.
+DESCRIPTIONS = {
+    "golden": """\
+Regenerate the goldens (the spec's outputs and gradients for every case of the matrix, byte-identical
+on every run), or --check their checksums and that they still match the spec. The goldens of an
+installed kl_compat are part of the package: they are regenerated only in a source checkout, or into
+--dir.""",
+    "run": """\
+Run the conformance matrix (or the cases --cases selects) through each adapter, each in its own worker
+process; judge every observation against the goldens and the known-differences file; write one record
+per case and surface to a results file (JSON Lines); print a summary (--format json: one JSON object,
+schema kl-compat-run-summary/1) and, with --junit, a JUnit XML file for CI systems.""",
+    "doctor": """\
+Start each adapter's worker as a run would and list it: available, with its framework's version, or
+why not and how to fix it (--format json: schema kl-compat-doctor/1).""",
+    "report": """\
+Write the conformance report (report.md, report.html, report.json, report.png) and the porting guide of
+every pair of frameworks, from results files; with none given, run the matrix first: on --adapters, or
+on the default list, whose adapters that cannot run here are skipped, each named with its reason.
+The report goes to --out, the guides to OUT/guides (--guides for another folder); without --out, to
+conformance/report/ and conformance/guides/ under the current folder.""",
+    "diff": """\
+Compare two results files or JSON reports record by record: what is fixed, broken, changed, new and
+removed.""",
+    "guide": """\
+Print the porting guide from one framework to another: signatures, the argument mapping, and every
+behavioural difference measured between the two, with the smallest input that shows it and the portable
+way to write it. Reads the measurements shipped with kl_compat, unless given a report.json, a
+measurements file (.json.gz) or results files. Needs the [cli] extra (jinja2).""",
+    "merge": """\
+Combine the results files of shards (kl-compat run --shard i/n) into one, identical apart from timing
+fields to an unsharded run's.""",
+    "env": """\
+Create or list the virtual environments that other framework versions run in (named in the package's
+environments.toml, or ad hoc as ADAPTER==VERSION), under .kl-compat-cache/envs/ in the current folder
+($KL_COMPAT_CACHE for another). A run names one as ADAPTER@ENV.""",
+    "fuzz": """\
+Differential fuzzing: generate inputs with hypothesis (0-d and empty shapes, every dtype and mixed pairs,
+edge values, reductions, log_target), run every adapter and the spec on them, and shrink a difference
+the known-differences file does not explain to the smallest case, printed with its reproducer. Needs
+the [fuzz] extra (hypothesis).""",
+}
+EXAMPLES = {
+    "golden": """\
+examples:
+  kl-compat golden --check
+  kl-compat golden --dir /tmp/goldens
+""",
+    "run": """\
+examples:
+  kl-compat run --adapters torch --cases 'core/proper/2d/*'
+  kl-compat run --adapters paddle,paddle@paddle-2.6.2 --strict
+  kl-compat run --quiet --format json --junit junit.xml
+""",
+    "doctor": """\
+examples:
+  kl-compat doctor
+  kl-compat doctor --adapters torch,rtorch --format json
+""",
+    "report": """\
+examples:
+  kl-compat report
+  kl-compat report --adapters torch,paddle --out my-report
+  kl-compat report shard-1.jsonl shard-2.jsonl --out my-report --no-screenshot
+""",
+    "diff": """\
+examples:
+  kl-compat diff old.jsonl results/latest.jsonl
+  kl-compat diff old/report.json new/report.json --format markdown --ignore-known
+""",
+    "guide": """\
+examples:
+  kl-compat guide --from torch --to paddle
+  kl-compat guide my-report/report.json --from paddle --to rtorch --out guide.md
+""",
+    "merge": """\
+examples:
+  kl-compat merge shard-*.jsonl --out results.jsonl --strict
+""",
+    "env": """\
+examples:
+  kl-compat env list
+  kl-compat env create paddle-2.6.2
+  kl-compat env create paddle==2.5.2
+""",
+    "fuzz": """\
+examples:
+  kl-compat fuzz --adapters torch,paddle --max-examples 200 --seed 1
+""",
+}
+# The machine-readable summaries (--format json), one JSON object on standard output. Fields may be added
+# within a version; one removed, renamed or changing meaning makes it /2. README: "Machine-readable output".
+RUN_SUMMARY_SCHEMA = "kl-compat-run-summary/1"
+DOCTOR_SCHEMA = "kl-compat-doctor/1"
+
+
+def _adapter_names_help(default: str) -> str:
+    """--adapters' help: the registered names (the registry imports no framework, nor NumPy)."""
+    from .adapters import REGISTRY
+
+    return (f"comma-separated adapter names (default {default}); one of: {', '.join(REGISTRY)}; "
+            "ADAPTER@ENV runs ADAPTER in a named environment (kl-compat env); or package.module:Class")
+
+
+def _needs(module: str, extra: str, what: str) -> None:
+    """A missing optional dependency as one line naming the extra that brings it (exit 2), not a traceback."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        raise CLIError(f"{what} needs {module}, which is not installed: pip install 'kl-compat[{extra}]'") from None
+
+
 def _shard(text: str) -> tuple[int, int]:
     try:
         i, n = (int(p) for p in text.split("/"))
@@ -152,6 +267,12 @@ def cmd_golden(args) -> int:
             return 1
         print("goldens match the spec")
         return 0
+    if args.dir is None:
+        from .checkout import source_checkout
+
+        if source_checkout() is None:
+            raise CLIError(f"the goldens of an installed kl_compat ({golden.default_dir()}) belong to the package and are "
+                           "not regenerated: give --dir DIR to write them elsewhere, or run from a source checkout")
     directory = Path(args.dir or golden.default_dir())
     if not directory.is_dir():
         try:
@@ -173,15 +294,26 @@ def cmd_run(args) -> int:
     run.check_adapters(args.adapters)  # an unknown name is a usage error, before anything runs
     run.check_timeout(args.timeout)
     run.check_workers(args.workers)
+    if args.junit is not None and args.junit.is_dir():
+        raise CLIError(f"--junit {args.junit}: is a directory; JUnit XML is one file (e.g. {args.junit / 'junit.xml'})")
     specs = [environments.adapter_spec(name) for name in args.adapters]
     summary = run.run(specs, args.out, patterns=args.cases, shard=args.shard, timeout=args.timeout,
                       known_path=args.known, strict=args.strict, progress=not args.quiet, argv=sys.argv,
                       workers=args.workers)
-    _print_summary(summary, args.strict)
+    status = summary.exit_status(args.strict, args.allow_unavailable)
+    if args.format == "json":
+        print(json.dumps(run_summary_json(summary, status), indent=1, sort_keys=True))
+    else:
+        _print_summary(summary, args.strict)
+    if args.junit is not None:
+        from . import junit, results
+
+        junit.write(results.read(args.out), args.junit)
+        if args.format != "json":
+            print(f"junit: {args.junit}")
     if summary.recovered:
         print(f"kl-compat run: note: a run writing {args.out} was killed earlier; its partial results are in "
               f"{summary.recovered}", file=sys.stderr)
-    status = summary.exit_status(args.strict, args.allow_unavailable)
     not_run = summary.not_run()
     if status == run.NOT_RUN:
         label, why = next(iter(not_run.items()))
@@ -193,6 +325,28 @@ def cmd_run(args) -> int:
     elif not_run:
         print(f"kl-compat run: warning: not run (allowed): {', '.join(not_run)}", file=sys.stderr)
     return status
+
+
+def run_summary_json(summary, status: int) -> dict:
+    """`kl-compat run --format json`: schema kl-compat-run-summary/1.
+
+      schema          "kl-compat-run-summary/1"
+      results         the results file written (--out)
+      records         records written; checked: those that observed something (all but unavailable)
+      counts          {adapter label: {surface: {status: records}}}
+      new             [{adapter, surface, case, kind, message}]: every difference the known-differences
+                      file does not explain (none left out)
+      known_problems  stale or fixed known-differences entries (strings; judged on complete runs only)
+      not_run         {adapter label: why}: adapters that did not run, or not on every case
+      recovered       where a killed earlier run's partial results were moved, or null
+      exit_status     the command's exit status (README, "Exit codes")
+    """
+    return {"schema": RUN_SUMMARY_SCHEMA, "results": str(summary.path), "records": summary.records,
+            "checked": summary.checked, "counts": summary.counts,
+            "new": [{"adapter": a, "surface": s, "case": c, "kind": d.kind, "message": d.message}
+                    for a, s, c, d in summary.new],
+            "known_problems": list(summary.known_problems), "not_run": summary.not_run(),
+            "recovered": str(summary.recovered) if summary.recovered else None, "exit_status": status}
 
 
 def _print_summary(summary, strict: bool) -> None:
@@ -221,7 +375,11 @@ def cmd_doctor(args) -> int:
         if any("@" in name for name in args.adapters):
             raise CLIError("doctor checks this environment's adapters: ADAPTER@ENV is for run and report")
     rows = doctor.check(args.adapters)
-    for row in rows:
+    if args.format == "json":
+        # schema kl-compat-doctor/1: {"schema", "adapters": [{adapter, available, label, framework, version,
+        # python, r, libtorch (where the runtime reports them), reason, hint}]} (README, "Machine-readable output")
+        print(json.dumps({"schema": DOCTOR_SCHEMA, "adapters": rows}, indent=1, sort_keys=True))
+    for row in rows if args.format == "text" else ():
         state = f"available, {row['label']}" if row["available"] else f"unavailable: {row['reason']}"
         print(f"{row['adapter']:>10}  {state}")
         if not row["available"] and row.get("hint"):
@@ -238,6 +396,7 @@ def cmd_report(args) -> int:
     from .report import command
 
     run.check_timeout(args.timeout)
+    _needs("jinja2", "cli", "the report (its HTML page and reproducers)")
     for flag, path in (("--known", args.known), ("--claims", args.claims)):
         if path is not None and not path.is_file():
             raise CLIError(f"{flag} {path}: " + ("is a directory, not a file" if path.is_dir() else "no such file"))
@@ -263,9 +422,9 @@ def cmd_report(args) -> int:
         if not explicit:  # the default list: what cannot run here is skipped and said, not a failure
             keep = []
             for name in names:
-                if "@" in name:
+                if "@" in name:  # an environment not made yet is skipped (named: created if missing)
                     try:
-                        environments.adapter_spec(name, create_missing=True)
+                        environments.adapter_spec(name)
                     except environments.EnvError as e:
                         print(f"kl-compat report: skipped {name}: {e}", file=sys.stderr)
                         continue
@@ -354,6 +513,7 @@ def cmd_guide(args) -> int:
 
     if args.out is not None and args.out.is_dir():
         raise CLIError(f"--out {args.out}: is a directory; the guide is one file (e.g. {args.out / 'guide.md'})")
+    _needs("jinja2", "cli", "the guide (its reproducers)")
     with _outputs_locked(file=args.out):  # FILE.lock: two guides into one file, the second fails at once
         return command(args)
 
@@ -375,7 +535,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.set_defaults(func=cmd_golden)
 
     r = sub.add_parser("run", help="run the conformance matrix through adapters and write a results file")
-    r.add_argument("--adapters", type=_adapters, default=list(DEFAULT_ADAPTERS), help="comma-separated names")
+    r.add_argument("--adapters", type=_adapters, default=list(DEFAULT_ADAPTERS),
+                   help=_adapter_names_help(",".join(DEFAULT_ADAPTERS)))
     r.add_argument("--out", type=Path, default=DEFAULT_RESULTS, help=f"results file (default {DEFAULT_RESULTS})")
     r.add_argument("--cases", action="append", metavar="GLOB", help="only cases whose id matches (repeatable)")
     r.add_argument("--shard", type=_shard, help="run the deterministic slice i/n")
@@ -389,21 +550,31 @@ def build_parser() -> argparse.ArgumentParser:
                    help="an adapter that cannot run (a framework not installed here) is not an error (exit 3); "
                         "nothing run at all still is (exit 4)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.add_argument("--format", choices=("text", "json"), default="text",
+                   help=f"the summary on standard output: text, or one JSON object (schema {RUN_SUMMARY_SCHEMA})")
+    r.add_argument("--junit", type=Path, default=None, metavar="FILE",
+                   help="also write JUnit XML: a testcase per record; a failure for a new difference, skipped for "
+                        "unsupported or unavailable")
     r.set_defaults(func=cmd_run)
 
     d = sub.add_parser("doctor", help="list each adapter: available or not, version, and why not")
-    d.add_argument("--adapters", type=_adapters, default=None)
+    d.add_argument("--adapters", type=_adapters, default=None, help=_adapter_names_help("every registered adapter"))
+    d.add_argument("--format", choices=("text", "json"), default="text",
+                   help=f"text, or one JSON object (schema {DOCTOR_SCHEMA})")
     d.set_defaults(func=cmd_doctor)
 
     rp = sub.add_parser("report", help="Markdown, HTML and JSON reports (and porting guides) from results files; "
                                        "with none given, run the matrix first")
     rp.add_argument("results", nargs="*", type=Path, help="results files (.jsonl); none: run the matrix")
-    rp.add_argument("--out", type=Path, default=None, help="report directory (default conformance/report)")
+    rp.add_argument("--out", type=Path, default=None,
+                    help="report directory (default conformance/report under the current folder)")
     rp.add_argument("--guides", type=Path, default=None,
-                    help="porting guides directory (default conformance/guides; OUT/guides when files are given)")
+                    help="porting guides directory (default OUT/guides with --out or results files given, else "
+                         "conformance/guides under the current folder)")
     rp.add_argument("--adapters", type=_adapters, default=None,
-                    help=f"for the run (default {','.join(REPORT_ADAPTERS)}: those that cannot run here are "
-                         "skipped, and said); ADAPTER@ENV runs in a named environment, created if missing")
+                    help=_adapter_names_help(f"{','.join(REPORT_ADAPTERS)}: those that cannot run here, an environment "
+                                             "not created yet included, are skipped, and said")
+                    + "; ADAPTER@ENV named here is created if missing")
     rp.add_argument("--allow-unavailable", action="store_true",
                     help="an adapter named with --adapters that cannot run is not an error (exit 3)")
     rp.add_argument("--allow-partial", action="store_true",
@@ -437,7 +608,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     gd = sub.add_parser("guide", help="the porting guide between two frameworks, from measured results")
     gd.add_argument("inputs", nargs="*", type=Path,
-                    help="a report.json, or results files (default: conformance/report/report.json)")
+                    help="a report.json, a measurements file (.json.gz), or results files (default: the "
+                         "measurements shipped with kl_compat)")
     gd.add_argument("--from", dest="src", required=True, help="torch, paddle or rtorch")
     gd.add_argument("--to", dest="dst", required=True, help="torch, paddle or rtorch")
     gd.add_argument("--out", type=Path, default=None, help="write here (default: standard output)")
@@ -472,10 +644,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_env_parser(sub)
     add_deferred(sub, "fuzz", "differential fuzzing: generated inputs through every adapter and the spec; "
                               "new differences shrunk to a minimal case", "kl_compat.fuzz")
-    for name, parser in sub.choices.items():  # (merge's is its own: merge.EXIT_STATUS_HELP; scan's in its epilog)
-        if name in EXIT_STATUS_HELP and parser.epilog is None:
-            parser.epilog = EXIT_STATUS_HELP[name]
-            parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    # Each subcommand's description, then its examples and exit statuses (merge's epilog is made by
+    # merge.add_parser from EXAMPLES and merge.EXIT_STATUS_HELP; scan's is written above)
+    for name, parser in sub.choices.items():
+        parser.description = parser.description or DESCRIPTIONS[name]
+        if parser.epilog is None and name != "merge":
+            parser.epilog = EXAMPLES[name] + (f"\n{EXIT_STATUS_HELP[name]}" if name in EXIT_STATUS_HELP else "")
+        parser.formatter_class = argparse.RawDescriptionHelpFormatter
     return p
 
 

@@ -95,7 +95,7 @@ def _judge(prepared: "_PreparedCase", obs) -> Verdict:
         said = f" ({obs.error['type']}: {_one_line(obs.error['message'])})" if obs.error else ""
         return Verdict(UNSUPPORTED, [Difference(
             "unsupported-argument", f"{obs.adapter}.{obs.surface} has no {obs.unsupported}{said} [{call}]")])
-    exp = case.expected
+    exp = case.expects
     if exp.outcome == "error":
         if obs.status == RAISED:
             return Verdict(MATCH)
@@ -165,9 +165,9 @@ class Reference:
         self.flat = np.asarray(expected, np.float64).reshape(-1)
         self.tol = np.broadcast_to(np.asarray(tol, np.float64), np.shape(expected)).reshape(-1)
         self.mask = None if defined is None else np.asarray(defined, bool).reshape(-1)
-        self.dtype = dtype
+        self.dtype: str | None = dtype  # (None for a joined Reference)
         self.nan = np.isnan(self.flat)
-        self._spacing = None
+        self._spacing: np.ndarray | None = None
 
     @classmethod
     def joined(cls, refs) -> "Reference":
@@ -183,6 +183,8 @@ class Reference:
     @property
     def spacing(self) -> np.ndarray:
         if self._spacing is None:
+            if self.dtype is None:
+                raise ValueError("a joined Reference has no ULP spacing: its parts may be of several dtypes")
             self._spacing = ulp(self.flat, self.dtype)
         return self._spacing
 
@@ -193,9 +195,9 @@ class _PreparedCase:
     def __init__(self, case: GoldenCase):
         self.case = case
         self.call = str(case.call)
-        exp = case.expected
+        exp = case.expects
         self.divisor = spec.divisor_of(exp.reduction, case.input.size, case.input.shape) \
-            if exp.outcome == "value" else None
+            if exp.outcome == "value" and exp.reduction is not None else None
         self._refs: dict[tuple[str, str], object] = {}
         self.last: tuple | None = None  # (observed, verdict) of the last observation judged
 
@@ -207,7 +209,7 @@ class _PreparedCase:
 
     def value(self, dtype: str) -> Reference:
         def make():
-            c, exp = self.case, self.case.expected
+            c, exp = self.case, self.case.expects
             tol = tolerance.value_tolerance(c.input, c.target, c.call.log_target, exp.reduction, self.divisor,
                                             exp.value, dtype)
             return Reference(exp.value, tol, dtype)
@@ -215,7 +217,7 @@ class _PreparedCase:
 
     def gradient(self, wrt: str, dtype: str) -> Reference:
         def make():
-            c, exp = self.case, self.case.expected
+            c, exp = self.case, self.case.expects
             tol = tolerance.gradient_tolerance(c.input, c.target, c.call.log_target, self.divisor, wrt, dtype)
             return Reference(getattr(exp, f"grad_{wrt}"), tol, dtype, getattr(exp, f"grad_{wrt}_defined"))
         return self._made((wrt, dtype), make)
@@ -250,7 +252,7 @@ def prepare(cases) -> None:
     """Prepare the judging of `cases` ahead of their observations, for the dtypes the spec expects (a
     run does this while its workers import their frameworks); other dtypes are prepared when seen."""
     for case in cases:
-        exp = case.expected
+        exp = case.expects
         if exp.outcome == "value":
             p = _prepared(case)
             p.whole(exp.dtype, case.input_dtype, case.target_dtype)[1].spacing  # computed on first access
@@ -382,7 +384,7 @@ def _compare_warnings(expected, observed, call):
 
 def _compare_gradient(prepared: _PreparedCase, wrt, grad, dtype, call):
     name = f"grad_{wrt}"
-    exp = prepared.case.expected
+    exp = prepared.case.expects
     want, defined = getattr(exp, name), getattr(exp, f"{name}_defined")
     if grad is None or not defined.any():
         return []
@@ -455,7 +457,7 @@ def judge_against(case: GoldenCase, reference, obs) -> Verdict:
     got_topics = sorted({warning_topic(w["message"]) for w in obs.warnings})
     if ref_topics != got_topics:
         diffs.append(Difference("warning", f"warnings about {got_topics}, but the reference warns about {ref_topics} [{call}]"))
-    exp = case.expected
+    exp = case.expects
     for wrt, g, r, dtype_ in (("input", obs.grad_input, reference.grad_input, case.input_dtype),
                               ("target", obs.grad_target, reference.grad_target, case.target_dtype)):
         if g is None or r is None:

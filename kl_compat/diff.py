@@ -187,13 +187,14 @@ def diff(old: Snapshot, new: Snapshot, by_label: bool = False) -> dict:
     comparable = {k for k, e in cols.items() if e["old"] and e["new"] and e["old"]["available"] and e["new"]["available"]}
     ro = {(ko[c], s, case): v for (c, s, case), v in old.records.items()}
     rn = {(kn[c], s, case): v for (c, s, case), v in new.records.items()}
-    rows = {c: [] for c in CATEGORIES}
+    rows: dict[str, list[dict]] = {c: [] for c in CATEGORIES}
     for key in sorted(set(ro) | set(rn)):
         if key[0] not in comparable:
             continue
         a, b = ro.get(key), rn.get(key)
         if a is None:
-            rows["new"].append({"adapter": key[0], "surface": key[1], "case": key[2], "new": _state(b)})
+            if b is not None:  # (always: the key is one of theirs)
+                rows["new"].append({"adapter": key[0], "surface": key[1], "case": key[2], "new": _state(b)})
             continue
         if b is None:
             rows["removed"].append({"adapter": key[0], "surface": key[1], "case": key[2], "old": _state(a)})

@@ -7,9 +7,11 @@ conformance/environments.toml names them:
     requirements = ["paddlepaddle==2.6.2", "numpy<2"]    # what pip installs besides kl_compat
 
 `kl-compat env create NAME` (or `kl-compat env create paddle==2.6.2`, an ad-hoc environment named
-"paddle-2.6.2") makes a virtual environment under .kl-compat-cache/envs/NAME, installs the requirements
-and kl_compat itself (editable from a source checkout, so the worker runs this checkout's code), and
-checks that the framework imports. A run names it as ADAPTER@NAME (e.g. `--adapters paddle,paddle@paddle-2.6.2`):
+"paddle-2.6.2") makes a virtual environment under .kl-compat-cache/envs/NAME (under the current folder, or
+$KL_COMPAT_CACHE), installs the requirements and this very kl_compat (kl_compat_requirement: editable
+from a source checkout, so the worker runs this checkout's code; from an installed copy, a wheel re-packed
+from its installed files; never the name `kl-compat` looked up on a package index, where another
+project's package could answer), and checks that the framework imports. A run names it as ADAPTER@NAME (e.g. `--adapters paddle,paddle@paddle-2.6.2`):
 the worker process is started with that environment's interpreter; the report's column is labelled so.
 """
 
@@ -17,11 +19,13 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .checkout import package_dir, source_checkout
 from .errors import KlCompatError
 from .tomlfile import read_toml
 
@@ -91,28 +95,74 @@ def resolve(name_or_spec: str, path: Path | None = None) -> Environment:
                             f"or give ADAPTER==VERSION with ADAPTER one of {', '.join(DISTRIBUTIONS)}")
 
 
-def _project_root() -> Path | None:
-    """The source checkout kl_compat runs from, if any (editable install or the repository itself)."""
-    import kl_compat
+def kl_compat_requirement(workdir: Path) -> list[str]:
+    """pip's arguments that install this very kl_compat into another environment: `-e ROOT` from a source
+    checkout; else the path of a wheel re-packed (into `workdir`) from this installed copy's own files.
+    Never a requirement by name (`kl-compat==VERSION`): pip would look it up on the package index."""
+    root = source_checkout()
+    if root is not None:
+        return ["-e", str(root)]
+    return [str(repack_installed(workdir))]
 
-    root = Path(kl_compat.__file__).resolve().parent.parent
-    return root if (root / "pyproject.toml").exists() and (root / "adapters").is_dir() else None
+
+def repack_installed(workdir: Path) -> Path:
+    """A wheel of the installed kl_compat that is running, made from the files its RECORD lists (the
+    installer's own files and bytecode left out, RECORD rewritten with their hashes). EnvError when the
+    running package is not such an installation (e.g. an editable one outside its checkout)."""
+    import base64
+    import csv
+    import hashlib
+    import importlib.metadata
+    import io
+    import zipfile
+
+    from kl_compat import __version__
+
+    try:
+        dist = importlib.metadata.distribution("kl-compat")
+    except importlib.metadata.PackageNotFoundError:
+        dist = None
+    files = [f for f in (dist.files or []) if not f.parts[0].startswith("..")] if dist else []
+    init = package_dir() / "__init__.py"
+    if dist is None or not any(Path(str(dist.locate_file(f))).resolve() == init for f in files):
+        raise EnvError(f"cannot install this kl_compat into another environment: the package at {package_dir()} "
+                       "is neither a source checkout nor a wheel installation whose files are listed (RECORD)")
+    info_dir = next(f.parts[0] for f in files if f.parts[0].endswith(".dist-info"))
+    skip = {f"{info_dir}/{name}" for name in ("RECORD", "INSTALLER", "REQUESTED", "direct_url.json")}
+    workdir.mkdir(parents=True, exist_ok=True)
+    wheel = workdir / f"kl_compat-{__version__}-py3-none-any.whl"
+    rows = []
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as z:
+        for f in sorted(files, key=str):
+            name = f.as_posix()
+            if name in skip or "__pycache__" in f.parts or name.endswith(".pyc"):
+                continue
+            data = Path(str(dist.locate_file(f))).read_bytes()
+            z.writestr(name, data)
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+            rows.append((name, f"sha256={digest}", str(len(data))))
+        record = io.StringIO()
+        csv.writer(record, lineterminator="\n").writerows([*rows, (f"{info_dir}/RECORD", "", "")])
+        z.writestr(f"{info_dir}/RECORD", record.getvalue())
+    return wheel
+
+
+def pip_command(env: Environment, kl_compat_args: list[str], root: Path | None = None) -> list[str]:
+    """The one pip call that fills an environment: its requirements and kl_compat (kl_compat_requirement)."""
+    return [str(env.python(root)), "-m", "pip", "install", "--disable-pip-version-check", "-q",
+            *env.requirements, *kl_compat_args]
 
 
 def create(env: Environment, *, root: Path | None = None, echo=print) -> Path:
     """Create (or complete) the environment; idempotent. Returns its interpreter."""
-    from kl_compat import __version__
-
     target = env.path(root)
     if env.exists(root):
         return env.python(root)
     echo(f"creating environment {env.name} at {target} ({', '.join(env.requirements) or 'no requirements'})")
     subprocess.run([sys.executable, "-m", "venv", str(target)], check=True)
-    project = _project_root()
-    kl = ["-e", str(project)] if project else [f"kl-compat=={__version__}"]
-    cmd = [str(env.python(root)), "-m", "pip", "install", "--disable-pip-version-check", "-q",
-           *env.requirements, *kl]
+    cmd = pip_command(env, kl_compat_requirement(target / ".kl-compat-wheel"), root)
     done = subprocess.run(cmd, capture_output=True, text=True)
+    shutil.rmtree(target / ".kl-compat-wheel", ignore_errors=True)
     if done.returncode != 0:
         raise EnvError(f"pip failed creating {env.name} (exit {done.returncode}):\n"
                                 f"{done.stderr.strip()[-2000:]}")
@@ -146,12 +196,25 @@ def adapter_spec(text: str, *, create_missing: bool = False, path: Path | None =
 # ---- the `kl-compat env` command ----------------------------------------------------------------------
 
 def add_parser(sub) -> None:
+    import argparse
+
+    raw = argparse.RawDescriptionHelpFormatter
     p = sub.add_parser("env", help="create or list the environments other framework versions run in")
     verbs = p.add_subparsers(dest="env_command", required=True)
-    c = verbs.add_parser("create", help="create environments: configured NAMEs or ADAPTER==VERSION")
+    c = verbs.add_parser("create", help="create environments: configured NAMEs or ADAPTER==VERSION", formatter_class=raw,
+                         description="Create a virtual environment under .kl-compat-cache/envs/NAME (in the current "
+                                     "folder, or $KL_COMPAT_CACHE)\nwith the environment's requirements and this "
+                                     "kl_compat (editable from a source checkout, else a wheel\nre-packed from this "
+                                     "installation: never a package looked up by name), then check that the\n"
+                                     "framework imports. Does nothing for an environment that is ready.",
+                         epilog="examples:\n  kl-compat env create paddle-2.6.2\n  kl-compat env create paddle==2.5.2\n"
+                                "  kl-compat env create --all\n")
     c.add_argument("names", nargs="*", metavar="NAME", help="e.g. paddle-2.6.2 or paddle==2.6.2")
     c.add_argument("--all", action="store_true", help="every environment in conformance/environments.toml")
-    verbs.add_parser("list", help="the configured environments and whether they exist")
+    verbs.add_parser("list", help="the configured environments and whether they exist", formatter_class=raw,
+                     description="List the configured environments: adapter, requirements, and where each is ready "
+                                 "or that it is\nnot created yet.",
+                     epilog="examples:\n  kl-compat env list\n")
     p.set_defaults(func=cmd_env)
 
 

@@ -340,7 +340,7 @@ class Observer:
         for name, session in self.sessions.items():
             if name in self.unavailable:
                 continue
-            observed = []
+            observed: list[runner.Observation] = []
             session.run([case], observed.append)
             for obs in observed:
                 verdict = compare.judge(case, obs)
@@ -414,6 +414,7 @@ def fuzz(adapters=DEFAULT_ADAPTERS, *, max_examples: int = DEFAULT_MAX_EXAMPLES,
                 raise _NewDifference(case, seen)
 
         start = time.perf_counter()
+        failure: _NewDifference | None
         try:
             examine()
         except _NewDifference as e:
@@ -501,7 +502,7 @@ def _show(a: np.ndarray, dtype: str) -> str:
 
 def format_finding(f: Finding) -> str:
     c = f.case
-    e = c.expected
+    e = c.expects
     lines = ["new difference(s), shrunk to a minimal case:",
              f"  input   {_show(c.input, c.input_dtype)}",
              f"  target  {_show(c.target, c.target_dtype)}",
@@ -510,7 +511,7 @@ def format_finding(f: Finding) -> str:
     if e.outcome == "error":
         lines.append(f"  spec    raises {e.error}: {e.message}")
     else:
-        lines.append(f"  spec    {e.dtype}, shape {tuple(e.shape)}: {np.asarray(e.value, np.float64).tolist()}")
+        lines.append(f"  spec    {e.dtype}, shape {tuple(e.shape or ())}: {np.asarray(e.value, np.float64).tolist()}")
     for s in f.seen:
         for d in s.verdict.differences:
             lines.append(f"  {s.adapter}.{s.surface} {'known' if d.known else 'NEW'} {d.kind}: {d.message}")
@@ -543,8 +544,10 @@ def _positive(text: str) -> int:
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("fuzz", help="differential fuzzing: generated inputs through every adapter and the "
                                            "spec; new differences shrunk to a minimal case")
+    from .cli import _adapter_names_help
+
     p.add_argument("--adapters", type=_adapter_list, default=list(DEFAULT_ADAPTERS),
-                   help=f"comma-separated names (default {','.join(DEFAULT_ADAPTERS)})")
+                   help=_adapter_names_help(",".join(DEFAULT_ADAPTERS)))
     p.add_argument("--max-examples", type=_positive, default=DEFAULT_MAX_EXAMPLES,
                    help=f"examples to generate (default {DEFAULT_MAX_EXAMPLES})")
     p.add_argument("--seed", type=int, default=0, help="hypothesis seed: the same seed examines the same examples")

@@ -71,6 +71,13 @@ class GoldenCase:
     target: np.ndarray
     expected: Expected | None  # None only where loaded without (load(expected=False))
 
+    @property
+    def expects(self) -> Expected:
+        """The expectation, for code that judges a case (a case loaded without one raises GoldenError)."""
+        if self.expected is None:
+            raise GoldenError(f"golden case {self.id}: loaded without its expected outcome (load(expected=False))")
+        return self.expected
+
 
 # ---- computing ----------------------------------------------------------------------------------------
 
@@ -99,7 +106,7 @@ def _record_parts(e: Expected) -> tuple[dict, dict[str, np.ndarray]]:
     """An Expected as cases.json metadata and the arrays stored in expected.npz."""
     if e.outcome == "error":
         return {"outcome": "error", "error": e.error, "message": e.message}, {}
-    meta = {"outcome": "value", "dtype": e.dtype, "shape": list(e.shape), "reduction": e.reduction,
+    meta = {"outcome": "value", "dtype": e.dtype, "shape": list(e.shape or ()), "reduction": e.reduction,
             "warnings": list(e.warnings)}
     return meta, {k: getattr(e, k) for k in ("value", *GRAD_KEYS)}
 
@@ -147,7 +154,7 @@ def write(directory: Path | None = None, cases=None) -> dict:
 
 # ---- loading and checking -----------------------------------------------------------------------------
 
-def read_manifest(directory: Path) -> dict:
+def read_manifest(directory: Path | str) -> dict:
     path = Path(directory) / MANIFEST
     try:
         manifest = json.loads(path.read_text())
@@ -181,7 +188,7 @@ def manifest_digest(manifest: dict) -> str:
     return hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
 
 
-def load(directory: Path | None = None, *, min_cases: int = MIN_CASES, expected: bool = True) -> list[GoldenCase]:
+def load(directory: Path | str | None = None, *, min_cases: int = MIN_CASES, expected: bool = True) -> list[GoldenCase]:
     """Every golden case, with its arrays. Raises GoldenError naming the file at fault.
 
     `expected=False` skips the expected outputs (each case's `expected` is None): a worker process

@@ -23,10 +23,11 @@ import json
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from .results import version_label
 
-FRAMEWORKS = {
+FRAMEWORKS: dict[str, dict[str, Any]] = {
     "torch": {
         "title": "PyTorch", "language": "python",
         "functional": "torch.nn.functional.kl_div(input, target, size_average=None, reduce=None, reduction='mean', log_target=False)",
@@ -288,14 +289,14 @@ def render(m: dict, src: str, dst: str) -> str:
                 f"- the spec: {_outcome(rep.get('spec'))}"]
         if f["known"]:
             out += ["", f"Why: {' '.join(f['reason'].split())}"]
-        adv = advice_for(dict(f, name=(a if owner == wa else b)["name"]), dst)
+        adv = advice_for(dict(f, name=src if owner == wa else dst), dst)  # (a is src's column, b dst's)
         if adv:
             out += ["", f"Portable: {adv['text']}"]
             if adv["code"]:
                 out += ["", f"```{fb['language']}", adv["code"], "```"]
-        code = _snippet(dict(rep, column=f["column"]), dst, f["kinds"], b)
-        if code:
-            out += ["", f"Reproducer in {fb['title']}:", "", f"```{fb['language']}", code.rstrip(), "```"]
+        snippet = _snippet(dict(rep, column=f["column"]), dst, f["kinds"], b)
+        if snippet:
+            out += ["", f"Reproducer in {fb['title']}:", "", f"```{fb['language']}", snippet.rstrip(), "```"]
     if shared:
         out += ["", "## Same in both (both differ from the spec the same way)", ""]
         for f in shared:
@@ -389,13 +390,15 @@ def render_all(m: dict) -> dict[str, str]:
 # ---- the command --------------------------------------------------------------------------------------
 
 def command(args) -> int:
-    from .report import DEFAULT_OUT, build, json_report, model
+    from . import measurements
+    from .report import build, json_report, model
 
     inputs = list(args.inputs)
-    if not inputs:
-        default = DEFAULT_OUT / "report.json"
-        inputs = [default] if default.exists() else [Path("results/latest.jsonl")]
-    if len(inputs) == 1 and str(inputs[0]).endswith(".json"):
+    if not inputs:  # the shipped measurements (from the same run as the committed report)
+        m = measurements.load()
+    elif len(inputs) == 1 and str(inputs[0]).endswith(".json.gz"):
+        m = measurements.load(inputs[0])
+    elif len(inputs) == 1 and str(inputs[0]).endswith(".json"):
         m = json_report.read(inputs[0])
     else:
         m = build(inputs)

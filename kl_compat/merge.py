@@ -64,10 +64,10 @@ def merge(paths: list[Path], out: Path, *, known_path: Path | None = None, golde
     records = []
     for part in parts:
         for r in part.records:
-            key = (r["adapter"], r["surface"], r["case"])
-            if key in seen:
-                raise MergeError(f"{part.path}: {r['adapter']}.{r['surface']} {r['case']} is also in {seen[key]}")
-            seen[key] = part.path
+            record_key = (r["adapter"], r["surface"], r["case"])
+            if record_key in seen:
+                raise MergeError(f"{part.path}: {r['adapter']}.{r['surface']} {r['case']} is also in {seen[record_key]}")
+            seen[record_key] = part.path
             records.append(r)
     try:
         records.sort(key=lambda r: (adapter_rank[r["adapter"]], order[r["case"]],
@@ -121,7 +121,7 @@ def _missing_shards(parts) -> list[str]:
     for label, ps in by_label.items():
         if any(not p.run.get("shard") for p in ps):
             continue
-        given: dict[tuple, object] = {}
+        given: dict[tuple, results.Results] = {}
         for p in ps:
             shard = tuple(p.run["shard"])
             if shard in given:
@@ -156,9 +156,12 @@ OUT is written whole or not at all: to a temporary file beside it, renamed onto 
 def add_parser(sub) -> None:
     import argparse
 
+    from .cli import DESCRIPTIONS, EXAMPLES
+
     p = sub.add_parser("merge", help="merge shard results files into one, as an unsharded run writes it")
     p.formatter_class = argparse.RawDescriptionHelpFormatter
-    p.epilog = EXIT_STATUS_HELP
+    p.description = DESCRIPTIONS["merge"]
+    p.epilog = EXAMPLES["merge"] + "\n" + EXIT_STATUS_HELP
     p.add_argument("inputs", nargs="+", type=Path, metavar="RESULTS")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--known", type=Path, default=None, help="known-differences file (default: the package's)")

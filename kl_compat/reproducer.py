@@ -127,12 +127,17 @@ def outcome(case: GoldenCase, obs) -> dict:
 
 
 def spec_summary(case: GoldenCase) -> dict:
-    e = case.expected
+    e = case.expects
     if e.outcome == "error":
         return {"outcome": "error", "error": e.error, "message": e.message}
-    return {"outcome": "value", "dtype": e.dtype, "shape": list(e.shape), "value": _plain(e.value),
-            "warnings": list(e.warnings), "grad_input": _plain(np.where(e.grad_input_defined, e.grad_input, np.nan)),
-            "grad_target": _plain(np.where(e.grad_target_defined, e.grad_target, np.nan))}
+    return {"outcome": "value", "dtype": e.dtype, "shape": list(e.shape or ()), "value": _plain(e.value),
+            "warnings": list(e.warnings), "grad_input": _masked(e.grad_input_defined, e.grad_input),
+            "grad_target": _masked(e.grad_target_defined, e.grad_target)}
+
+
+def _masked(defined: np.ndarray | None, grad: np.ndarray | None):
+    """A gradient with nan where the spec leaves it undefined (S9), as plain values; None without one."""
+    return None if defined is None or grad is None else _plain(np.where(defined, grad, np.nan))
 
 
 def _plain(a):
@@ -411,7 +416,8 @@ def render(framework: str, surface: str, case: GoldenCase, kinds, version=None, 
     if case.input.size > MAX_LITERAL_ELEMENTS or case.target.size > MAX_LITERAL_ELEMENTS:
         return None
     names = ("input", "label" if framework == "paddle" else "target")
-    exprs, setup = [], []
+    exprs: list[str] = []
+    setup: list[str] = []
     for name, arr, dt in zip(names, (case.input, case.target), (case.input_dtype, case.target_dtype)):
         expr, lines = tensor_expr(framework, arr, dt)
         exprs.append(expr)

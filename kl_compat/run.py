@@ -271,12 +271,20 @@ def end_line(summary: "RunSummary", strict: bool) -> dict:
             "strict": strict, "unavailable": summary.unavailable}
 
 
+_NO_TQDM_SAID = False
+
+
 def _progress(enabled: bool, label: str, total: int):
     if not enabled:
         return None
     try:
         from tqdm import tqdm
-    except ImportError:  # the [cli] extra is optional; without it the run is silent
+    except ImportError:  # the [cli] extra is optional; without it the run shows no progress, and says so once
+        global _NO_TQDM_SAID
+        if not _NO_TQDM_SAID:
+            print("kl-compat: note: no progress bar: tqdm is not installed (pip install 'kl-compat[cli]'; "
+                  "--quiet to go without)", file=sys.stderr)
+            _NO_TQDM_SAID = True
         return None
     return tqdm(total=total, desc=label, unit="case", leave=True, mininterval=0.5)
 

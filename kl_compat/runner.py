@@ -79,7 +79,7 @@ class Task:
     order, a batch of tasks at a time."""
 
     seq: int
-    case: object  # the GoldenCase
+    case: golden.GoldenCase
     surfaces: tuple[str, ...]
     # Already decided (a crash or timeout pinned on it): passed on in its turn, never sent.
     verdict: Observation | None = None
@@ -140,8 +140,10 @@ class Worker:
             argv += ["--goldens", str(goldens.directory)]
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
                                      env=worker_env(env), pass_fds=(self.inflight.fd,))
-        self.reader = wire.Reader(self.proc.stdout.fileno())
-        _widen(self.proc.stdout.fileno())
+        assert self.proc.stdin is not None and self.proc.stdout is not None  # both are pipes (PIPE above)
+        self.stdin, self.stdout = self.proc.stdin, self.proc.stdout
+        self.reader = wire.Reader(self.stdout.fileno())
+        _widen(self.stdout.fileno())
         self.goldens = goldens
         self.held: dict = {}  # the golden cases this worker's hello confirmed it loaded
         self.made = 0  # observations received from this worker: the count its in-flight slot uses
@@ -154,7 +156,7 @@ class Worker:
             self.held = self.goldens.cases
 
     def send(self, payload: bytes):
-        wire_fd = self.proc.stdin.fileno()
+        wire_fd = self.stdin.fileno()
         view = memoryview(payload)
         while view:
             view = view[os.write(wire_fd, view):]
@@ -163,7 +165,7 @@ class Worker:
         """The next frame, or None when the deadline passes first. Raises EOFError/WireError on death."""
         if not self.reader.has_frame():
             remaining = deadline - time.monotonic()
-            ready, _, _ = select.select([self.proc.stdout], [], [], max(remaining, 0))
+            ready, _, _ = select.select([self.stdout], [], [], max(remaining, 0))
             if not ready:
                 return None
         return self.reader.read()
@@ -243,6 +245,8 @@ class AdapterSession:
             return False
         self.launch()
         worker, self._launched = self._launched, None
+        if worker is None:  # (launch() makes one whenever start() gets here)
+            raise RuntimeError(f"{self.adapter}: no worker was launched")
         limit = startup_limit(self.timeout)
         try:
             hello = worker.receive(time.monotonic() + limit)
@@ -275,8 +279,8 @@ class AdapterSession:
         surfaces = tuple(surfaces or self.surfaces)
         tasks = [Task(seq, case, surfaces) for seq, case in enumerate(cases, self._seq)]
         self._seq += len(tasks)
-        pending, singles = deque(tasks), set()
-        while True:
+        pending, singles = deque(tasks), set[int]()
+        while self.worker is not None:  # (start() succeeded: there is one)
             done = _drain(self.worker, pending, on_observation, self.adapter, self.timeout,
                           self.state.info.get("batch_size", 1), singles, self.state.info.get("adapter"))
             if done:
@@ -410,15 +414,16 @@ def _drain(worker: Worker, pending: deque, on_observation, adapter: str, timeout
             on_observation(obs)
         if alive and not inflight:
             continue
+        died = False
         try:
             msg, limit = _await(worker, timeout, last_progress)
         except (EOFError, wire.WireError):
-            msg, limit = "died", timeout
-        if msg is None or msg == "died":
+            msg, limit, died = None, timeout, True
+        if msg is None:  # no answer in time, or the worker died
             unanswered = [(t, s) for i, t in enumerate(inflight) for s in (t.surfaces[answered:] if i == 0 else t.surfaces)]
             lo, hi = _suspects(worker, len(unanswered), batch_size, inflight, answered)
             before, suspects, after = unanswered[:lo], unanswered[lo:hi], unanswered[hi:]
-            if msg is None or len(suspects) != 1:
+            if not died or len(suspects) != 1:
                 worker.kill()
             if not suspects:  # it died holding nothing (a broken pipe before the first task): start afresh
                 parts = []
@@ -427,7 +432,7 @@ def _drain(worker: Worker, pending: deque, on_observation, adapter: str, timeout
                 singles.update(t.seq for t in parts)
             else:
                 (lost, surface), = suspects
-                if msg is None:
+                if not died:
                     status, detail = TIMEOUT, f"no answer within {limit:g} s; worker killed"
                 else:
                     status, detail = CRASHED, worker.death()

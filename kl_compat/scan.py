@@ -113,7 +113,9 @@ class _PythonCalls(ast.NodeVisitor):
     """Calls of the known APIs, with imports and aliases followed (module level and inside functions)."""
 
     def __init__(self, path: str):
-        self.path, self.names, self.sites = path, {}, []
+        self.path = path
+        self.names: dict[str, str] = {}  # a local name -> the dotted name it stands for
+        self.sites: list[CallSite] = []
 
     def visit_Import(self, node):
         for a in node.names:
@@ -343,10 +345,12 @@ def scan(sites, m: dict, src: str, dst: str) -> list[SiteReport]:
     for name in (src, dst):
         if name not in FRAMEWORK_NAMES:
             raise ScanError(f"unknown framework {name!r}: one of {', '.join(FRAMEWORK_NAMES)}")
-    cols = {name: _columns(m, name) for name in (src, dst)}
-    for name, col in cols.items():
+    cols: dict[str, dict] = {}
+    for name in (src, dst):
+        col = _columns(m, name)
         if col is None:
             raise ScanError(f"the measurements hold no results of {name}: run `kl-compat report` with it first")
+        cols[name] = col
     records = {(r["column"], r["surface"]): r["cases"] for r in m["records"]}
     owners: dict = {}  # (column, surface, case) -> the findings that case belongs to
     for f in m["findings"]:
@@ -505,6 +509,10 @@ def load_measurements(path: Path | None) -> dict:
     from . import conformance
     from .report import json_report
 
+    if path is None and not (Path(conformance.__file__).parent / "report" / "report.json").exists():
+        from . import measurements  # installed: no committed report, but the measurements shipped with it
+
+        return measurements.load()
     path = Path(path) if path else Path(conformance.__file__).parent / "report" / "report.json"
     if not path.exists():
         raise ScanError(f"{path}: no such report (give --report REPORT.json, made by `kl-compat report`)")

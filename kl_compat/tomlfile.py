@@ -7,15 +7,17 @@ builds the parser, which imports this module, and needs no TOML parser.
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 
 def _parser():
     try:
-        import tomllib
+        return importlib.import_module("tomllib")  # (by name: type-checked for 3.10, which has none)
     except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib
-    return tomllib
+        import tomli
+
+        return tomli
 
 
 def read_toml(path: Path, error: type[Exception]) -> dict:

@@ -140,9 +140,12 @@ def test_the_wheel_ships_code_and_data_but_not_the_report(tmp_path):
                      "kl_compat/conformance/goldens/samples.npz", "kl_compat/conformance/goldens/manifest.json",
                      "kl_compat/conformance/known_differences.toml", "kl_compat/conformance/claims.toml",
                      "kl_compat/conformance/environments.toml", "kl_compat/conformance/guides/torch-to-paddle.md",
-                     "kl_compat/report/templates/report.html.j2", f"kl_compat-{version}.dist-info/licenses/LICENSE"):
+                     "kl_compat/report/templates/report.html.j2", f"kl_compat-{version}.dist-info/licenses/LICENSE",
+                     "kl_compat/conformance/measurements.json.gz", "kl_compat/measurements.py", "kl_compat/checkout.py",
+                     "kl_compat/junit.py"):
         assert required in names, required
     assert not [n for n in names if "/report/report." in n or n.endswith((".png", ".pyc"))], sorted(names)
+    assert zipfile.ZipFile(wheel).getinfo("kl_compat/conformance/measurements.json.gz").file_size < 200_000
     assert not [n for n in names if n.startswith(("tests/", "benchmarks/", "adapters/", "conformance/"))]
 
     entry_points = zipfile.ZipFile(wheel).read(f"kl_compat-{version}.dist-info/entry_points.txt").decode()

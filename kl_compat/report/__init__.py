@@ -1,8 +1,12 @@
 """`kl-compat report`: conformance reports in Markdown, HTML and JSON, from one or more results files.
 
     kl-compat report                      run the matrix on the registered adapters (results/latest.jsonl),
-                                          then write conformance/report/ and conformance/guides/
+                                          then write conformance/report/ and conformance/guides/, both
+                                          under the current folder (and, when that is the source
+                                          checkout's own report, its shipped measurements: measurements.py)
     kl-compat report A.jsonl B.jsonl --out DIR    only read the given results files; guides go to DIR/guides
+    kl-compat report --out DIR            run, then write DIR and DIR/guides (nothing outside DIR but the run's
+                                          results file, --run-out)
 
 The model (model.py) merges the inputs; reproducers (kl_compat.reproducer) and claims (kl_compat.claims)
 are added; then every output is rendered in memory first and only then written, each to a temporary file
@@ -134,13 +138,20 @@ def command(args) -> int:
             say(f"report: {label} NOT RUN: {reason}")
         paths = [args.run_out]
     out = Path(args.out or DEFAULT_OUT)
-    guides_dir = Path(args.guides) if args.guides else (DEFAULT_GUIDES if not args.results else out / "guides")
+    # the guides go with the report: into --out when one is given (or results files are), else beside it
+    guides_dir = Path(args.guides) if args.guides else (out / "guides" if args.out or args.results else DEFAULT_GUIDES)
     m = build(paths, known_path=args.known, claims_path=args.claims, reproduce=not args.no_reproducers,
               timeout=args.timeout, log=say)
     texts = render_all(m)
     guide_texts = guide.render_all(m)
     written = write_files(out, texts)
     written += write_files(guides_dir, guide_texts)
+    if _is_checkouts_own_report(out):  # the shipped measurements follow the committed report
+        import json
+
+        from .. import measurements
+
+        written.append(measurements.write(json.loads(texts["report.json"])))
     if not args.no_screenshot:
         from . import html
 
@@ -153,6 +164,13 @@ def command(args) -> int:
     for p in written:
         print(f"wrote {p}")
     return 1 if m["new"] else 0
+
+
+def _is_checkouts_own_report(out: Path) -> bool:
+    """Is `out` conformance/report/ of the source checkout kl_compat runs from (never true when installed)?"""
+    from ..checkout import conformance_dir, source_checkout
+
+    return source_checkout() is not None and Path(out).resolve() == conformance_dir() / "report"
 
 
 def _print_summary(m: dict) -> None:

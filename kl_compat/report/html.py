@@ -37,7 +37,7 @@ def view(m: dict) -> dict:
     ran = [(r["column"], r["surface"]) for r in m["summary"]]
     not_run = [c for c in m["columns"] if not c["available"]]
     cells = {(c["column"], c["surface"], c["kind"]): c for c in m["matrix"]["cells"]}
-    finding_of = {}
+    finding_of: dict[tuple, str] = {}
     for f in m["findings"]:
         for c in f["cases"]:
             finding_of.setdefault((f["column"], c["surface"], c["case"], f["known"]), f["id"])
@@ -94,7 +94,10 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 def chromium_command(url: str, profile: str, *extra: str, browser: str | None = None) -> list[str]:
     from . import chromium
 
-    return [browser or chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *extra, url]
+    browser = browser or chromium()
+    if browser is None:
+        raise FileNotFoundError("no chromium on this machine (Debian: apt-get install chromium)")
+    return [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *extra, url]
 
 
 def screenshot(html_path: Path, png_path: Path, *, size=(1400, 1000), timeout: float = 120.0):

@@ -154,7 +154,7 @@ def _finding(m: dict, n: int, f: dict, compact: bool = False) -> list[str]:
         size = len(_flat(rep.get("input")))
         how = (f"minimised to {size} element(s) from `{rep['case']}`" if rep.get("minimised")
                else f"{rep.get('note') or 'not minimised'}; from `{rep['case']}`")
-        out += [f"Reproducer ({how}, {rep['surface']}):", "", f"```{FENCE.get(rep.get('language'), '')}",
+        out += [f"Reproducer ({how}, {rep['surface']}):", "", f"```{FENCE.get(rep.get('language') or '', '')}",
                 rep["code"].rstrip(), "```", ""]
     elif rep:
         out += [f"Reproducer: none printed ({rep.get('note') or 'the input is too large to print'}); "

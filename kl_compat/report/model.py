@@ -160,7 +160,7 @@ def input_problems(inputs, golden_dir: Path | None = None) -> tuple[list[str], l
 def mark_known(loaded: Loaded, known_path: Path | None) -> tuple[list, dict]:
     """Set each difference's `known` from the known-differences file; returns (entries, reason -> entry)."""
     entries = known.load(known_path)
-    by_reason = {}
+    by_reason: dict[str, known.Entry] = {}
     for e in entries:
         by_reason.setdefault(e.reason, e)
     for (cid, surface, case), r in loaded.records.items():
@@ -251,6 +251,7 @@ def findings(loaded: Loaded, by_reason: dict) -> list[dict]:
         if r["status"] == "unavailable":
             continue
         for d in r.get("differences", []):
+            key: tuple[str, ...]
             if d["known"] is not None:
                 key = (cid, "known", d["known"])
             else:
