@@ -166,6 +166,22 @@ def test_report_default_list_skips_an_environment_not_created_yet(tmp_path, monk
                   and "mine" not in p.parts) == ["results/latest.jsonl"]
 
 
+def test_report_without_out_writes_under_the_current_folder(tmp_path, monkeypatch):
+    """Not beside the package, and not the checkout's committed report: conformance/report/ here, with the
+    guides in it (results files given); the shipped measurements are left alone."""
+    pytest.importorskip("jinja2")
+    shipped = measurements.default_path().read_bytes()
+    path = write_results(tmp_path / "r.jsonl", [adapter_line("torch")], [record("core/proper/2d/float32/none/prob", "torch")])
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert cli.main(["report", str(path), "--no-reproducers", "--no-screenshot", "--quiet"]) == 0
+    written = sorted(p.relative_to(work).as_posix() for p in work.rglob("*") if p.is_file())
+    assert "conformance/report/report.json" in written and "conformance/report/guides/torch-to-paddle.md" in written
+    assert all(name.startswith("conformance/report/") for name in written), written
+    assert measurements.default_path().read_bytes() == shipped
+
+
 # ---- the CLI's conventions ----------------------------------------------------------------------------
 
 def _subparsers(parser: argparse.ArgumentParser):
