@@ -265,16 +265,22 @@ def render_text(d: dict, limit: int = 50) -> str:
 
 
 def render_markdown(d: dict, limit: int = 50) -> str:
-    out = ["### kl-compat diff", "", f"`{d['old']}` → `{d['new']}`", ""]
-    out += [f"- {c}" for c in d["context"]] + [f"- note: {n}" for n in d["notes"]] + [""]
+    """The diff as a pull-request comment. Everything from the inputs (paths, adapter names and versions,
+    surfaces, case ids, statuses, kinds) is escaped (report.markdown's text and code): it shows as its
+    characters and nothing else, never as HTML, a link or a broken table row."""
+    from .report.markdown import code, text
+
+    out = ["### kl-compat diff", "", f"{code(d['old'], table=False)} → {code(d['new'], table=False)}", ""]
+    out += [f"- {text(c)}" for c in d["context"]] + [f"- note: {text(n)}" for n in d["notes"]] + [""]
     out += ["| adapter.surface | " + " | ".join(CATEGORIES) + " |", "|---|" + "--:|" * len(CATEGORIES)]
     for k, c in sorted(d["counts"].items()):
-        out.append(f"| {k} | " + " | ".join(str(c[cat]) for cat in CATEGORIES) + " |")
+        out.append(f"| {text(k)} | " + " | ".join(text(c[cat]) for cat in CATEGORIES) + " |")
     for cat in ("broken", "fixed", "changed"):
         items = d["rows"][cat]
         if items:
             out += ["", f"<details><summary>{cat} ({len(items)})</summary>", ""]
-            out += [f"- `{it['adapter']}.{it['surface']}` `{it['case']}`: {it['old']} → {it['new']}" for it in items[:limit]]
+            out += [f"- {code(str(it['adapter']) + '.' + str(it['surface']), table=False)} "
+                    f"{code(it['case'], table=False)}: {text(it['old'])} → {text(it['new'])}" for it in items[:limit]]
             if len(items) > limit:
                 out.append(f"- ... and {len(items) - limit} more")
             out += ["", "</details>"]

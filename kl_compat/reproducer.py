@@ -22,6 +22,7 @@ as literals: Python for torch and Paddle, R for R torch.
 from __future__ import annotations
 
 import math
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -86,14 +87,48 @@ class Runnable:
     version: str | None
 
 
+def interpreter(column: dict) -> tuple[str | None, str | None]:
+    """The interpreter kl-compat runs a report column's adapter with here, or why there is none: this
+    environment's own (sys.executable) for a column that ran outside a named environment, and for one
+    that ran in a named environment, that environment's, when conformance/environments.toml configures it
+    for the column's adapter and it exists on this machine. Never a path read from the inputs: a results
+    file's `executable` only says where its run happened (see untrusted_executable)."""
+    env_name = column.get("environment")
+    if not env_name:
+        return sys.executable, None
+    from . import environments
+
+    try:
+        env = environments.load().get(env_name)
+    except environments.EnvError as e:
+        return None, str(e)
+    if env is None or env.adapter != column.get("name"):
+        return None, (f"{column['id']} ran in an environment named {env_name!r}, which conformance/environments.toml "
+                      f"does not configure for {column.get('name')}")
+    if not env.exists():
+        return None, f"{column['id']}'s environment {env_name} is not on this machine (kl-compat env create {env_name})"
+    return str(env.python()), None
+
+
+def untrusted_executable(column: dict) -> str | None:
+    """The interpreter the inputs name for a column (its adapter line's `executable`) when it is not the one
+    kl-compat runs for it (interpreter()): a path from a results file, which kl-compat never runs."""
+    exe = column.get("executable")
+    if not exe or not column.get("available"):
+        return None
+    python, _ = interpreter(column)
+    return None if python and os.path.abspath(str(exe)) == os.path.abspath(python) else str(exe)
+
+
 def runnable(column: dict) -> tuple[Runnable | None, str | None]:
-    """How to run a report column's adapter on this machine, or why it cannot be."""
+    """How to run a report column's adapter on this machine, or why it cannot be. The interpreter is one
+    kl-compat knows (interpreter()); the version the worker reports must then be the column's (_observe)."""
     if not column.get("available"):
         return None, f"{column['id']} did not run ({column.get('reason') or 'unavailable'})"
-    exe = column.get("executable")
-    if exe and not Path(exe).exists():
-        return None, f"{column['id']}'s environment ({exe}) is not on this machine"
-    return Runnable(column["name"], exe or sys.executable, column.get("version")), None
+    python, why = interpreter(column)
+    if python is None:
+        return None, why
+    return Runnable(column["name"], python, column.get("version")), None
 
 
 def _observe(run: Runnable, cases, surfaces, timeout) -> tuple[dict, str | None]:

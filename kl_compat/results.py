@@ -314,7 +314,7 @@ def read(path: Path) -> Results:
         raise ResultsError(f"{path}: not a text file ({e})") from None
     except OSError as e:
         raise ResultsError(f"{path}: cannot read: {_why(e)}") from None
-    from .compare import STATUSES
+    from .compare import KINDS, STATUSES
 
     res = None
     for n, line in enumerate(lines, 1):
@@ -348,6 +348,9 @@ def read(path: Path) -> Results:
                 if not isinstance(d, dict):
                     raise ResultsError(f"{path}:{n}: record: a difference must be an object, got {d!r}")
                 _check(d, _DIFFERENCE_FIELDS, path, n, "difference")
+                if d["kind"] not in KINDS:
+                    raise ResultsError(f"{path}:{n}: difference: kind {json.dumps(d['kind'])[:60]} is not one of "
+                                       f"{', '.join(KINDS)}")
             res.records.append(obj)
         elif kind == "end":
             _check(obj, _END_FIELDS, path, n)

@@ -153,7 +153,7 @@ def test_an_explicit_claims_file_must_exist_and_is_read_before_anything_runs(tmp
     results_file = write_results(tmp_path / "r.jsonl", [adapter_line("alpha")],
                                  [record("core/a/2d/float32/mean/prob", "alpha")])
     with pytest.raises(claims.ClaimsError, match="no such claims file"):
-        build([results_file], claims_path=missing, reproduce=False, probe=False)
+        build([results_file], claims_path=missing, reproduce=False, probe=False, warn=lambda message: None)
     # the command: one line, exit 2; a malformed claims file fails before the matrix runs
     bad = tmp_path / "claims.toml"
     bad.write_text("[[claim]\n")

@@ -101,8 +101,8 @@ def test_differences_are_measured_and_shared_ones_set_apart(model):
     body = text.split("## Behavioural differences (measured)")[1]
     diffs, shared = body.split("## Same in both")
     assert "Paddle returns 0 for negative labels" in diffs
-    assert "- PaddlePaddle (3.3.1): float32, shape (1, 1), [[0.0]]" in diffs
-    assert "- PyTorch (2.13.0): float32, shape (1, 1), [['nan']] (as the spec)" in diffs
+    assert "- PaddlePaddle (3.3.1): float32, shape (1, 1), \\[\\[0.0\\]\\]" in diffs  # (brackets escaped: no link)
+    assert "- PyTorch (2.13.0): float32, shape (1, 1), \\[\\['nan'\\]\\] (as the spec)" in diffs
     # the fix is the explaining entry's, in the language ported to
     assert "Portable: Targets are probabilities: clip them to 0." in diffs and "label = label.clip(min=0)" in diffs
     assert "target = target.clamp(min=0)" not in diffs
@@ -139,13 +139,33 @@ def test_every_fix_in_the_committed_guides_is_its_entrys_advice():
             if why is None:
                 assert portable is None, (page.name, section[:80])
                 continue
-            entry = entries[why.group(1)]
-            assert portable is not None and portable.group(1) == " ".join(entry.advice.split()), (page.name, why.group(1))
+            entry = entries[_plain(why.group(1))]  # (the page shows them escaped: report.markdown.text)
+            assert portable is not None and _plain(portable.group(1)) == " ".join(entry.advice.split()), \
+                (page.name, why.group(1))
             code = re.search(r"\nPortable: [^\n]*\n\n```" + language + r"\n(.*?)\n```", section, re.S)
             want = entry.advice_code.get(dst)
             assert (code.group(1) if code else None) == want, (page.name, why.group(1))
             checked += 1
     assert checked >= 30
+
+
+def _plain(markdown_text: str) -> str:
+    """What Markdown text renders as: backslash escapes and entities resolved (CommonMark's, for text
+    that holds no markup of its own, as report.markdown.text writes it)."""
+    import html
+
+    return html.unescape(re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown_text))
+
+
+def test_reasons_and_advice_render_as_written():
+    """Each entry's reason and advice, escaped as the guides show them, reads back as the entry's words."""
+    from kl_compat import known
+    from kl_compat.report.markdown import text
+
+    for e in known.load():
+        for words in (e.reason, e.advice):
+            if words:
+                assert _plain(text(words)) == " ".join(words.split()), (e.index, words)
 
 
 def test_python_and_r_advice_code_parses():

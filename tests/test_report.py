@@ -441,14 +441,16 @@ def test_the_staleness_check_can_fail(tmp_path):
 def test_r_reproducer_for_r_torch_is_the_recorded_case_and_parses_as_r(tmp_path, golden_by_id):
     case = "core/proper/2d/float32/batchmean/prob"
     injected = "invalid/proper/2d/float32/mean'); stop('injected'); ('/prob"
-    path = write_results(tmp_path / "r.jsonl", [adapter_line("rtorch", "0.14.0", surfaces=("nnf_kl_div", "nn_kl_div_loss"))], [
+    line = adapter_line("rtorch", "0.14.0", surfaces=("nnf_kl_div", "nn_kl_div_loss"))
+    line["environment"] = "r-elsewhere"  # an environment this machine does not have: nothing can run it here
+    path = write_results(tmp_path / "r.jsonl", [line], [
         record(case, "rtorch", surface="nnf_kl_div", version="0.14.0", status="differs", kinds=["value"]),
         record(injected, "rtorch", surface="nn_kl_div_loss", version="0.14.0", status="differs", kinds=["error-vs-value"])])
     m = build([path], reproduce=True, probe=False)
     reps = {f["reproducer"]["case"]: f["reproducer"] for f in m["findings"]}
     rep = reps[case]
     assert rep["language"] == "r" and rep["minimised"] is False
-    assert "not minimised" in rep["note"] and "not on this machine" in rep["note"]
+    assert "not minimised" in rep["note"] and "'r-elsewhere', which conformance/environments.toml does not" in rep["note"]
     code = rep["code"]
     assert code.startswith("library(torch)\n")
     assert 'out <- nnf_kl_div(input, target, reduction = "batchmean")' in code

@@ -38,8 +38,9 @@ FILES = ("report.md", "report.html", "report.json")
 
 
 def build(paths, *, known_path=None, claims_path=None, golden_dir=None, reproduce: bool = True,
-          probe: bool = True, timeout: float = 60.0, log=None) -> dict:
-    """The report's model (the JSON report) from results files."""
+          probe: bool = True, timeout: float = 60.0, log=None, warn=None) -> dict:
+    """The report's model (the JSON report) from results files. `warn` (default: a line on stderr) is told
+    what a reader must know even under --quiet: an interpreter the inputs name that kl-compat does not run."""
     known_path = Path(known_path or known.default_path())
     claims_path = Path(claims_path or _claims.default_path())
     loaded = model.load(paths)
@@ -54,6 +55,17 @@ def build(paths, *, known_path=None, claims_path=None, golden_dir=None, reproduc
     probes = [pool.submit(guide.add_measurements, col, loaded.records, probe=probe) for col in columns]
     info = model.run_info(loaded, known_path, claims_path, golden_dir)
     notes = list(loaded.notes)
+    from .. import reproducer
+
+    for col in columns:  # reproducers and signatures run in interpreters kl-compat knows, never in these
+        exe = reproducer.untrusted_executable(col)
+        if exe:
+            python, why = reproducer.interpreter(col)
+            note = (f"{col['id']}: the inputs name {exe} as the interpreter it ran in; not one kl-compat knows here "
+                    "(this environment's, or one conformance/environments.toml configures), so it is not trusted "
+                    "and never run: " + (f"its reproducers and signatures use {python}" if python else str(why)))
+            notes.append(note)
+            (warn or _warn)(note)
     other = [g for g in info["goldens_in_results"] if g != info["goldens"]]
     if other:
         notes.append("some inputs were run against other goldens than the current ones "
@@ -81,6 +93,10 @@ def build(paths, *, known_path=None, claims_path=None, golden_dir=None, reproduc
         "new": sum(1 for r in loaded.records.values() if model.is_new(r)),
         "records": model.records_dict(loaded),
     }
+
+
+def _warn(message: str) -> None:
+    print(f"kl-compat: warning: {message}", file=sys.stderr)
 
 
 def render_all(m: dict) -> dict[str, str]:

@@ -31,6 +31,12 @@ def cell_id(column: str, surface: str, kind: str) -> str:
     return "cell-" + _slug(column, surface, kind)
 
 
+def link_href(link) -> str | None:
+    """A finding's link as a link target only when it is a web address (http, https): a javascript: or
+    data: URL from a known-differences file or report.json is shown as text, never made live."""
+    return link if isinstance(link, str) and re.match(r"https?://[^\s]+$", link, re.I) else None
+
+
 def view(m: dict) -> dict:
     """What the template needs, precomputed (templates stay simple)."""
     surfaces = sorted({r["surface"] for r in m["summary"]})
@@ -70,7 +76,8 @@ def view(m: dict) -> dict:
             value_line = (f"On the reproducer's input the spec gives {outcome_text(rep['spec'])}; "
                           f"{column_title(m, f['column'])} gives {outcome_text(rep['observed'])}.")
         rep = {"code": None, "minimised": False, "note": None, "case": None, "surface": None, **rep}
-        findings.append(dict(f, n=n, who=column_title(m, f["column"]), value_line=value_line, rep=rep))
+        findings.append(dict(f, n=n, who=column_title(m, f["column"]), value_line=value_line, rep=rep,
+                             href=link_href(f.get("link"))))
     return {"m": m, "surfaces": surfaces, "heads": heads, "rows": rows, "not_run": not_run, "sections": sections,
             "findings": findings, "column_title": lambda cid: column_title(m, cid),
             "version_label": lambda c: version_label(c.get("framework"), c.get("version"), c)}

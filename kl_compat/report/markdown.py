@@ -1,6 +1,16 @@
-"""The Markdown report: short enough for a pull-request comment's top, complete enough for a README."""
+"""The Markdown report: short enough for a pull-request comment's top, complete enough for a README.
+
+Everything shown from data (results files, report.json, a framework's messages, case ids, versions,
+paths) goes through `text` or `code` (and shell commands through `shell_quote`): it renders as exactly
+its characters, never as HTML, a link, an image, a heading, a list or a broken table row. The porting
+guides (kl_compat.guide), `diff --format markdown` and `scan --format markdown` use the same helpers.
+"""
 
 from __future__ import annotations
+
+import html
+import re
+import shlex
 
 from ..results import version_label
 
@@ -10,15 +20,88 @@ VALUE_KINDS = ("value", "nan-inf", "shape", "dtype", "error-vs-value", "unsuppor
 PR_COMMENT_LIMIT = 65000  # characters GitHub takes in a comment (65536), with room to spare
 
 
-def cell(text) -> str:
-    return " ".join(str(text).split()).replace("|", "\\|")
+_ALWAYS = re.compile(r"([\\`|\[\]])")  # backslash, code, table cell, link and image brackets
+_EMPHASIS = "*_~"
+# What would start a block at the start of a line (or of a list item): a heading, a list item, a rule, a setext
+# underline, a fence. "-inf", "#include" or "3.11.7" would not, and stay as they are.
+_BLOCK_START = re.compile(r"^(?:[#+*=~_-](?=[\s#+*=~_-]|$)|\d{1,9}(?=[.)](?:\s|$)))")
 
 
-def code(text) -> str:
-    """Inline code that is safe in a table cell (GitHub reads a | inside a code span as a cell break)."""
-    text = " ".join(str(text).split()).replace("|", "\\|")
-    ticks = "``" if "`" in text else "`"
-    return f"{ticks}{text}{ticks}"
+def text(value, limit: int | None = None) -> str:
+    """Data as Markdown (GitHub's, CommonMark) that renders as exactly its characters, in one line, safe in a
+    table cell: whitespace (newlines included) collapsed to single spaces, so it cannot end a table row or
+    start a block; HTML's &, < and > as entities, so no tag, comment or entity of the data's is live;
+    backslash, backtick, |, [ and ] backslash-escaped (no code span, cell break, link or image), and so is
+    any *, _ or ~ that could open or close emphasis (one between spaces, or _ inside a word, cannot); a
+    leading "# ", "- ", "1. ", "---" or the like, which would start a block, is escaped too. `limit` cuts the text (to
+    limit characters, "..." included) before it is escaped, so that no escape is cut in half."""
+    s = " ".join(str(value).split())
+    if limit is not None and len(s) > limit:
+        s = s[:max(limit - 3, 0)] + "..."
+    s = _ALWAYS.sub(r"\\\1", s)
+    out = []
+    for i, ch in enumerate(s):
+        if ch in _EMPHASIS:
+            before = s[i - 1] if i else " "
+            after = s[i + 1] if i + 1 < len(s) else " "
+            inert = (before.isspace() and after.isspace()) or (ch == "_" and before.isalnum() and after.isalnum())
+            if not inert:
+                out.append("\\")
+        out.append(ch)
+    s = "".join(out)
+    m = _BLOCK_START.match(s)
+    if m:
+        s = s[:m.end()] + "\\" + s[m.end():] if m.group().isdigit() else "\\" + s
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+cell = text  # a table cell: the same escaping (| included)
+
+
+def code(value, *, table: bool = True) -> str:
+    """Data as inline code, shown verbatim in one line: fenced by more backticks than any run inside it
+    (and padded when it starts or ends with one), so it cannot close early; a code span is literal text
+    to a Markdown renderer, HTML included. In a table (`table`), | is escaped (GitHub reads a | inside a
+    code span as a cell break unless it is); elsewhere it stays as it is, e.g. in a shell command."""
+    s = " ".join(str(value).split())
+    if table:  # GitHub splits a row at a | not paired with a backslash: \\| is a backslash, then a break
+        s = re.sub(r"(\\*)\|", lambda m: m.group(1) + "\\" * (len(m.group(1)) % 2) + "\\|", s)
+    ticks = "`" * (max((len(run) for run in re.findall(r"`+", s)), default=0) + 1)
+    pad = " " if not s or s[0] == "`" or s[-1] == "`" else ""
+    return f"{ticks}{pad}{s}{pad}{ticks}"
+
+
+def fence(body: str, info: str = "") -> list[str]:
+    """A fenced code block holding `body` verbatim: the fence is longer than any run of backticks in it."""
+    ticks = "`" * max(3, max((len(run) for run in re.findall(r"`+", body)), default=0) + 1)
+    return [f"{ticks}{info}", body, ticks]
+
+
+def attribute(value) -> str:
+    """Data as an HTML attribute value (inside double quotes), in one line."""
+    return html.escape(" ".join(str(value).split()), quote=True)
+
+
+def shell_quote(value) -> str:
+    """One shell word that bash, zsh or sh reads back as exactly `value`, printable in one line: shlex's
+    single quotes, or, when the value holds a control character, a non-printable one or spaces that a
+    renderer could collapse (a run of them, or one at either end), bash's $'...' with those escaped."""
+    s = str(value)
+    if s.isprintable() and "  " not in s and s == s.strip():
+        return shlex.quote(s)
+    out = []
+    for ch in s:
+        if ch in "\\'":
+            out.append("\\" + ch)
+        elif ch == " ":
+            out.append("\\x20")
+        elif ch.isprintable():
+            out.append(ch)
+        elif ord(ch) < 0x80:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(f"\\U{ord(ch):08x}")
+    return "$'" + "".join(out) + "'"
 
 
 def outcome_text(o: dict | None) -> str:
@@ -67,32 +150,35 @@ def render(m: dict) -> str:
 def _render(m: dict, compact: bool) -> str:
     info = m["run_info"]
     out = ["# KL divergence: conformance report", ""]
-    out.append(f"Generated {m['generated']} by kl_compat {info['kl_compat']} from {len(info['inputs'])} results "
-               f"file(s); goldens `{info['goldens'][:16]}`, known differences `"
-               f"{(info['known_differences']['sha256'] or 'none')[:16]}`. The HTML report (report.html) has the "
-               "full case lists; report.json is the machine-readable form (`kl-compat diff` reads it).")
+    out.append(f"Generated {text(m['generated'])} by kl_compat {text(info['kl_compat'])} from {len(info['inputs'])} "
+               f"results file(s); goldens {code(str(info['goldens'])[:16])}, known differences "
+               f"{code(str(info['known_differences']['sha256'] or 'none')[:16])}. The HTML report (report.html) has "
+               "the full case lists; report.json is the machine-readable form (`kl-compat diff` reads it).")
     out.append("")
     if m["new"]:
-        out.append(f"**{m['new']} record(s) show a NEW difference**, not explained by the known-differences file.")
+        out.append(f"**{text(m['new'])} record(s) show a NEW difference**, not explained by the known-differences "
+                   "file.")
     else:
         out.append("No new differences: every difference found is explained by the known-differences file.")
     out += ["", "## Summary", ""]
     out.append("| adapter | surface | run | match | differs: known | differs: new | unsupported | error | crashed | timeout |")
     out.append("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|")
     for r in m["summary"]:
-        err = f"{r['error']}" + (f" ({r['error_new']} new)" if r["error_new"] else "")
-        out.append(f"| {cell(column_title(m, r['column']))} | {r['surface']} | {r['run']} | {r['match']} | "
-                   f"{r['differs_known']} | {r['differs_new']} | {r['unsupported']} | {err} | {r['crashed']} | "
-                   f"{r['timeout']} |")
+        err = f"{text(r['error'])}" + (f" ({text(r['error_new'])} new)" if r["error_new"] else "")
+        out.append(f"| {text(column_title(m, r['column']))} | {text(r['surface'])} | {text(r['run'])} | "
+                   f"{text(r['match'])} | {text(r['differs_known'])} | {text(r['differs_new'])} | "
+                   f"{text(r['unsupported'])} | {err} | {text(r['crashed'])} | {text(r['timeout'])} |")
     for c in m["columns"]:
         if not c["available"]:
-            out.append(f"| {cell(c['id'])} | NOT RUN | — | — | — | — | — | — | — | — |")
+            out.append(f"| {text(c['id'])} | NOT RUN | — | — | — | — | — | — | — | — |")
     not_run = [c for c in m["columns"] if not c["available"]]
     if not_run:
         out.append("")
         for c in not_run:
-            hint = f" (fix: {c['hint']})" if c.get("hint") and "fix:" not in (c.get("reason") or "") else ""
-            out.append(f"- **{c['id']}: NOT RUN**, nothing about it is measured here: {cell(c.get('reason'))}{hint}")
+            hint = (f" (fix: {text(c['hint'])})" if c.get("hint") and "fix:" not in (c.get("reason") or "")
+                    else "")
+            out.append(f"- **{text(c['id'])}: NOT RUN**, nothing about it is measured here: "
+                       f"{text(c.get('reason'))}{hint}")
 
     out += ["", "## Documented claims", "",
             "Claims the reference pages make, checked against what each framework version did "
@@ -101,9 +187,9 @@ def _render(m: dict, compact: bool) -> str:
     for c in m["claims"]:
         for r in c["results"]:
             ver = column_title(m, r["column"])
-            mark = {"held": "held", "contradicted": "**contradicted**"}.get(r["status"], r["status"])
-            evidence = cell(r["evidence"])[:100 if compact else 300]
-            out.append(f"| `{c['id']}` | {c['source']} | {cell(c['quote'])[:160]} | {cell(ver)} | {mark} | "
+            mark = {"held": "held", "contradicted": "**contradicted**"}.get(r["status"], text(r["status"]))
+            evidence = text(r["evidence"], 100 if compact else 300)
+            out.append(f"| {code(c['id'])} | {text(c['source'])} | {text(c['quote'], 160)} | {text(ver)} | {mark} | "
                        f"{evidence} |")
 
     out += ["", "## Differences", ""]
@@ -116,49 +202,52 @@ def _render(m: dict, compact: bool) -> str:
 
     if m["known_problems"]:
         out += ["", "## Known-differences file problems", ""]
-        out += [f"- {cell(p)}" for p in m["known_problems"]]
+        out += [f"- {text(p)}" for p in m["known_problems"]]
     if m["notes"]:
         out += ["", "## Notes", ""]
-        out += [f"- {cell(p)}" for p in m["notes"]]
+        out += [f"- {text(p)}" for p in m["notes"]]
     out += ["", "## Run information", ""] + _run_info(m)
     return "\n".join(out).rstrip() + "\n"
 
 
 def _finding(m: dict, n: int, f: dict, compact: bool = False) -> list[str]:
-    who = column_title(m, f["column"])
+    who = text(column_title(m, f["column"]))
     tag = "known" if f["known"] else "NEW"
-    out = [f"### {n}. {who}: {f['title']}", "",
-           f"<a id=\"{f['id']}\"></a>{tag}; kinds: {', '.join(f['kinds'])}; surfaces: {', '.join(f['surfaces'])}; "
-           f"{f['count']} record(s)." + (f" Follows convention {', '.join(f['conventions'])}." if f["conventions"] else ""),
+    out = [f"### {n}. {who}: {text(f['title'])}", "",
+           f"<a id=\"{attribute(f['id'])}\"></a>{tag}; kinds: {text(', '.join(map(str, f['kinds'])))}; surfaces: "
+           f"{text(', '.join(map(str, f['surfaces'])))}; {text(f['count'])} record(s)."
+           + (f" Follows convention {text(', '.join(map(str, f['conventions'])))}." if f["conventions"] else ""),
            ""]
     if f["known"]:
-        entry = f" (known-differences entry {f['entry']})" if f.get("entry") else ""
-        out.append(f"**Reason**{entry}: {' '.join(f['reason'].split())}" + (f" See {f['link']}." if f.get("link") else ""))
+        entry = f" (known-differences entry {text(f['entry'])})" if f.get("entry") else ""
+        out.append(f"**Reason**{entry}: {text(f['reason'])}" + (f" See {text(f['link'])}." if f.get("link") else ""))
     else:
         out.append("**Reason**: not in the known-differences file. Explain it there, or fix it.")
     out.append("")
     for e in f["examples"]:
-        out.append(f"- {e['kind']}, e.g. `{e['case']}` ({e['surface']}): {cell(e['message'])}")
+        out.append(f"- {text(e['kind'])}, e.g. {code(e['case'], table=False)} ({text(e['surface'])}): "
+                   f"{text(e['message'])}")
     rep = f.get("reproducer") or {}
     if rep.get("spec") and rep.get("observed") and set(f["kinds"]) & set(VALUE_KINDS):
-        out += ["", f"On the reproducer's input the spec gives {outcome_text(rep['spec'])}; {who} gives "
-                    f"{outcome_text(rep['observed'])}."]
+        out += ["", f"On the reproducer's input the spec gives {text(outcome_text(rep['spec']))}; {who} gives "
+                    f"{text(outcome_text(rep['observed']))}."]
     cases = f["cases"]
     limit = 3 if compact else MAX_CASES
-    listed = ", ".join(f"`{c['case']}` ({c['surface']})" for c in cases[:limit])
+    listed = ", ".join(f"{code(c['case'], table=False)} ({text(c['surface'])})" for c in cases[:limit])
     more = f", and {len(cases) - limit} more (all in report.html and report.json)" if len(cases) > limit else ""
     out += ["", f"Cases: {listed}{more}.", ""]
     if compact and f["known"]:
         return out
     if rep.get("code"):
         size = len(_flat(rep.get("input")))
-        how = (f"minimised to {size} element(s) from `{rep['case']}`" if rep.get("minimised")
-               else f"{rep.get('note') or 'not minimised'}; from `{rep['case']}`")
-        out += [f"Reproducer ({how}, {rep['surface']}):", "", f"```{FENCE.get(rep.get('language') or '', '')}",
-                rep["code"].rstrip(), "```", ""]
+        how = (f"minimised to {size} element(s) from {code(rep['case'], table=False)}" if rep.get("minimised")
+               else f"{text(rep.get('note') or 'not minimised')}; from {code(rep['case'], table=False)}")
+        out += [f"Reproducer ({how}, {text(rep['surface'])}):", "",
+                *fence(str(rep["code"]).rstrip(), FENCE.get(rep.get("language") or "", "")), ""]
     elif rep:
-        out += [f"Reproducer: none printed ({rep.get('note') or 'the input is too large to print'}); "
-                f"run `kl-compat run --cases '{rep.get('case')}'`.", ""]
+        command = f"kl-compat run --cases {shell_quote(rep.get('case'))}"  # pasted into a shell: one argument
+        out += [f"Reproducer: none printed ({text(rep.get('note') or 'the input is too large to print')}); "
+                f"run {code(command, table=False)}.", ""]
     return out
 
 
@@ -172,24 +261,26 @@ def _run_info(m: dict) -> list[str]:
     info = m["run_info"]
     mach = info["machine"]
     out = ["| what | value |", "|---|---|",
-           f"| kl_compat | {info['kl_compat']} |",
-           f"| goldens (manifest digest) | `{info['goldens']}` |",
-           f"| known differences | {cell(info['known_differences']['path'])} sha256 `{info['known_differences']['sha256']}` |",
-           f"| claims | {cell(info['claims']['path'])} sha256 `{info['claims']['sha256']}` |",
-           f"| report written on | Python {mach['python']}, NumPy {mach['numpy']}, {cell(mach['platform'])}, "
-           f"R {mach['r'] or 'not installed'} |"]
+           f"| kl_compat | {text(info['kl_compat'])} |",
+           f"| goldens (manifest digest) | {code(info['goldens'])} |",
+           f"| known differences | {text(info['known_differences']['path'])} sha256 "
+           f"{code(info['known_differences']['sha256'])} |",
+           f"| claims | {text(info['claims']['path'])} sha256 {code(info['claims']['sha256'])} |",
+           f"| report written on | Python {text(mach['python'])}, NumPy {text(mach['numpy'])}, "
+           f"{text(mach['platform'])}, R {text(mach['r'] or 'not installed')} |"]
     for c in m["columns"]:
         if c["available"]:
-            extra = f", R {c['r']}" if c.get("r") else ""
-            out.append(f"| {cell(c['id'])} | {cell(version_label(c.get('framework'), c.get('version'), c))}, "
-                       f"Python {c.get('python')}, "
-                       f"NumPy {c.get('numpy')}, {cell(c.get('platform'))}{extra} |")
+            extra = f", R {text(c['r'])}" if c.get("r") else ""
+            out.append(f"| {text(c['id'])} | {text(version_label(c.get('framework'), c.get('version'), c))}, "
+                       f"Python {text(c.get('python'))}, NumPy {text(c.get('numpy'))}, {text(c.get('platform'))}"
+                       f"{extra} |")
         else:
-            out.append(f"| {cell(c['id'])} | NOT RUN: {cell(c.get('reason'))} |")
+            out.append(f"| {text(c['id'])} | NOT RUN: {text(c.get('reason'))} |")
     for i in info["inputs"]:
-        shard = f", shard {i['shard'][0]}/{i['shard'][1]}" if i.get("shard") else ""
+        shard = f", shard {text(i['shard'][0])}/{text(i['shard'][1])}" if i.get("shard") else ""
         cut = ", TRUNCATED" if i.get("truncated") else ""
-        out.append(f"| input {cell(i['path'])} | started {i.get('started')}, finished {i.get('finished')}, "
-                   f"{i.get('selected')} of {i.get('cases')} cases{shard}{cut}; Python {i.get('python')}, NumPy "
-                   f"{i.get('numpy')}, {cell(i.get('platform'))} |")
+        out.append(f"| input {text(i['path'])} | started {text(i.get('started'))}, finished "
+                   f"{text(i.get('finished'))}, {text(i.get('selected'))} of {text(i.get('cases'))} cases{shard}"
+                   f"{cut}; Python {text(i.get('python'))}, NumPy {text(i.get('numpy'))}, "
+                   f"{text(i.get('platform'))} |")
     return out
