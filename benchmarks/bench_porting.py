@@ -1,11 +1,22 @@
 """The porting layer against the native op: forward + backward, float32, 1K / 1M / 16M elements.
 
-Rows: torch tensors with semantics="torch" (dispatch + the native op: the fixed overhead per call) and
-semantics="spec" (the composite with the exact-semantics `where` passes); Paddle tensors with
-semantics="torch" (composite: Paddle's op has no target gradient and other edge rules) and "paddle"
-(dispatch + native). Median of several repeats; one run, ratios against the native op in that run.
-Goal (issue 6): <= 1.05x native at 1M and above, a few microseconds of fixed overhead.
-Usage: python benchmarks/bench_porting.py [--sizes 1000,1000000,16000000]
+Rows, per framework and size (log-softmax inputs, softmax targets, reduction="batchmean", both tensors
+requiring gradients):
+  torch  native           torch.nn.functional.kl_div: the reference of the torch rows
+  torch  semantics=torch  kl_compat.kl_div dispatching to that same native op (the fixed overhead per call)
+  torch  semantics=spec   the spec's semantics: the fused "exact64" kernel (float64 inside, one rounding)
+  paddle native           paddle.nn.functional.kl_div: the reference of the Paddle rows
+  paddle semantics=paddle dispatch to that same native op
+  paddle semantics=torch  torch's semantics on Paddle (target gradient, torch's edge rules): the fused
+                          "xlogy" kernel
+"Native" is each framework's own kl_div with its own semantics. The machine is shared, so the runs
+alternate: every repeat times native and each porting row once, in rotating order, and each row shows
+the median times, the ratio of the medians, and the median of the per-repeat ratios (porting / native
+of the same repeat, the steadier figure), with its goal; `extra` is the difference of the medians. The
+`path` column says what ran (from the dispatcher): native, fused (one autograd function) or composite.
+Goals: the fused rows <= 1.5x native at 1K and <= 1.2x at 1M and 16M; the dispatch rows <= 1.05x at 1M
+and above (a few microseconds per call).
+Usage: python benchmarks/bench_porting.py [--sizes 1000,1000000,16000000] [--repeats N]
 """
 
 from __future__ import annotations
@@ -18,41 +29,38 @@ import warnings
 import numpy as np
 
 import kl_compat
+from kl_compat.porting import core
 
 
-def _time(fn, repeats):
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def _inputs(n, rng):
+    rows = max(n // 1000, 1)
+    logits = rng.standard_normal((2, rows, n // rows)).astype(np.float32)
+    return logits[0], logits[1]
 
 
-def torch_cases(n, rng):
+def torch_case(n, rng):
     import torch
 
-    x = torch.log_softmax(torch.from_numpy(rng.standard_normal((n // 1000, 1000)).astype(np.float32)), -1)
-    y = torch.softmax(torch.from_numpy(rng.standard_normal((n // 1000, 1000)).astype(np.float32)), -1)
+    a, b = _inputs(n, rng)
+    x, y = torch.log_softmax(torch.from_numpy(a), -1), torch.softmax(torch.from_numpy(b), -1)
 
     def run(f):
         def go():
-            xi = x.detach().requires_grad_(True)
-            yi = y.detach().requires_grad_(True)
+            xi, yi = x.detach().requires_grad_(True), y.detach().requires_grad_(True)
             f(xi, yi).backward()
         return go
 
-    native = run(lambda a, b: torch.nn.functional.kl_div(a, b, reduction="batchmean"))
-    return native, {s: run(lambda a, b, s=s: kl_compat.kl_div(a, b, "batchmean", semantics=s)) for s in ("torch", "spec")}
+    return {"native": run(lambda a, b: torch.nn.functional.kl_div(a, b, reduction="batchmean")),
+            **{s: run(lambda a, b, s=s: kl_compat.kl_div(a, b, "batchmean", semantics=s)) for s in ("torch", "spec")}}
 
 
-def paddle_cases(n, rng):
+def paddle_case(n, rng):
     import paddle
 
     paddle.set_device("cpu")
-    x = paddle.nn.functional.log_softmax(paddle.to_tensor(rng.standard_normal((n // 1000, 1000)).astype(np.float32)), -1)
-    y = paddle.nn.functional.softmax(paddle.to_tensor(rng.standard_normal((n // 1000, 1000)).astype(np.float32)), -1)
+    a, b = _inputs(n, rng)
+    x = paddle.nn.functional.log_softmax(paddle.to_tensor(a), -1)
+    y = paddle.nn.functional.softmax(paddle.to_tensor(b), -1)
 
     def run(f):
         def go():
@@ -61,26 +69,81 @@ def paddle_cases(n, rng):
             f(xi, yi).backward()
         return go
 
-    native = run(lambda a, b: paddle.nn.functional.kl_div(a, b, reduction="batchmean"))
-    return native, {s: run(lambda a, b, s=s: kl_compat.kl_div(a, b, "batchmean", semantics=s)) for s in ("paddle", "torch")}
+    return {"native": run(lambda a, b: paddle.nn.functional.kl_div(a, b, reduction="batchmean")),
+            **{s: run(lambda a, b, s=s: kl_compat.kl_div(a, b, "batchmean", semantics=s)) for s in ("paddle", "torch")}}
+
+
+def _path(framework, semantics, fn) -> str:
+    """What the dispatcher ran for this row: 'native', 'fused' or 'composite' (one call, spied)."""
+    if semantics in ("native", framework):
+        return "native"
+    seen = []
+    real = core._fast_kernel
+
+    def spy(*args):
+        seen.append(real(*args))
+        return seen[-1]
+
+    core._fast_kernel = spy
+    try:
+        fn()
+    finally:
+        core._fast_kernel = real
+    return "fused" if seen and seen[0] else "composite"
+
+
+def _goal(framework, semantics, n) -> float | None:
+    if semantics == "native":
+        return None
+    if semantics == framework:  # dispatch to the native op
+        return 1.05 if n >= 1_000_000 else None
+    return 1.5 if n < 1_000_000 else 1.2
+
+
+def measure(fns: dict, repeats: int) -> dict[str, list[float]]:
+    """Seconds per call for each function, `repeats` rounds, each round running every function once in
+    an order rotated round by round (so no row always runs first, or right after the same row)."""
+    names = list(fns)
+    for f in fns.values():
+        f()  # warm-up
+    times: dict[str, list[float]] = {k: [] for k in names}
+    for r in range(repeats):
+        for k in names[r % len(names):] + names[:r % len(names)]:
+            start = time.perf_counter()
+            fns[k]()
+            times[k].append(time.perf_counter() - start)
+    return times
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--sizes", default="1000,1000000,16000000")
+    p.add_argument("--repeats", type=int, default=None, help="rounds per size (default: 2000 / 21 / 7)")
     args = p.parse_args()
     warnings.simplefilter("ignore")
     rng = np.random.default_rng(0)
-    print(f"{'framework':>9} {'elements':>10} {'semantics':>9} {'native':>11} {'porting':>11} {'ratio':>7} {'extra':>10}")
-    for framework, make in (("torch", torch_cases), ("paddle", paddle_cases)):
+    print(f"{'framework':>9} {'elements':>9} {'semantics':>9} {'path':>9} {'median':>11} {'extra':>10} "
+          f"{'ratio':>6} {'paired':>7} {'goal':>7}")
+    misses = []
+    for framework, make in (("torch", torch_case), ("paddle", paddle_case)):
         for n in (int(s) for s in args.sizes.split(",")):
-            repeats = 200 if n <= 10_000 else (10 if n <= 2_000_000 else 3)
-            native, ports = make(n, rng)
-            t_native = _time(native, repeats)
-            for semantics, fn in ports.items():
-                t = _time(fn, repeats)
-                print(f"{framework:>9} {n:>10} {semantics:>9} {t_native * 1e3:9.3f}ms {t * 1e3:9.3f}ms "
-                      f"{t / t_native:6.2f}x {(t - t_native) * 1e6:8.1f}us")
+            repeats = args.repeats or (2000 if n <= 10_000 else (21 if n <= 2_000_000 else 7))
+            fns = make(n, rng)
+            paths = {s: _path(framework, s, fn) for s, fn in fns.items()}
+            times = measure(fns, repeats)
+            native = times["native"]
+            for s, ts in times.items():
+                ratio = statistics.median(ts) / statistics.median(native)
+                paired = statistics.median(t / t0 for t, t0 in zip(ts, native))
+                goal = _goal(framework, s, n)
+                verdict = "" if goal is None else ("  ok" if paired <= goal else "  MISSED")
+                if goal is not None and paired > goal:
+                    misses.append(f"{framework} {n} semantics={s}: {paired:.2f}x > {goal}x")
+                extra = (statistics.median(ts) - statistics.median(native)) * 1e6
+                print(f"{framework:>9} {n:>9} {s:>9} {paths[s]:>9} {statistics.median(ts) * 1e3:9.3f}ms "
+                      f"{extra:8.0f}us {ratio:5.2f}x {paired:6.2f}x {'' if goal is None else f'<={goal}x':>7}{verdict}",
+                      flush=True)
+    print(f"{len(misses)} goal(s) missed" + "".join(f"\n  {m}" for m in misses))
 
 
 if __name__ == "__main__":

@@ -5,8 +5,9 @@
 takes torch or Paddle tensors (dispatching on their type without importing any other framework) and
 returns that framework's tensor, computed with the chosen semantics ("torch", "paddle", "spec" or
 "rtorch"; see semantics.py). Where the chosen semantics are the tensors' own framework's, the native op
-is called: it is the definition. Module forms: kl_compat.porting.torch_module.KLDivLoss and
-kl_compat.porting.paddle_module.KLDivLoss.
+is called: it is the definition. Elsewhere core.py computes them: a fused kernel (backends.py) where one
+gives exactly the composite's results, the composite of framework ops otherwise. Module forms:
+kl_compat.porting.torch_module.KLDivLoss and kl_compat.porting.paddle_module.KLDivLoss.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ backend a tensor belongs to never imports a framework.
 
 from __future__ import annotations
 
+import inspect
+import math
 import sys
 
 
@@ -30,13 +32,42 @@ class TorchOps:
                 return dout * (torch.log(y) + 1 - x), -dout * y
 
         self._kl_term = KLTerm
+        self._exact64 = _torch_exact64(torch)
+        import torch.autograd.forward_ad as forward_ad
+
+        self._forward_ad = forward_ad
+        # What fast_ok asks torch (some of it private, present since torch 2.0): where any of it is
+        # missing, every call takes the composite.
+        self._transforms = getattr(getattr(torch._C, "_functorch", None), "peek_interpreter_stack", None)
+        self._compiling = getattr(getattr(torch, "compiler", None), "is_compiling", None)
+        if self._transforms is None or self._compiling is None or not hasattr(forward_ad, "_current_level"):
+            self.fast_kernels = ()
 
     @staticmethod
     def is_appropriate_type(x) -> bool:
         return "torch" in sys.modules and isinstance(x, sys.modules["torch"].Tensor)
 
+    fast_kernels = ("exact64",)
+
+    def fast_ok(self, x, y) -> bool:
+        """Whether the fused kernel may take these tensors: dense CPU tensors (where it is verified, and
+        where its one read-back of a value costs no device sync), contiguous (the composite's outputs follow
+        the inputs' strides, and the sums' order with them), in eager autograd only: no tracing or
+        compiling (the kernel branches on data), no functorch transform or forward-mode AD (a custom
+        Function without vmap/jvp rules), no __torch_function__ subclass."""
+        t = self.t
+        return (x.is_cpu and y.is_cpu and x.layout == t.strided and y.layout == t.strided
+                and x.is_contiguous() and y.is_contiguous()
+                and not t.overrides.has_torch_function((x, y)) and not t.jit.is_tracing()
+                and not self._compiling() and self._transforms() is None and self._forward_ad._current_level < 0)
+
+    def fast_kl_div(self, kernel, x, y, reduction, divisor, out_dtype, replay):
+        assert kernel == "exact64", kernel
+        return self._exact64.apply(x, y, (reduction, divisor, getattr(self.t, out_dtype), replay))
+
     def dtype_name(self, x):
-        return str(x.dtype).removeprefix("torch.")
+        d = x.dtype  # (read several times per call)
+        return _TORCH_DTYPE_NAMES.get(d) or _TORCH_DTYPE_NAMES.setdefault(d, str(d).removeprefix("torch."))
 
     def cast(self, x, dtype):
         return x if self.dtype_name(x) == dtype else x.to(getattr(self.t, dtype))
@@ -100,13 +131,31 @@ class PaddleOps:
 
         self.p = paddle
         self._log, self._exp, self._kl_term = _paddle_layers(paddle)
+        self._xlogy = _paddle_xlogy(paddle, self._log.value, self._log.apply)
+        # The fused kernel writes into buffers with `out=` (Paddle 3); older Paddle takes the composite.
+        if not all("out" in inspect.signature(f).parameters for f in (paddle.multiply, paddle.divide)):
+            self.fast_kernels = ()
 
     @staticmethod
     def is_appropriate_type(x) -> bool:
         return "paddle" in sys.modules and isinstance(x, sys.modules["paddle"].Tensor)
 
+    fast_kernels = ("xlogy",)
+
+    def fast_ok(self, x, y) -> bool:
+        """Whether the fused kernel may take these tensors: CPU (where it is verified, and where its look
+        at the smallest target reads a zero-copy view), contiguous, in dynamic (eager) mode."""
+        return (x.place.is_cpu_place() and y.place.is_cpu_place() and x.is_contiguous() and y.is_contiguous()
+                and self.p.in_dynamic_mode())
+
+    def fast_kl_div(self, kernel, x, y, reduction, divisor, out_dtype, replay):
+        assert kernel == "xlogy", kernel
+        return self._xlogy.apply(x, y, (reduction, divisor, _SMALLEST_NORMAL[out_dtype]))  # (no replay: see
+        # _paddle_graph_backward)
+
     def dtype_name(self, x):
-        return str(x.dtype).removeprefix("paddle.")
+        d = x.dtype  # (str() of a Paddle dtype costs microseconds; it is read several times per call)
+        return _PADDLE_DTYPE_NAMES.get(d) or _PADDLE_DTYPE_NAMES.setdefault(d, str(d).removeprefix("paddle."))
 
     def cast(self, x, dtype):
         return x if self.dtype_name(x) == dtype else x.astype(dtype)
@@ -115,7 +164,7 @@ class PaddleOps:
         return tuple(x.shape)
 
     def numel(self, x):
-        return int(x.numel())
+        return math.prod(x.shape)  # (x.numel() is an op, and int() of its result a copy to NumPy)
 
     def detach(self, x):
         return x.detach()
@@ -185,9 +234,8 @@ def _paddle_layers(paddle):
 
     class Log(PyLayer):
         @staticmethod
-        def forward(ctx, x, round_to=None):
-            ctx.save_for_backward(x)
-            ctx.round_to = round_to
+        def value(x, round_to=None):
+            """The forward's values (no autograd)."""
             limit = tiny.get(str(x.dtype).removeprefix("paddle."))
             if limit is None:
                 return rounded(paddle.log(x), round_to)
@@ -195,6 +243,12 @@ def _paddle_layers(paddle):
             scaled = paddle.where(sub, x * 2.0 ** 64, x)
             out = paddle.log(scaled) - paddle.where(sub, paddle.full_like(x, shift), paddle.zeros_like(x))
             return rounded(out, round_to)
+
+        @staticmethod
+        def forward(ctx, x, round_to=None):
+            ctx.save_for_backward(x)
+            ctx.round_to = round_to
+            return Log.value(x, round_to)
 
         @staticmethod
         def backward(ctx, dout):
@@ -235,6 +289,193 @@ def _paddle_layers(paddle):
     return Log, Exp, KLTerm
 
 
+def _torch_exact64(torch):
+    """The spec's semantics (log_target=False) as one autograd function: bit for bit the composite of
+    core._pointwise / core._reduce for formula="exact", compute_dtype="float64", zero_times_inf="zero"
+    (a term with y == 0 is 0 unless x is nan), nonpositive_target="nan", with far fewer passes over memory.
+
+    Forward: y * (log y - x) in float64 (four passes: the target's cast, log, subtract, multiply in place),
+    summed; a zero target makes its term nan there (0 * -inf, or 0 * nan), so only when the sum is nan are
+    the targets looked at for zeros, and those terms set to 0 as S2 says. Backward: the analytic
+    derivatives, formed as core's KLTerm forms them (dl/dx = -dout * y, dl/dy = dout * (log y + 1 - x),
+    so no dout * y underflows for a subnormal y), in the forward's loss buffer, each cast once to its
+    input's dtype; at y == 0 the values the composite's `where`s give (0, and -dout for dl/dx where x is
+    nan). Saved: y in float64 and log y (the composite saves more). With create_graph=True the
+    backward differentiates the composite itself (`replay`), so higher derivatives are the composite's.
+    """
+    f64 = torch.float64
+
+    class Exact64(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, y, args):  # (the arguments in one tuple: apply's fixed cost grows with their number)
+            reduction, divisor, out_dtype, replay = args
+            # x is never cast: a float64 op takes it as it is, promoting each element exactly, without
+            # a float64 copy of it in memory (fewer and smaller allocations: the faster, at every size)
+            y64 = y.to(f64)  # (no copy for float64)
+            log_y = torch.log(y64)
+            terms = torch.sub(log_y, x)
+            terms.mul_(y64)  # y * (log y - x); KLTerm's y2 * (log(y2) - x1), as the product commutes
+            total = terms.sum()
+            zero = forced = None
+            if math.isnan(total.item()):
+                z = y64 == 0
+                if z.any():
+                    zero, forced = z, z & ~torch.isnan(x)  # the composite's `forced`
+                    terms.masked_fill_(forced, 0)
+                    total = terms.sum()
+            if reduction == "none":
+                result = terms
+            else:
+                result = total if divisor is None else total / divisor
+                ctx.scratch = terms  # free after the sum: the backward's workspace
+            ctx.save_for_backward(x, y, y64, log_y)
+            ctx.masks = zero, forced
+            ctx.divisor, ctx.replay, ctx.reduced = divisor, replay, reduction != "none"
+            return result.to(out_dtype)
+
+        @staticmethod
+        def backward(ctx, grad):
+            x, y, y64, log_y = ctx.saved_tensors
+            need_x, need_y = ctx.needs_input_grad[:2]
+            if torch.is_grad_enabled():
+                return _torch_replay(torch, ctx.replay, x, y, need_x, need_y, grad) + (None,)
+            # dout: the cast's backward (to float64), then the division's (/ divisor, in float64 as
+            # DivBackward divides), which the sum's backward expands; under a reduction one number, so
+            # a Python float (the same double, and no tensor ops on it)
+            if ctx.reduced:
+                d = grad.item()
+                d = d if ctx.divisor is None else d / ctx.divisor
+            else:
+                d = grad.to(f64)
+            zero, forced = ctx.masks
+            buf = ctx.__dict__.pop("scratch", None)  # (a second backward, retain_graph=True, allocates)
+            gx = gy = None
+            if need_x:
+                buf = torch.mul(y64, -d, out=buf) if buf is not None else torch.mul(y64, -d)  # -dout * y
+                if zero is not None:
+                    buf.masked_fill_(forced, 0)
+                    odd = zero & ~forced  # y == 0 with a nan x: the composite's y2 = 1 there, so -dout
+                    if odd.any():
+                        buf = torch.where(odd, -d, buf)
+                gx = buf.to(x.dtype)
+                buf = None if gx is buf else buf
+            if need_y:
+                buf = torch.add(log_y, 1, out=buf) if buf is not None else torch.add(log_y, 1)
+                buf.sub_(x).mul_(d)  # dout * (log y + 1 - x)
+                if zero is not None:
+                    buf.masked_fill_(zero, 0)
+                gy = buf.to(y.dtype)
+            return gx, gy, None
+
+    return Exact64
+
+
+def _paddle_xlogy(paddle, log_value, log_apply):
+    """torch's semantics (and R torch's; log_target=False) on Paddle tensors as one PyLayer: bit for bit
+    the composite of core._pointwise / core._reduce for formula="xlogy", zero_target_gradient="nan", in
+    the tensors' own dtype (float32 or float64), with far fewer passes over memory.
+
+    Forward: xlogy(y, y) - y * x as the composite forms it, summed. One look at the smallest target finds
+    targets that are zero, subnormal, negative or nan; only then is log y taken as the composite's Log
+    takes it (scaled into the normal range for a subnormal y) and y * log y masked to 0 where y == 0.
+    Backward: torch's derivative, formed and accumulated as the composite's graph does (checked bit for
+    bit): dl/dx = -dout * y, dl/dy = (dout * log y + -dout * x) + (dout * y) / y. The last term is
+    xlogy's `grad * self / other`: it underflows to 0 for a subnormal y as torch's does, and is nan at
+    y == 0, which makes dl/dy nan there as in torch. The gradients are formed in buffers the forward
+    made (log y's, then y * x's and the loss terms'), so under a reduction the backward allocates nothing.
+    With create_graph=True the backward is the composite's, as recorded ops.
+    """
+    import numpy as np
+    from paddle.autograd import PyLayer
+
+    class XlogyKL(PyLayer):
+        @staticmethod
+        def forward(ctx, x, y, args):  # (the arguments in one tuple: apply's fixed cost grows with their number)
+            reduction, divisor, smallest_normal = args
+            # (a zero-copy view: NumPy's min takes a third of paddle.min's time; both propagate nan)
+            ordinary = float(np.from_dlpack(y.detach()).min()) >= smallest_normal
+            log_y = paddle.log(y) if ordinary else log_value(y)
+            loss = paddle.multiply(y, log_y)
+            if not ordinary:
+                loss = paddle.where((y >= 0) & (y <= 0), paddle.zeros_like(y), loss)  # xlogy(0, 0) = 0
+            yx = paddle.multiply(y, x)
+            loss.subtract_(yx)
+            if reduction == "none":
+                result, ctx.scratch = loss, (yx, None)
+            else:
+                total = paddle.sum(loss)
+                result = total if divisor is None else total / divisor
+                ctx.scratch = yx, loss  # free after the sum: the backward's buffers
+            ctx.save_for_backward(x, y)
+            # log y is kept outside save_for_backward: the backward works in its buffer (a second backward
+            # would take log y again, exactly as the forward took it; but Paddle 3.3 crashes on a second
+            # backward through any PyLayer, retain_graph=True, the composite's included)
+            ctx.log_y, ctx.ordinary = log_y, ordinary
+            ctx.need = not x.stop_gradient, not y.stop_gradient
+            ctx.divisor = divisor
+            return result
+
+        @staticmethod
+        def backward(ctx, grad):
+            x, y = ctx.saved_tensor()
+            need_x, need_y = ctx.need
+            if paddle.is_grad_enabled():  # create_graph=True: the composite's backward, as differentiable ops
+                return _paddle_graph_backward(paddle, log_apply, x, y, grad, ctx.divisor, need_x, need_y)
+            (b, a), log_y = ctx.scratch or (None, None), ctx.log_y
+            ctx.scratch = ctx.log_y = None
+            if log_y is None:
+                log_y = paddle.log(y) if ctx.ordinary else log_value(y)
+            d = grad if ctx.divisor is None else grad / ctx.divisor  # one number under a reduction
+            nd = -d
+            gy = None
+            if need_y:
+                gy = log_y.multiply_(d)  # dout * log y
+                b = paddle.multiply(x, nd, out=b)
+                gy.add_(b)  # + -dout * x
+            gx = paddle.multiply(y, nd, out=b)  # -dout * y
+            if need_y:
+                # + (dout * y) / y, formed as -((-dout * y) / y), which is the same number (the rounding of a
+                # product and a quotient is symmetric in sign): one multiplication fewer
+                gy.subtract_(paddle.divide(gx, y, out=a))
+            return (gx if need_x else None), gy
+
+    return XlogyKL
+
+
+def _paddle_graph_backward(paddle, log_apply, x, y, grad, divisor, need_x, need_y):
+    """(grad_input, grad_target) for create_graph=True: the composite's backward, op for op, recorded.
+
+    Paddle crashes (a segmentation fault in GradNodePyLayer) on paddle.grad inside a PyLayer's backward,
+    so the composite cannot be differentiated here as the torch kernel does it; instead its backward
+    graph is written out: the division's and the sum's backward, subtract's, the two multiplies', the
+    `where` that masks y * log y at y == 0, and the composite's own Log (whose backward is dout / y). The
+    gradients are the composite's bit for bit; derivatives of them go through these ops' backward where
+    the composite's go through Paddle's double-grad kernels, so they agree to rounding.
+    """
+    d = grad if divisor is None else grad / divisor
+    d = paddle.expand(d, y.shape) if d.shape != y.shape else d  # the sum's backward
+    nd = -d  # subtract's backward, for y * x
+    gx = nd * y
+    if not need_y:
+        return gx, None
+    dp = paddle.where((y >= 0) & (y <= 0), paddle.zeros_like(d), d)  # the `where`'s backward
+    log_y = log_apply(y)
+    gy = dp * log_y + nd * x + (dp * y) / y  # (y * log y)'s two terms and y * x's, in the composite's order
+    return (gx if need_x else None), gy
+
+
+def _torch_replay(torch, replay, x, y, need_x, need_y, grad):
+    """(grad_input, grad_target) of the composite at (x, y), with a graph (create_graph=True)."""
+    with torch.enable_grad():
+        out = replay(x, y)
+    wanted = [t for t, need in ((x, need_x), (y, need_y)) if need]
+    grads = iter(torch.autograd.grad(out, wanted, grad, create_graph=True, allow_unused=True))
+    return tuple(next(grads) if need else None for need in (need_x, need_y))
+
+
+_TORCH_DTYPE_NAMES: dict = {}
+_PADDLE_DTYPE_NAMES: dict = {}
+_SMALLEST_NORMAL = {"float32": 2.0 ** -126, "float64": 2.0 ** -1022}
 BACKENDS = (TorchOps, PaddleOps)
 _instances: dict[type, object] = {}
 

@@ -2,11 +2,14 @@
 
 Built from each framework's own differentiable operations, so autograd works natively. Gradient-safe:
 where a branch is masked out, its inputs are replaced by harmless values first (a masked log(0) would
-otherwise send nan back through `where`).
+otherwise send nan back through `where`). This composite is the definition; where a backend has a fused
+kernel for the semantics (one autograd function, a few passes over memory instead of a pass per masking
+op), `_fast_kernel` sends the call there instead, only where the kernel's results are the composite's.
 """
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 from kl_compat import dtypes, spec
@@ -82,6 +85,54 @@ def kl_div(ops, sem: Semantics, input, target, reduction="mean", log_target=Fals
     if ops.shape(target) != in_shape and not sem.broadcast:
         raise ValueError(f"input shape {in_shape} and target shape {ops.shape(target)} differ: "
                          f"{sem.name} semantics need the same shape")
+    kernel = _fast_kernel(ops, sem, input, target, log_target, then_batch, out_dtype, compute)
+    if kernel is not None:
+        # what `_reduce` divides the sum by (None: nothing)
+        divisor = (ops.numel(input) if reduction == "mean" else None if reduction != "batchmean"
+                   else in_shape[0] if in_shape else sem.batchmean_0d_divisor)
+        return ops.fast_kl_div(kernel, input, target, reduction, divisor, out_dtype,
+                               functools.partial(_composite, ops, sem, log_target=log_target, reduction=reduction,
+                                                 then_batch=then_batch, out_dtype=out_dtype, compute=compute))
+    return _composite(ops, sem, input, target, log_target, reduction, then_batch, out_dtype, compute)
+
+
+def _fast_kernel(ops, sem: Semantics, x, y, log_target, then_batch, out_dtype, compute):
+    """The fused kernel (backends.py: one autograd function per framework) for this call, or None for the
+    composite. A kernel is taken only where it gives the composite's results bit for bit (values, dtypes,
+    shapes and both gradients: tests/test_porting_fast.py holds it to that over the whole matrix and
+    tensors full of edge values), so where a call goes changes speed, never semantics:
+
+    - "exact64" (torch tensors): the spec's family, y * (log y - x) computed in float64, a zero-probability
+      term 0. Any float dtypes, mixed included: the composite casts each operand to float64 exactly and
+      rounds the result once, which the kernel does too (nothing is emulated in a narrower dtype).
+    - "xlogy" (Paddle tensors): torch's and R torch's family, xlogy(y, y) - y * x with torch's product-rule
+      derivative (nan at y == 0), computed in the tensors' dtype: only where input and target share a
+      dtype that Paddle computes natively (float32, float64). Low-precision dtypes stay on the composite,
+      which rounds every intermediate through float16/bfloat16 as a native kernel would; mixed dtypes
+      too (torch forms xlogy(y, y) in the target's dtype before promoting).
+    Everywhere, the composite keeps: log_target=True (not fused yet); the legacy size_average/reduce
+    (`then_batch`: a second division); broadcast shapes (gradients summed over broadcast dimensions);
+    empty tensors (nothing to gain); and tensors the backend's fast_ok refuses (devices, strides, tracing).
+    """
+    if log_target or then_batch or not getattr(ops, "fast_kernels", ()):
+        return None
+    if ops.shape(x) != ops.shape(y) or ops.numel(x) == 0:
+        return None
+    if not (sem.nonpositive_target == "nan" and sem.target_gradient):
+        return None
+    if sem.formula == "exact" and sem.compute_dtype == "float64" and sem.zero_times_inf == "zero":
+        kernel = "exact64"
+    elif (sem.formula == "xlogy" and sem.zero_times_inf == "ieee" and sem.zero_target_gradient == "nan"
+          and compute == out_dtype == ops.dtype_name(x) == ops.dtype_name(y)):
+        kernel = "xlogy"
+    else:
+        return None
+    return kernel if kernel in ops.fast_kernels and ops.fast_ok(x, y) else None
+
+
+def _composite(ops, sem: Semantics, input, target, log_target, reduction, then_batch, out_dtype, compute):
+    """kl_div from the framework's own differentiable operations, after the arguments are checked."""
+    in_shape = ops.shape(input)
     y = target if sem.target_gradient else ops.detach(target)
     target_dtype = ops.dtype_name(target)
     emulate = sem.round_like_native and compute != out_dtype
