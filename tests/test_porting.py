@@ -1,4 +1,4 @@
-"""The porting layer (issue 6). The proof that matters is the matrix: every porting adapter shows zero
+"""The porting layer. The proof that matters is the matrix: every porting adapter shows zero
 differences from what it ports (torch's and Paddle's measured behaviour, or the spec's goldens)."""
 
 import subprocess
