@@ -90,9 +90,50 @@ class Entries(list):
         return cache[key]
 
 
+# Each field's type: a string, or (for the listed ones) a non-empty list of strings; none may be blank.
+_FIELD_TYPES = {"adapter": "a glob", "surface": "a glob or list of globs", "cases": "a glob or list of globs",
+                "kind": "a kind or list of kinds", "reason": "a sentence", "link": "a URL",
+                "versions": "a version specifier", "advice": "a sentence"}
+_LISTED = ("surface", "cases", "kind")
+
+
 def load(path: Path | None = None) -> Entries:
+    """The entries of a known-differences file, every field checked: a file named explicitly must exist
+    (a typo never reads as "nothing is known"), and an unknown field, a field of the wrong type, an empty
+    pattern or an unreadable version specifier fails here, naming the file, the entry and the field, for
+    every reader alike (run, merge, report, fuzz, the pytest plugin)."""
+    if path is not None and not Path(path).exists():
+        raise KnownDifferencesError(f"{path}: no such known-differences file")
+    if path is not None and Path(path).is_dir():
+        raise KnownDifferencesError(f"{path}: is a directory, not a known-differences file")
     path = Path(path or default_path())
-    data = read_toml(path, KnownDifferencesError)
+    try:
+        data = read_toml(path, KnownDifferencesError)
+    except OSError as e:
+        raise KnownDifferencesError(f"{path}: cannot read: {e.strerror or e}") from None
+    extra = set(data) - {"difference"}
+    if extra:
+        raise KnownDifferencesError(f"{path}: unknown table(s) {', '.join(sorted(extra))}; "
+                                    "entries are [[difference]] tables")
+    raws = data.get("difference", [])
+    if not isinstance(raws, list) or not all(isinstance(e, dict) for e in raws):
+        raise KnownDifferencesError(f"{path}: 'difference' must be [[difference]] tables")
+    for i, raw in enumerate(raws, 1):
+        where = f"{path}: [[difference]] number {i}"
+        for name, what in _FIELD_TYPES.items():
+            if name not in raw:
+                continue
+            v = raw[name]
+            items = v if name in _LISTED and isinstance(v, list) else [v]
+            if not items or not all(isinstance(x, str) for x in items):
+                raise KnownDifferencesError(f"{where}: {name!r} must be {what}, got {v!r}")
+            if not all(x.strip() for x in items):
+                raise KnownDifferencesError(f"{where}: {name!r} holds an empty {what.split(' or ')[0][2:]}")
+        for part in raw["versions"].split(",") if raw.get("versions") else ():
+            try:
+                version_matches("0", part)  # raises naming a comparison it cannot read
+            except KnownDifferencesError as e:
+                raise KnownDifferencesError(f"{where}: 'versions': {e}") from None
     entries = Entries()
     for i, raw in enumerate(data.get("difference", []), 1):
         where = f"{path}: [[difference]] number {i}"

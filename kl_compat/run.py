@@ -355,47 +355,6 @@ def check_workers(n) -> int:
     return n
 
 
-_KNOWN_FIELD_TYPES = {"adapter": "a glob", "surface": "a glob or list of globs", "cases": "a glob or list of globs",
-                      "kind": "a kind or list of kinds", "reason": "a sentence", "link": "a URL",
-                      "versions": "a version specifier"}
-
-
 def load_known(path: Path | None = None):
-    """known.load, for a run: a file named explicitly must exist (a typo never reads as "nothing is
-    known"), and the entries' field types, empty patterns and version specifiers are checked before
-    any worker starts, so that a bad entry fails at once, naming itself, rather than mid-run."""
-    from .tomlfile import read_toml
-
-    if path is not None:
-        path = Path(path)
-        if not path.exists():
-            raise known.KnownDifferencesError(f"{path}: no such known-differences file")
-        if path.is_dir():
-            raise known.KnownDifferencesError(f"{path}: is a directory, not a known-differences file")
-    where_file = path or known.default_path()
-    try:
-        data = read_toml(where_file, known.KnownDifferencesError)
-    except OSError as e:
-        raise known.KnownDifferencesError(f"{where_file}: cannot read: {e.strerror or e}") from None
-    extra = set(data) - {"difference"}
-    if extra:
-        raise known.KnownDifferencesError(f"{where_file}: unknown table(s) {', '.join(sorted(extra))}; "
-                                          "entries are [[difference]] tables")
-    entries = data.get("difference", [])
-    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-        raise known.KnownDifferencesError(f"{where_file}: 'difference' must be [[difference]] tables")
-    for i, raw in enumerate(entries, 1):
-        where = f"{where_file}: [[difference]] number {i}"
-        for name, what in _KNOWN_FIELD_TYPES.items():
-            if name not in raw:
-                continue
-            v = raw[name]
-            listed = name in ("surface", "cases", "kind")
-            items = v if listed and isinstance(v, list) else [v]
-            if not items or not all(isinstance(x, str) for x in items):
-                raise known.KnownDifferencesError(f"{where}: {name!r} must be {what}, got {v!r}")
-            if not all(x.strip() for x in items):
-                raise known.KnownDifferencesError(f"{where}: {name!r} holds an empty {what.split(' or ')[0][2:]}")
-        for part in raw.get("versions", "").split(",") if raw.get("versions") else ():
-            known.version_matches("0", part)  # raises naming a comparison it cannot read
+    """known.load, before any worker starts: a bad entry fails at once, naming itself, rather than mid-run."""
     return known.load(path)

@@ -4,6 +4,7 @@ import json
 import math
 
 import numpy as np
+import pytest
 
 from kl_compat import known, results
 from kl_compat.compare import Difference
@@ -58,3 +59,25 @@ def test_non_finite_values_are_written_as_strings(tmp_path):
     with results.Writer(path) as w:
         w.write({"value": [1.0, math.nan], "max_ulp": math.inf})
     assert json.loads(path.read_text()) == {"value": [1.0, "nan"], "max_ulp": "inf"}
+
+
+@pytest.mark.parametrize("body, message", [
+    ('adapter = ["torch"]\ncases = "*"\nkind = "value"\nreason = "r"', "'adapter' must be a glob"),
+    ('adapter = "torch"\ncases = []\nkind = "value"\nreason = "r"', "'cases' must be a glob or list of globs"),
+    ('adapter = "torch"\ncases = [" "]\nkind = "value"\nreason = "r"', "'cases' holds an empty glob"),
+    ('adapter = "torch"\ncases = "*"\nkind = "value"\nreason = "r"\nversions = "~3"', "cannot read"),
+    ('adapter = "torch"\ncases = "*"\nkind = "value"\nreason = "r"\nadvice = 3', "'advice' must be a sentence"),
+])
+def test_every_reader_of_a_known_file_checks_its_fields(tmp_path, capsys, body, message):
+    """known.load is the one reader: run, merge, report, the plugin and fuzz all refuse a bad entry,
+    naming the file, the entry and the field (fuzz once took a list as an adapter glob and ran on)."""
+    from kl_compat import known
+    from kl_compat.cli import main
+
+    path = tmp_path / "known.toml"
+    path.write_text("[[difference]]\n" + body + "\n")
+    with pytest.raises(known.KnownDifferencesError, match=f"known.toml: \\[\\[difference\\]\\] number 1: .*{message}"):
+        known.load(path)
+    assert main(["fuzz", "--adapters", "torch", "--known", str(path), "--max-examples", "1"]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "known.toml: [[difference]] number 1" in last and message in last
