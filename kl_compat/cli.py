@@ -108,7 +108,8 @@ exit status:
 exit status:
   0    no difference the known-differences file does not explain
   1    a new difference, shrunk to a minimal case and printed with its reproducer
-  2    usage or input error, or no adapter could run
+  2    usage or input error
+  3    an adapter asked for did not run (the others were fuzzed; no adapter at all: nothing was)
 {_INTERRUPTED}
 """,
 }

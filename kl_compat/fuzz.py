@@ -576,12 +576,13 @@ def cmd_fuzz(args) -> int:
         print(f"{adapter:>10} not run: {reason}")
     if len(result.unavailable) == len(result.adapters):
         print("kl-compat fuzz: error: no adapter could run", file=sys.stderr)
-        return 2
+        return 3
     if result.finding is not None:
         print(format_finding(result.finding))
         print()
     print(result.summary())
-    return 1 if result.finding is not None else 0
+    # As for run: an adapter asked for that did not run outranks a finding (the fuzzing was not complete).
+    return 3 if result.unavailable else 1 if result.finding is not None else 0
 
 
 def main(argv=None) -> int:

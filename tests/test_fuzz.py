@@ -141,3 +141,14 @@ def test_bounded_fuzz_of_torch_and_paddle_completes(framework_run):
 def test_bounded_fuzz_of_torch_and_paddle_finds_nothing_new(framework_run):
     f = framework_run.finding
     assert f is None, fuzz.format_finding(f)
+
+
+def test_an_adapter_that_did_not_run_is_exit_3(fault_env, capsys):
+    """As run does: an adapter asked for that did not run is never a success, alone or beside others."""
+    from kl_compat.fuzz import main
+
+    assert main(["--adapters", "fault_adapters:ImportFailsAdapter", "--max-examples", "2", "--no-cache"]) == 3
+    assert "no adapter could run" in capsys.readouterr().err
+    assert main(["--adapters", "fault_adapters:SpecAdapter,fault_adapters:ImportFailsAdapter", "--max-examples", "2",
+                 "--no-cache"]) == 3
+    assert "not run" in capsys.readouterr().out
