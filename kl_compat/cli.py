@@ -491,16 +491,11 @@ def _refuse_or_warn(inputs, args) -> None:
     unless --allow-partial / --allow-mismatch; allowed, each is said on stderr (and in the report's notes)."""
     from .report import model
 
+    from .results import refuse_or_warn
+
     partial, mismatched = model.input_problems(inputs)
-    refused = [(p, "--allow-partial") for p in partial if not args.allow_partial]
-    refused += [(p, "--allow-mismatch") for p in mismatched if not args.allow_mismatch]
-    for p in partial + mismatched:  # the first refused one is the error line, last
-        if refused and p == refused[0][0]:
-            continue
-        print(f"kl-compat report: {'problem' if refused else 'warning'}: {p}", file=sys.stderr)
-    if refused:
-        problem, flag = refused[0]
-        raise CLIError(f"{problem} ({flag} to report on it anyway)")
+    refuse_or_warn("kl-compat report", "report on it", partial, mismatched, args.allow_partial, args.allow_mismatch,
+                   CLIError)
 
 
 def cmd_diff(args) -> int:

@@ -290,17 +290,11 @@ def render_markdown(d: dict, limit: int = 50) -> str:
 def command(args) -> int:
     import sys
 
+    from .results import refuse_or_warn
+
     old, new = load(args.old), load(args.new)
     partial, mismatched = problems(old, new)
-    refused = [(p, "--allow-partial") for p in partial if not args.allow_partial]
-    refused += [(p, "--allow-mismatch") for p in mismatched if not args.allow_mismatch]
-    for p in partial + mismatched:  # the first refused one is the error line, last
-        if refused and p == refused[0][0]:
-            continue
-        print(f"kl-compat diff: {'warning' if not refused else 'problem'}: {p}", file=sys.stderr)
-    if refused:
-        problem, flag = refused[0]
-        raise DiffError(f"{problem} ({flag} to diff anyway)")
+    refuse_or_warn("kl-compat diff", "diff", partial, mismatched, args.allow_partial, args.allow_mismatch, DiffError)
     d = diff(old, new, by_label=args.by_label)
     d["notes"] += partial + mismatched
     if args.format == "json":

@@ -219,6 +219,24 @@ class Writer:
             pass
 
 
+def refuse_or_warn(prog: str, verb: str, partial: list, mismatched: list, allow_partial: bool,
+                   allow_mismatch: bool, error: type[KlCompatError]) -> None:
+    """The one rule of diff, merge and report for their inputs' problems: a partial input, or inputs judged
+    against other goldens, raise `error` (exit 2) unless allowed (--allow-partial / --allow-mismatch);
+    allowed, each problem is said on stderr. The first refused problem is the error's line, said last."""
+    import sys
+
+    refused = [(p, "--allow-partial") for p in partial if not allow_partial]
+    refused += [(p, "--allow-mismatch") for p in mismatched if not allow_mismatch]
+    for p in partial + mismatched:
+        if refused and p == refused[0][0]:
+            continue
+        print(f"{prog}: {'problem' if refused else 'warning'}: {p}", file=sys.stderr)
+    if refused:
+        problem, flag = refused[0]
+        raise error(f"{problem} ({flag} to {verb} anyway)")
+
+
 def partial_path(path: Path) -> Path:
     """Where a run that did not end normally leaves its lines: results/latest.jsonl ->
     results/latest.partial.jsonl (read by `report`, `diff` and `merge` with --allow-partial, flagged as

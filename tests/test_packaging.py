@@ -105,6 +105,18 @@ def test_deferred_subcommands_parse_as_before():
 
 # ---- the wheel ----------------------------------------------------------------------------------------
 
+def copy_sources(src: Path) -> Path:
+    """What a wheel is built from, copied to `src` (setuptools leaves build/ and egg-info behind, and a
+    stale build/ would leak old files into the wheel)."""
+    src.mkdir()
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "build")
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy2(ROOT / name, src / name)
+    for name in ("kl_compat", "adapters", "conformance"):
+        shutil.copytree(ROOT / name, src / name, ignore=ignore)
+    return src
+
+
 def _setuptools_builds_here() -> bool:
     try:
         import setuptools
@@ -117,13 +129,7 @@ def test_the_wheel_ships_code_and_data_but_not_the_report(tmp_path):
     """Built from a copy of the sources (setuptools leaves build/ and egg-info behind, and a stale build/
     would leak old files into the wheel); without build isolation where this environment's setuptools will
     do, so that the test needs no index."""
-    src = tmp_path / "src"
-    src.mkdir()
-    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "build")
-    for name in ("pyproject.toml", "README.md", "LICENSE"):
-        shutil.copy2(ROOT / name, src / name)
-    for name in ("kl_compat", "adapters", "conformance"):
-        shutil.copytree(ROOT / name, src / name, ignore=ignore)
+    src = copy_sources(tmp_path / "src")
     assert (src / "conformance" / "report" / "report.html").exists()  # there to be left out
     isolation = ["--no-build-isolation"] if _setuptools_builds_here() else []
     proc = _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--disable-pip-version-check", "-q", *isolation,

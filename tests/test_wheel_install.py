@@ -22,6 +22,7 @@ import pytest
 import kl_compat
 import kl_compat.guide
 from kl_compat import measurements
+from test_packaging import copy_sources
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,13 +35,7 @@ def _run(args, **kwargs) -> subprocess.CompletedProcess:
 
 def _build_wheel(tmp: Path) -> Path:
     """From a copy of the sources (a stale build/ would leak old files), as tests/test_packaging.py does."""
-    src = tmp / "src"
-    src.mkdir()
-    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "build")
-    for name in ("pyproject.toml", "README.md", "LICENSE"):
-        shutil.copy2(ROOT / name, src / name)
-    for name in ("kl_compat", "adapters", "conformance"):
-        shutil.copytree(ROOT / name, src / name, ignore=ignore)
+    src = copy_sources(tmp / "src")
     proc = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--disable-pip-version-check", "-q",
                  "--no-build-isolation", "-w", tmp / "dist", src])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
