@@ -87,6 +87,7 @@ def test_the_reports_show_the_label(tmp_path):
         record("core/a/2d/float32/sum/prob", "rtorch", surface="nnf_kl_div", version="0.17.0"),
         record("core/a/2d/float32/sum/prob", "alpha"),
     ])
+    (tmp_path / "none.toml").write_text("")  # no known differences (a missing file is an error)
     m = build([path], known_path=tmp_path / "none.toml", reproduce=False, probe=False)
     cols = {c["id"]: c for c in m["columns"]}
     assert cols["rtorch"]["version"] == "0.17.0" and cols["rtorch"]["libtorch"] == "2.13.0"
@@ -106,6 +107,7 @@ def test_one_label_at_several_versions_keeps_the_libtorch_in_its_title(tmp_path)
     paths = [write_results(tmp_path / f"{i}.jsonl", [line], [
         record("core/a/2d/float32/sum/prob", "rtorch", surface="nnf_kl_div", version=line["version"])])
         for i, line in enumerate(lines)]
+    (tmp_path / "none.toml").write_text("")  # no known differences (a missing file is an error)
     m = build(paths, known_path=tmp_path / "none.toml", reproduce=False, probe=False)
     assert column_title(m, "rtorch@0.17.0") == "rtorch@0.17.0 on libtorch 2.8.0"
     assert column_title(m, "rtorch@0.16.3") == "rtorch@0.16.3 on libtorch 2.7.1"
