@@ -55,6 +55,18 @@ S9  Gradients (of the reduced output; for 'none', of sum(L), i.e. backpropagatin
     log_target, where y is not finite. Undefined entries are nan in the arrays and False in the
     `*_defined` masks; a comparison must not hold a framework to them.
     Under broadcasting each gradient is summed over the dimensions its operand was broadcast along.
+S10 Second derivatives (double backward: the gradient of a first gradient, as a gradient penalty or
+    meta-learning takes it). For each first gradient g (g_x = dl/dx, g_y = dl/dy, S9), the gradient of
+    sum(g) with respect to each operand, i.e. backpropagating ones through g:
+      log_target=False:  dg_x/dx = 0    dg_x/dy = -1        dg_y/dx = -1        dg_y/dy = 1/y
+      log_target=True:   dg_x/dx = 0    dg_x/dy = -exp(y)   dg_y/dx = -exp(y)   dg_y/dy = exp(y) (y - x + 2)
+    times the reduction's scale (S9). A second derivative is defined wherever the first gradient it
+    differentiates exists as a function around the point, even where the loss is not finite: g_x = -y
+    (or -exp(y)) does not involve x, so its derivatives are defined for any x, nan included, and every
+    finite y (with log_target, every y below +inf: exp(-inf) = 0 is a constant). g_y exists only where
+    S9 defines it for finite x: a positive finite y (with log_target, a finite y). The spec makes that
+    choice because the chain rule only needs the factor it differentiates: a framework that returns
+    nan there has propagated a nan that the derivative does not contain.
 """
 
 from __future__ import annotations
@@ -260,6 +272,52 @@ def gradients(x, y, log_target: bool, divisor: int, convention: Convention = SPE
         gx = np.where(gx_defined, gx / np.float64(divisor), np.nan)
         gy = np.where(gy_defined, gy / np.float64(divisor), np.nan)
     return gx, gy, gx_defined, gy_defined
+
+
+@dataclass
+class SecondOrder:
+    """S10: gradients of sum(g_x) and sum(g_y), each with respect to both operands, in float64, summed
+    back to the operand's shape; nan where undefined, with the masks alongside."""
+
+    of_grad_input: tuple[np.ndarray, np.ndarray]  # (wrt input, wrt target)
+    of_grad_target: tuple[np.ndarray, np.ndarray]
+    of_grad_input_defined: tuple[np.ndarray, np.ndarray] = field(repr=False)
+    of_grad_target_defined: tuple[np.ndarray, np.ndarray] = field(repr=False)
+
+
+def _second_elementwise(x: np.ndarray, y: np.ndarray, log_target: bool):
+    """S10 before scaling: ((dgx/dx, dgx/dy), (dgy/dx, dgy/dy)) and their defined masks, elementwise."""
+    with np.errstate(all="ignore"):
+        if log_target:
+            gx_ok = y < np.inf  # nan compares False
+            gy_ok = np.isfinite(y) & np.isfinite(x)
+            cross = -np.exp(y)
+            values = ((np.zeros_like(y), cross), (cross, np.exp(y) * (y - x + 2.0)))
+        else:
+            gx_ok = np.isfinite(y)
+            gy_ok = np.isfinite(y) & (y > 0) & np.isfinite(x)
+            ones = np.ones_like(y)
+            values = ((0.0 * ones, -ones), (-ones, 1.0 / y))
+    return values, (gx_ok, gy_ok)
+
+
+def second_derivatives(input, target, call: Call, convention: Convention = SPEC) -> SecondOrder:
+    """S10 for one call: what double backward through `kl_div(input, target, ...)` gives. Argument and
+    shape errors are S8's and S6's, raised as `reference` raises them."""
+    reduction = effective_reduction(call)
+    x = np.asarray(input, dtype=np.float64)
+    y = np.asarray(target, dtype=np.float64)
+    bshape = _shapes(x, y, convention)
+    scale = np.float64(divisor_of(reduction, int(np.prod(bshape, dtype=np.int64)), x.shape))
+    xb, yb = np.broadcast_to(x, bshape), np.broadcast_to(y, bshape)
+    values, masks = _second_elementwise(xb, yb, call.log_target)
+    out, defined = [], []
+    for pair, ok in zip(values, masks):
+        grads = tuple(_unbroadcast(np.where(ok, np.broadcast_to(v, bshape) / scale, np.nan), shape)
+                      for v, shape in zip(pair, (x.shape, y.shape)))
+        out.append(grads)
+        defined.append(tuple(~np.isnan(g) for g in grads))
+    return SecondOrder(out[0], out[1], defined[0], defined[1])
 
 
 def reference(input, target, call: Call, input_dtype: str = "float64", target_dtype: str = "float64",

@@ -271,3 +271,50 @@ def test_broadcast_gradients_are_summed_back():
     r = spec.reference(x, y, Call("sum"), convention=Convention(shapes="broadcast"))
     assert r.grad_target.shape == (4,) and r.grad_input.shape == (3, 4)
     np.testing.assert_allclose(r.grad_target, 3 * (np.log(0.25) + 1 - np.log(0.25)))
+
+
+def _first_gradients(x, y, log_target, divisor):
+    """S9's analytic first gradients at interior points (where every one is defined), elementwise."""
+    gx, gy, _, _ = spec.gradients(x, y, log_target, divisor)
+    return gx, gy
+
+
+@pytest.mark.parametrize("reduction", spec.REDUCTIONS)
+@pytest.mark.parametrize("log_target", [False, True])
+def test_second_derivatives_match_finite_differences_of_the_first(reduction, log_target):
+    rng = np.random.default_rng(2)
+    x = np.log(rng.dirichlet(np.ones(4), size=3))
+    y = np.log(rng.dirichlet(np.ones(4), size=3)) if log_target else rng.dirichlet(np.ones(4), size=3)
+    divisor = spec.divisor_of(reduction, x.size, x.shape)
+    second = spec.second_derivatives(x, y, Call(reduction, log_target))
+    for which, (wrt_x, wrt_y) in ((0, second.of_grad_input), (1, second.of_grad_target)):
+        def total(a, b):
+            return float(np.sum(_first_gradients(a, b, log_target, divisor)[which]))
+        np.testing.assert_allclose(wrt_x, _numeric_grad(lambda v: total(v, y), x), rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(wrt_y, _numeric_grad(lambda v: total(x, v), y), rtol=1e-6, atol=1e-7)
+    assert all(m.all() for m in second.of_grad_input_defined + second.of_grad_target_defined)
+
+
+def test_second_derivatives_of_grad_input_are_defined_where_the_loss_is_not():
+    # y = 0, y < 0 and x = nan make the loss (or its y-derivative) undefined; g_x = -y does not care.
+    x = np.array([0.5, 0.5, np.nan, -np.inf, 0.5])
+    y = np.array([0.0, -1.0, 0.5, 0.5, np.nan])
+    s = spec.second_derivatives(x, y, Call("sum"))
+    np.testing.assert_array_equal(s.of_grad_input_defined[0], [True, True, True, True, False])
+    np.testing.assert_array_equal(s.of_grad_input[1][:4], [-1.0, -1.0, -1.0, -1.0])
+    np.testing.assert_array_equal(s.of_grad_target_defined[1], [False, False, False, False, False])
+
+
+def test_second_derivatives_with_log_target_at_minus_inf_are_zero_not_nan():
+    s = spec.second_derivatives(np.array([0.0]), np.array([-np.inf]), Call("sum", log_target=True))
+    assert s.of_grad_input[1][0] == 0.0 and s.of_grad_input_defined[1][0]
+    assert not s.of_grad_target_defined[1][0]
+
+
+def test_second_derivatives_are_scaled_and_summed_back_under_broadcasting():
+    x = np.log(np.full((3, 4), 0.25))
+    y = np.full(4, 0.25)
+    s = spec.second_derivatives(x, y, Call("mean"), convention=Convention(shapes="broadcast"))
+    assert s.of_grad_target[1].shape == (4,) and s.of_grad_target[0].shape == (3, 4)
+    np.testing.assert_allclose(s.of_grad_target[1], 3 * (1 / 0.25) / 12)
+    np.testing.assert_allclose(s.of_grad_input[1], 3 * -1 / 12)
