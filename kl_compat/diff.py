@@ -268,7 +268,7 @@ def render_markdown(d: dict, limit: int = 50) -> str:
     """The diff as a pull-request comment. Everything from the inputs (paths, adapter names and versions,
     surfaces, case ids, statuses, kinds) is escaped (report.markdown's text and code): it shows as its
     characters and nothing else, never as HTML, a link or a broken table row."""
-    from .report.markdown import code, text
+    from .text import code, text
 
     out = ["### kl-compat diff", "", f"{code(d['old'], table=False)} → {code(d['new'], table=False)}", ""]
     out += [f"- {text(c)}" for c in d["context"]] + [f"- note: {text(n)}" for n in d["notes"]] + [""]

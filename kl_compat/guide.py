@@ -202,7 +202,7 @@ def _outcome(o: dict | None) -> str:
 
 def _input_text(rep: dict) -> str:
     """The reproducer's input in Markdown (its values and arguments are data: shown escaped)."""
-    from .report.markdown import code, text
+    from .text import code, text
 
     call = rep["call"]
     args = [f"reduction={call['reduction']!r}"] + (["log_target=True"] if call.get("log_target") else []) + [
@@ -243,8 +243,8 @@ def _snippet(rep: dict, framework: str, kinds, column: dict | None) -> str | Non
 
 def render(m: dict, src: str, dst: str) -> str:
     # Everything from the measurements (a report.json may come from anywhere) is shown escaped: text, code
-    # and fence from report.markdown (see its docstring).
-    from .report.markdown import code, fence, shell_quote, text
+    # and fence from kl_compat.text (see its docstring).
+    from .text import code, fence, shell_quote, text
 
     a, b = pick_column(m, src), pick_column(m, dst)
     fa, fb = FRAMEWORKS[src], FRAMEWORKS[dst]

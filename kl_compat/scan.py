@@ -478,7 +478,7 @@ def render_text(reports, src: str, dst: str) -> str:
 
 
 def render_markdown(reports, src: str, dst: str) -> str:
-    from .report.markdown import cell, code
+    from .text import cell, code
 
     lines = [f"# kl_div call sites, {src} → {dst}", "",
              f"{len(reports)} call site(s); {sum(r.silent for r in reports)} with a silent difference.", ""]
