@@ -47,7 +47,9 @@ def register(name: str, target: str) -> None:
 def adapter_class(name_or_target: str) -> type[Adapter]:
     target = REGISTRY.get(name_or_target, name_or_target)
     if ":" not in target:
-        raise KeyError(f"unknown adapter {name_or_target!r}: known adapters are {', '.join(REGISTRY)}; "
-                       "or give 'package.module:Class'")
+        from kl_compat.errors import UnknownAdapter
+
+        raise UnknownAdapter(f"unknown adapter {name_or_target!r}: known adapters are {', '.join(REGISTRY)}; "
+                             "or give 'package.module:Class'")
     module, cls = target.split(":", 1)
     return getattr(importlib.import_module(module), cls)
