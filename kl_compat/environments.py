@@ -219,19 +219,14 @@ def add_parser(sub) -> None:
 
 
 def cmd_env(args) -> int:
-    from .cli import CLIError
-
-    try:
-        if args.env_command == "list":
-            for env in load().values():
-                state = f"ready at {env.path()}" if env.exists() else "not created"
-                print(f"{env.name:>16}  {env.adapter:<8} {', '.join(env.requirements):<40} {state}")
-            return 0
-        names = list(load()) if args.all else args.names
-        if not names:
-            raise CLIError("name at least one environment, or --all")
-        for name in names:
-            print(f"{name}: {create(resolve(name))}")
+    if args.env_command == "list":
+        for env in load().values():
+            state = f"ready at {env.path()}" if env.exists() else "not created"
+            print(f"{env.name:>16}  {env.adapter:<8} {', '.join(env.requirements):<40} {state}")
         return 0
-    except EnvError as e:
-        raise CLIError(str(e)) from None
+    names = list(load()) if args.all else args.names
+    if not names:
+        raise EnvError("name at least one environment, or --all")
+    for name in names:
+        print(f"{name}: {create(resolve(name))}")
+    return 0

@@ -544,10 +544,10 @@ def _positive(text: str) -> int:
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("fuzz", help="differential fuzzing: generated inputs through every adapter and the "
                                            "spec; new differences shrunk to a minimal case")
-    from .cli import _adapter_names_help
+    from .adapters.names import adapters_help
 
     p.add_argument("--adapters", type=_adapter_list, default=list(DEFAULT_ADAPTERS),
-                   help=_adapter_names_help(",".join(DEFAULT_ADAPTERS)))
+                   help=adapters_help(",".join(DEFAULT_ADAPTERS)))
     p.add_argument("--max-examples", type=_positive, default=DEFAULT_MAX_EXAMPLES,
                    help=f"examples to generate (default {DEFAULT_MAX_EXAMPLES})")
     p.add_argument("--seed", type=int, default=0, help="hypothesis seed: the same seed examines the same examples")

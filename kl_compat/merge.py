@@ -140,28 +140,9 @@ def _missing_shards(parts) -> list[str]:
     return out
 
 
-EXIT_STATUS_HELP = """\
-exit status:
-  0    merged; every difference is explained by the known-differences file
-  1    a new difference (with --strict also: a stale or fixed known-differences entry)
-  2    usage or input error: an unreadable or malformed input, inputs that are not shards of one run
-       (other goldens, matrix size or version; a record in two inputs), a partial input or a missing
-       shard (unless --allow-partial), OUT being written by another process
-  4    nothing at all was checked (the inputs hold no observed record)
-  130  interrupted (Ctrl-C; 143 on SIGTERM): OUT is left as it was
-OUT is written whole or not at all: to a temporary file beside it, renamed onto it at the end.
-"""
-
-
 def add_parser(sub) -> None:
-    import argparse
-
-    from .cli import DESCRIPTIONS, EXAMPLES
-
+    # (its description, examples and exit statuses: kl_compat.cli.helptext, with every subcommand's)
     p = sub.add_parser("merge", help="merge shard results files into one, as an unsharded run writes it")
-    p.formatter_class = argparse.RawDescriptionHelpFormatter
-    p.description = DESCRIPTIONS["merge"]
-    p.epilog = EXAMPLES["merge"] + "\n" + EXIT_STATUS_HELP
     p.add_argument("inputs", nargs="+", type=Path, metavar="RESULTS")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--known", type=Path, default=None, help="known-differences file (default: the package's)")

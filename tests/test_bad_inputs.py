@@ -491,7 +491,7 @@ def test_doctor_exit_status_for_an_adapter_asked_for(capsys, fault_env):
 
 def test_report_fails_for_an_adapter_asked_for_and_skips_one_of_the_default_list(tmp_path, capsys, fault_env,
                                                                                monkeypatch):
-    from kl_compat import cli
+    from kl_compat.cli import report as cli_report
 
     argv = ["report", "--run-out", tmp_path / "r.jsonl", "--out", tmp_path / "report", "--guides", tmp_path / "g",
             "--no-reproducers", "--no-screenshot", "--quiet", "--timeout", "30"]
@@ -500,11 +500,11 @@ def test_report_fails_for_an_adapter_asked_for_and_skips_one_of_the_default_list
     assert (tmp_path / "report" / "report.md").exists()  # the report is written all the same
     rc, _, err = kl([*argv, "--adapters", f"{SPEC},{UNAVAILABLE}", "--allow-unavailable"], capsys)
     assert rc == 0 and "Traceback" not in err
-    monkeypatch.setattr(cli, "REPORT_ADAPTERS", (SPEC, UNAVAILABLE))
+    monkeypatch.setattr(cli_report, "REPORT_ADAPTERS", (SPEC, UNAVAILABLE))
     rc, _, err = kl(argv, capsys)
     assert rc == 0, err
     assert f"skipped {UNAVAILABLE}: ImportError" in err
-    monkeypatch.setattr(cli, "REPORT_ADAPTERS", (UNAVAILABLE,))
+    monkeypatch.setattr(cli_report, "REPORT_ADAPTERS", (UNAVAILABLE,))
     rc, _, err = kl(argv, capsys)
     check(rc, err, 4, "nothing was checked")
 

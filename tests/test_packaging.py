@@ -71,8 +71,8 @@ def test_help_imports_no_numpy_and_no_framework():
 
 @pytest.mark.parametrize("name, module", [("merge", "kl_compat.merge"), ("fuzz", "kl_compat.fuzz")])
 def test_deferred_subcommands_are_their_modules_own(name, module):
-    """merge and fuzz are added without importing them (kl_compat.cli_deferred); their help line is written
-    in cli.py, their arguments come from the module's own add_parser when used: both must be the module's."""
+    """merge and fuzz are added without importing them (kl_compat.cli.deferred); their help line is written
+    in kl_compat.cli, their arguments come from the module's own add_parser when used: both must be the module's."""
     parser = cli.build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     listed = {a.dest: a.help for a in sub._choices_actions}
@@ -139,7 +139,8 @@ def test_the_wheel_ships_code_and_data_but_not_the_report(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
 
     version = kl_compat.__version__
-    for required in ("kl_compat/cli.py", "kl_compat/__main__.py", "kl_compat/py.typed", "kl_compat/pytest_plugin.py",
+    for required in ("kl_compat/cli/__init__.py", "kl_compat/cli/__main__.py", "kl_compat/cli/helptext.py",
+                     "kl_compat/__main__.py", "kl_compat/py.typed", "kl_compat/pytest_plugin.py",
                      "kl_compat/tomlfile.py", "kl_compat/porting/__init__.py", "kl_compat/adapters/rtorch.R",
                      "kl_compat/adapters/torch_backend.py", "kl_compat/conformance/matrix.py",
                      "kl_compat/conformance/goldens/cases.json", "kl_compat/conformance/goldens/expected.npz",
@@ -147,6 +148,7 @@ def test_the_wheel_ships_code_and_data_but_not_the_report(tmp_path):
                      "kl_compat/conformance/known_differences.toml", "kl_compat/conformance/claims.toml",
                      "kl_compat/conformance/environments.toml", "kl_compat/conformance/guides/torch-to-paddle.md",
                      "kl_compat/report/templates/report.html.j2", f"kl_compat-{version}.dist-info/licenses/LICENSE",
+                     "kl_compat/adapters/templates/repro_torch.py.j2", "kl_compat/adapters/framework.py",
                      "kl_compat/conformance/measurements.json.gz", "kl_compat/measurements.py", "kl_compat/checkout.py",
                      "kl_compat/junit.py"):
         assert required in names, required
@@ -157,6 +159,8 @@ def test_the_wheel_ships_code_and_data_but_not_the_report(tmp_path):
     entry_points = zipfile.ZipFile(wheel).read(f"kl_compat-{version}.dist-info/entry_points.txt").decode()
     assert "[pytest11]\nkl_compat = kl_compat.pytest_plugin" in entry_points
     assert "[console_scripts]\nkl-compat = kl_compat.cli:main" in entry_points
+    # the adapters, found through their entry-point group as a third party's are
+    assert "[kl_compat.adapters]\n" in entry_points and "torch = kl_compat.adapters.torch_backend:TorchAdapter" in entry_points
     metadata = zipfile.ZipFile(wheel).read(f"kl_compat-{version}.dist-info/METADATA").decode()
     assert "License-Expression: Apache-2.0" in metadata
     assert "Requires-Dist: tomli>=1.1; python_version < \"3.11\"" in metadata

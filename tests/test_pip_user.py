@@ -152,7 +152,7 @@ def test_report_default_list_skips_an_environment_not_created_yet(tmp_path, monk
     pytest.importorskip("torch")
     pytest.importorskip("jinja2")
     monkeypatch.setenv("KL_COMPAT_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(cli, "REPORT_ADAPTERS", ("torch", "paddle@paddle-2.6.2"))
+    monkeypatch.setattr(cli.report, "REPORT_ADAPTERS", ("torch", "paddle@paddle-2.6.2"))
     monkeypatch.chdir(tmp_path)
     rc = cli.main(["report", "--out", "mine", "--no-reproducers", "--no-screenshot", "--quiet"])
     err = capsys.readouterr().err
@@ -242,7 +242,7 @@ def test_run_format_json_is_the_documented_summary(torch_run):
     summary = json.loads(proc.stdout)  # nothing but the JSON object on stdout
     assert set(summary) == {"schema", "results", "records", "checked", "counts", "new", "known_problems", "not_run",
                             "recovered", "exit_status"}
-    assert summary["schema"] == cli.RUN_SUMMARY_SCHEMA and summary["exit_status"] == 0
+    assert summary["schema"] == cli.run.RUN_SUMMARY_SCHEMA and summary["exit_status"] == 0
     res = results.read(where / summary["results"])
     assert summary["records"] == summary["checked"] == len(res.records) == 64
     assert summary["counts"] == res.counts()
@@ -289,7 +289,7 @@ def test_doctor_format_json(capsys):
     pytest.importorskip("torch")
     assert cli.main(["doctor", "--adapters", "torch", "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["schema"] == cli.DOCTOR_SCHEMA
+    assert doc["schema"] == cli.run.DOCTOR_SCHEMA
     (row,) = doc["adapters"]
     assert row["adapter"] == "torch" and row["available"] is True and row["version"].startswith("2.")
     assert {"label", "framework", "python", "reason", "hint"} <= set(row)

@@ -164,8 +164,8 @@ class _FullDisk:
 
 def _hold(*, dirs=(), file=None) -> subprocess.Popen:
     """Another process holding the locks a report (dirs) or a guide (file) holds while it writes."""
-    code = ("import sys, time\nfrom pathlib import Path\nfrom kl_compat.cli import _outputs_locked\n"
-            f"with _outputs_locked(*map(Path, {[str(d) for d in dirs]!r}), file={str(file) if file else None!r}):\n"
+    code = ("import sys, time\nfrom pathlib import Path\nfrom kl_compat.cli.outputs import outputs_locked\n"
+            f"with outputs_locked(*map(Path, {[str(d) for d in dirs]!r}), file={str(file) if file else None!r}):\n"
             "    print('locked', flush=True)\n    time.sleep(120)\n")
     proc = subprocess.Popen([sys.executable, "-c", code], env=_env(), stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "locked"

@@ -129,7 +129,7 @@ def test_the_installed_wheel_from_an_empty_folder(installed, tmp_path):
     assert "kl-compat==" not in cmd_line and "'-e'" not in cmd_line and "wheeldir/kl_compat-" in cmd_line
     (repacked,) = (work / "wheeldir").glob("kl_compat-*.whl")
     names = set(zipfile.ZipFile(repacked).namelist())
-    assert {"kl_compat/cli.py", "kl_compat/adapters/rtorch.R", "kl_compat/conformance/goldens/expected.npz",
+    assert {"kl_compat/cli/__init__.py", "kl_compat/adapters/rtorch.R", "kl_compat/conformance/goldens/expected.npz",
             f"kl_compat-{kl_compat.__version__}.dist-info/METADATA"} <= names
     assert not [n for n in names if n.endswith((".pyc", "/INSTALLER", "/direct_url.json"))]
     other = work / ".kl-compat-cache" / "envs" / "mine" / "bin" / "python"

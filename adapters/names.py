@@ -1,0 +1,12 @@
+"""The registered adapters' names, as an `--adapters` option's help lists them (NumPy-free: the registry
+imports no framework). Used by every subcommand that takes --adapters: run, doctor, report and fuzz."""
+
+from __future__ import annotations
+
+from . import REGISTRY
+
+
+def adapters_help(default: str) -> str:
+    """--adapters' help: the default, then every registered name and the other forms a name may take."""
+    return (f"comma-separated adapter names (default {default}); one of: {', '.join(REGISTRY)}; "
+            "ADAPTER@ENV runs ADAPTER in a named environment (kl-compat env); or package.module:Class")

@@ -1,0 +1,165 @@
+"""`kl-compat report`: check what was asked for, run the matrix (unless given results files), write the
+report and the porting guides, each output folder locked while it is written."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..adapters.names import adapters_help
+from ..errors import UsageError
+from ..exitcode import ExitCode
+from .helptext import TIMEOUT_HELP
+from .options import adapter_names
+from .outputs import needs, outputs_locked
+from .run import DEFAULT_RESULTS
+
+# The committed report: the current frameworks, and Paddle 2.6.2 from its environment beside Paddle 3.
+REPORT_ADAPTERS = ("torch", "paddle", "paddle@paddle-2.6.2", "rtorch")
+
+
+def cmd_report(args) -> int:
+    """Inputs are checked before anything runs or is written; then the report is made from the results
+    files given, or from a run of the matrix on --adapters (or the default list)."""
+    from .. import results
+
+    _check_options(args)
+    if args.results:
+        inputs = _read_inputs(args)
+        with outputs_locked(*_report_dirs(args)):
+            rc = _write_report(args)
+    else:
+        explicit = args.adapters is not None
+        args.adapters = _adapters_to_run(args.adapters)
+        with outputs_locked(*_report_dirs(args)):  # held from the run on: a second report fails at once
+            rc = _write_report(args)
+        inputs = [results.read(args.run_out)]
+        status = _check_run(inputs[0], explicit, args.allow_unavailable)
+        if status is not None:
+            return status
+    if not any(r["status"] != "unavailable" for res in inputs for r in res.records):
+        print("kl-compat report: error: nothing was checked: no record observed anything", file=sys.stderr)
+        return ExitCode.NOTHING_CHECKED
+    return rc
+
+
+def _check_options(args) -> None:
+    """Options and files named by options: a bad one fails in one line (exit 2) before anything runs."""
+    from .. import run
+
+    run.check_timeout(args.timeout)
+    needs("jinja2", "cli", "the report (its HTML page and reproducers)")
+    for flag, path in (("--known", args.known), ("--claims", args.claims)):
+        if path is not None and not path.is_file():
+            raise UsageError(f"{flag} {path}: " + ("is a directory, not a file" if path.is_dir() else "no such file"))
+    for flag, path in (("--out", args.out), ("--guides", args.guides)):
+        if path is not None and path.exists() and not path.is_dir():
+            raise UsageError(f"{flag} {path}: is a file; the report goes to a directory")
+    if args.claims is not None:
+        from .. import claims
+
+        claims.load(args.claims)  # a malformed claims file fails here, before any run, in one line
+    if args.results and args.adapters is not None:
+        raise UsageError("--adapters is for the run; with results files given, nothing runs")
+
+
+def _read_inputs(args) -> list:
+    """The results files given, and the known-differences file, read before anything is written."""
+    from .. import results, run
+
+    run.load_known(args.known)  # a bad entry fails here, naming itself
+    inputs = [results.read(p) for p in args.results]  # a malformed file fails here, in one line
+    _refuse_or_warn(inputs, args)
+    return inputs
+
+
+def _adapters_to_run(asked: list[str] | None) -> list[str]:
+    """--adapters as given; else the default list without what cannot run here (skipped and said)."""
+    from .. import environments, run
+
+    names = list(asked) if asked is not None else list(REPORT_ADAPTERS)
+    run.check_adapters(names)
+    if asked is not None:
+        return names
+    keep = []
+    for name in names:
+        if "@" in name:  # an environment not made yet is skipped (named: created if missing)
+            try:
+                environments.adapter_spec(name)
+            except environments.EnvError as e:
+                print(f"kl-compat report: skipped {name}: {e}", file=sys.stderr)
+                continue
+        keep.append(name)
+    return keep
+
+
+def _check_run(results, explicit: bool, allow_unavailable: bool) -> int | None:
+    """After the run: an adapter named with --adapters that did not run is exit 3 (unless allowed); one of
+    the default list is skipped, and said."""
+    not_run = {a["adapter"]: a.get("reason") for a in results.adapters if not a["available"]}
+    if not_run and explicit and not allow_unavailable:
+        label, why = next(iter(not_run.items()))
+        print(f"kl-compat report: error: {label} did not run: {why}; --allow-unavailable if that is expected",
+              file=sys.stderr)
+        return ExitCode.NOT_RUN
+    for label, why in not_run.items():
+        if not explicit:
+            print(f"kl-compat report: skipped {label}: {why}", file=sys.stderr)
+    return None
+
+
+def _write_report(args) -> int:
+    from ..report import command
+
+    return command(args)
+
+
+def _report_dirs(args) -> list[Path]:
+    """The folders a report writes and locks: --out (default conformance/report), and --guides when given
+    (by default the guides go inside --out, or beside the default report)."""
+    from ..report import DEFAULT_OUT
+
+    return [Path(args.out or DEFAULT_OUT)] + ([Path(args.guides)] if args.guides else [])
+
+
+def _refuse_or_warn(inputs, args) -> None:
+    """As diff and merge do: a partial input, or inputs judged against other goldens, are an error (exit 2)
+    unless --allow-partial / --allow-mismatch; allowed, each is said on stderr (and in the report's notes)."""
+    from ..report import model
+    from ..results import refuse_or_warn
+
+    partial, mismatched = model.input_problems(inputs)
+    refuse_or_warn("kl-compat report", "report on it", partial, mismatched, args.allow_partial, args.allow_mismatch,
+                   UsageError)
+
+
+def add_parsers(sub) -> None:
+    """`report` and its arguments."""
+    rp = sub.add_parser("report", help="Markdown, HTML and JSON reports (and porting guides) from results files; "
+                                       "with none given, run the matrix first")
+    rp.add_argument("results", nargs="*", type=Path, help="results files (.jsonl); none: run the matrix")
+    rp.add_argument("--out", type=Path, default=None,
+                    help="report directory (default conformance/report under the current folder)")
+    rp.add_argument("--guides", type=Path, default=None,
+                    help="porting guides directory (default OUT/guides with --out or results files given, else "
+                         "conformance/guides under the current folder)")
+    rp.add_argument("--adapters", type=adapter_names, default=None,
+                    help=adapters_help(f"{','.join(REPORT_ADAPTERS)}: those that cannot run here, an environment "
+                                             "not created yet included, are skipped, and said")
+                    + "; ADAPTER@ENV named here is created if missing")
+    rp.add_argument("--allow-unavailable", action="store_true",
+                    help="an adapter named with --adapters that cannot run is not an error (exit 3)")
+    rp.add_argument("--allow-partial", action="store_true",
+                    help="report on a partial input (a run that did not end normally) anyway: said on stderr, "
+                         "and the report says so")
+    rp.add_argument("--allow-mismatch", action="store_true",
+                    help="report on inputs judged against different goldens (than each other, or than this "
+                         "kl_compat's) anyway: said on stderr, and the report says so")
+    rp.add_argument("--run-out", type=Path, default=DEFAULT_RESULTS, help=f"the run's results (default {DEFAULT_RESULTS})")
+    rp.add_argument("--timeout", type=float, default=60.0, help=TIMEOUT_HELP)
+    rp.add_argument("--known", type=Path, default=None, help="known-differences file (default: the package's)")
+    rp.add_argument("--claims", type=Path, default=None, help="claims file (default: the package's)")
+    rp.add_argument("--no-reproducers", action="store_true", help="do not minimise reproducers (no workers)")
+    rp.add_argument("--no-screenshot", action="store_true", help="do not render report.png in headless Chromium")
+    rp.add_argument("--quiet", action="store_true", help="no progress output")
+    rp.set_defaults(func=cmd_report)
