@@ -408,7 +408,9 @@ def aten_args(call: spec.Call) -> str:
 
 
 def _short(v) -> str:
-    text = repr(v) if not isinstance(v, str) else v
+    from .guide_sections import numbers  # JSON's "nan", "inf", "-inf" print as the numbers they stand for
+
+    text = repr(numbers(v)) if not isinstance(v, str) else v
     return text if len(text) <= 300 else text[:297] + "..."
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -102,7 +103,7 @@ def test_differences_are_measured_and_shared_ones_set_apart(model):
     diffs, shared = body.split("## Same in both")
     assert "Paddle returns 0 for negative labels" in diffs
     assert "- PaddlePaddle (3.3.1): float32, shape (1, 1), \\[\\[0.0\\]\\]" in diffs  # (brackets escaped: no link)
-    assert "- PyTorch (2.13.0): float32, shape (1, 1), \\[\\['nan'\\]\\] (as the spec)" in diffs
+    assert "- PyTorch (2.13.0): float32, shape (1, 1), \\[\\[nan\\]\\] (as the spec)" in diffs
     # the fix is the explaining entry's, in the language ported to
     assert "Portable: Targets are probabilities: clip them to 0." in diffs and "label = label.clip(min=0)" in diffs
     assert "target = target.clamp(min=0)" not in diffs
@@ -233,3 +234,227 @@ def test_real_guide_from_measured_results(tmp_path):
             script.write_text(code.group(1))
             proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
             assert proc.returncode == 0 or "Error" in proc.stderr, proc.stderr[-1500:]
+
+
+# ---- guides rendered from small synthetic measurements (guide_sections) -------------------------------
+
+from kl_compat import guide_sections  # noqa: E402
+
+NEGINF_PROB = "edge/neginf-input-zero-target/2d/float32/sum/prob"
+NEGINF_LOG = "edge/neginf-input-zero-target/2d/float32/sum/log"
+
+
+def _column(cid, name, version):
+    return {"id": cid, "name": name, "version": version, "available": True, "label": name, "reason": None,
+            "surfaces": ["functional", "module"], "arguments": {}}
+
+
+def _finding(fid, column, title, kinds, cases, reproducer=None):
+    return {"id": fid, "column": column, "title": title, "kinds": kinds, "known": True, "reason": title,
+            "advice": None, "advice_code": {}, "count": len(cases), "examples": [], "link": None,
+            "cases": [{"case": c, "surface": "functional", "status": s} for c, s in cases],
+            "reproducer": reproducer or {}}
+
+
+def _repro(case, observed, others, value_in="-inf", target=0.0, spec_value=0.0):
+    return {"case": case, "surface": "functional", "minimised": True, "note": None, "input": [[value_in]],
+            "target": [[target]], "input_shape": [1, 1], "target_shape": [1, 1], "input_dtype": "float32",
+            "target_dtype": "float32", "language": "python", "observed": observed, "others": others,
+            "call": {"reduction": "sum", "log_target": False, "size_average": None, "reduce": None},
+            "spec": {"outcome": "value", "dtype": "float32", "shape": [], "value": spec_value}}
+
+
+def _ok(value, status="differs", kinds=("nan-inf",)):
+    return {"status": status, "kinds": list(kinds), "messages": [], "observed": "ok", "shape": [], "dtype": "float32",
+            "value": value}
+
+
+def _synthetic():
+    """torch and Paddle measured on a few cases. The differences, as the ranking must order them:
+    Paddle's missing label gradient (silent, 3 cases), torch's nan for y = 0, x = -inf in probability
+    space where Paddle gives 0 (silent, 1 case: on the log-space case both give nan), Paddle's missing
+    warning (warning, 2 cases), Paddle's refused legacy arguments (loud, 4 cases). Paddle's nan for
+    log-targets of -inf is the same in both; a torch finding whose case Paddle never ran is not compared."""
+    grad = [f"core/proper/{d}/float32/sum/prob" for d in ("0d", "1d", "2d")]
+    warn = [f"core/proper/{d}/float32/mean/prob" for d in ("1d", "2d")]
+    legacy = [f"legacy/proper/2d/float32/sum,size_average={a}/prob" for a in ("False", "True", "None", "x")]
+    zero_log = "edge/zero-target/2d/float32/sum/log"
+    only_torch = "edge/torch-only/2d/float32/sum/prob"
+    torch_rec = {NEGINF_PROB: {"status": "differs", "kinds": ["nan-inf"]},
+                 NEGINF_LOG: {"status": "differs", "kinds": ["nan-inf"]},
+                 zero_log: {"status": "differs", "kinds": ["nan-inf"]},
+                 only_torch: {"status": "differs", "kinds": ["nan-inf"]},
+                 **{c: {"status": "match"} for c in grad + warn + legacy}}
+    paddle_rec = {NEGINF_PROB: {"status": "differs", "kinds": ["gradient"]},  # Paddle gives 0, as the spec
+                  NEGINF_LOG: {"status": "differs", "kinds": ["gradient", "nan-inf"]},
+                  zero_log: {"status": "differs", "kinds": ["nan-inf"]},
+                  **{c: {"status": "differs", "kinds": ["gradient"]} for c in grad},
+                  **{c: {"status": "differs", "kinds": ["warning"]} for c in warn},
+                  **{c: {"status": "unsupported", "kinds": ["unsupported-argument"]} for c in legacy}}
+    records = [{"column": cid, "name": cid, "version": v, "surface": "functional", "cases": recs}
+               for cid, v, recs in (("torch", "2.13.0", torch_rec), ("paddle", "3.3.1", paddle_rec))]
+    nan_both = _repro(NEGINF_LOG, _ok("nan"), {"paddle": _ok("nan")})
+    findings = [
+        _finding("t-neginf", "torch", "torch: y = 0 and x = -inf give nan", ["nan-inf"],
+                 [(NEGINF_PROB, "differs"), (NEGINF_LOG, "differs")], nan_both),
+        _finding("p-zero-log", "paddle", "Paddle: log-target -inf gives nan", ["nan-inf"], [(zero_log, "differs")],
+                 _repro(zero_log, _ok("nan"), {"torch": _ok("nan")})),
+        _finding("p-grad", "paddle", "Paddle: no label gradient", ["gradient"], [(c, "differs") for c in grad],
+                 _repro(grad[0], _ok(0.5, kinds=["gradient"]), {"torch": _ok(0.5, "match", [])}, 0.1, 0.5, 0.5)),
+        _finding("p-warn", "paddle", "Paddle: no mean warning", ["warning"], [(c, "differs") for c in warn],
+                 _repro(warn[0], _ok(0.5, kinds=["warning"]), {"torch": _ok(0.5, "match", [])}, 0.1, 0.5, 0.5)),
+        _finding("p-legacy", "paddle", "Paddle: no size_average", ["unsupported-argument"],
+                 [(c, "unsupported") for c in legacy],
+                 _repro(legacy[0], {"status": "unsupported", "kinds": ["unsupported-argument"], "messages": [],
+                                    "observed": "unsupported", "unsupported": "size_average/reduce"},
+                        {"torch": _ok(0.5, "match", [])}, 0.1, 0.5, 0.5)),
+        _finding("t-only", "torch", "torch: measured on one side only", ["nan-inf"], [(only_torch, "differs")],
+                 dict(_repro(only_torch, None, {}), note="its input could not be run through the other framework")),
+    ]
+    return {"generated": "2026-12-01T00:00:00+00:00", "run_info": {"kl_compat": "0.1.0"},
+            "columns": [_column("torch", "torch", "2.13.0"), _column("paddle", "paddle", "3.3.1")],
+            "findings": findings, "records": records, "summary": [], "new": 0}
+
+
+def _speed_file(tmp_path, rows):
+    path = tmp_path / "porting_speed.json"
+    path.write_text(json.dumps({"schema": guide_sections.SPEED_SCHEMA, "measured": "2026-12-01", "rows": rows}))
+    return path
+
+
+def _sections(page):
+    return {sec.split("\n", 1)[0]: sec for sec in page.split("\n## ")}
+
+
+def test_drop_in_leads_the_guide_and_names_the_adapter_and_the_measured_speed(tmp_path):
+    speed = _speed_file(tmp_path, [{"framework": "paddle", "semantics": "torch", "elements": 1000000, "ratio": 1.37},
+                                   {"framework": "paddle", "semantics": "torch", "elements": 1000, "ratio": 2.5},
+                                   {"framework": "torch", "semantics": "spec", "elements": 1000000, "ratio": 9.0}])
+    page = guide.render(_synthetic(), "torch", "paddle", speed)
+    title, first = page.split("\n## ")[:2]
+    assert title.startswith("# Porting the KL divergence loss") and "\n" not in title.strip()
+    assert first.startswith("Drop-in: PyTorch's behaviour on PaddlePaddle tensors")
+    assert "kl_compat.kl_div(input, target, reduction, log_target, semantics='torch')" in first
+    assert "`paddle-as-torch`" in first
+    assert "not measured: these measurements hold no `paddle-as-torch` column" in first
+    assert "2.5x at 1,000 elements, 1.37x at 1,000,000 elements" in first and "9x" not in first
+    assert "measured 2026-12-01" in first and "paddle.nn.functional.kl_div" in first
+    # No row for the pair, or no file: the cost is said to be unmeasured, and the benchmark named.
+    back = _sections(guide.render(_synthetic(), "paddle", "torch", speed))["Drop-in: PaddlePaddle's behaviour on PyTorch tensors"]
+    assert "`torch-as-paddle`" in back and "Cost: not measured" in back and "bench_porting.py --json" in back
+    none = guide.render(_synthetic(), "torch", "paddle", tmp_path / "absent.json")
+    assert "Cost: not measured" in none.split("\n## ")[1]
+
+
+def test_drop_in_counts_the_porting_adapter_against_its_reference(tmp_path):
+    m = _synthetic()
+    m["columns"].append(_column("paddle-as-torch", "paddle-as-torch", "0.1.0 on paddle 3.3.1"))
+    torch_cases = next(r for r in m["records"] if r["column"] == "torch")["cases"]
+    port = {c: dict(r) for c, r in torch_cases.items()}
+    port[NEGINF_PROB] = {"status": "match"}  # one case where the porting layer is not torch
+    port["edge/not-in-torch/2d/float32/sum/prob"] = {"status": "match"}  # not compared: torch has no record
+    m["records"].append({"column": "paddle-as-torch", "name": "paddle-as-torch", "version": "x",
+                         "surface": "functional", "cases": port})
+    drop = guide.render(m, "torch", "paddle", tmp_path / "absent.json").split("\n## ")[1]
+    assert f"held to PyTorch's records on {len(torch_cases)} case(s)" in drop and ": 1 difference(s)" in drop
+
+
+def test_drop_in_for_r_torch_is_klc_kl_div_and_none_where_kl_compat_has_none(tmp_path):
+    m = _synthetic()
+    for page_src, page_dst in (("torch", "rtorch"), ("paddle", "rtorch")):
+        page = guide.render(m, page_src, page_dst, tmp_path / "absent.json")
+        drop = page.split("\n## ")[1]
+        if page_src == "torch":
+            assert "klc_kl_div(input, target" in drop and "`rtorch-as-torch`" in drop and "R_SOURCE" in drop
+        else:
+            assert drop.startswith("Drop-in: PaddlePaddle's behaviour on R torch tensors\n\nNone:")
+
+
+def test_what_will_bite_you_is_ranked_by_silence_then_cases(tmp_path):
+    page = guide.render(_synthetic(), "torch", "paddle", tmp_path / "absent.json")
+    heads = [h.split("\n", 1)[0] for h in page.split("\n## ")]
+    assert heads[1].startswith("Drop-in") and heads[2] == "What will bite you"
+    bite = _sections(page)["What will bite you"]
+    assert guide_sections.RANKING_RULE in bite  # the rule is written in the guide
+    items = re.findall(r'^(\d+)\. <a href="#(difference-\d+)">(.*?)</a> \(.*?\): (\d+) case\(s\), \*\*(\w+)\*\*$', bite, re.M)
+    assert [(t, int(n), how) for _i, _a, t, n, how in items] == [
+        ("Paddle: no label gradient", 3, "silent"),
+        ("torch: y = 0 and x = -inf give nan", 1, "silent"),
+        ("Paddle: no mean warning", 2, "warning"),
+        ("Paddle: no size_average", 4, "loud")]
+    # each line links to its section, numbered in the same order
+    for i, target, title, _n, _how in items:
+        section = page.split(f'<a id="{target}"></a>\n\n### ')[1]
+        assert section.startswith(f"{i}. {title}\n")
+
+
+def test_ranking_rule_in_code():
+    c = lambda level, n, title: guide_sections.Comparison({"title": title, "id": title}, "x", None,  # noqa: E731
+                                                          tuple(map(str, range(n))), (), (), level)
+    ranked = sorted([c("loud", 50, "a"), c("warning", 9, "b"), c("silent", 1, "c"), c("silent", 7, "d")],
+                    key=guide_sections.rank_key)
+    assert [x.finding["title"] for x in ranked] == ["d", "c", "b", "a"]
+    assert guide_sections.loudness("differs", "match", ["gradient", "warning"]) == "silent"
+    assert guide_sections.loudness("differs", "match", ["warning"]) == "warning"
+    assert guide_sections.loudness("error", "match", ["error-vs-value"]) == "loud"
+    assert guide_sections.loudness("differs", "unsupported", ["nan-inf"]) == "loud"
+
+
+def test_same_in_both_only_where_both_were_measured_and_agree(tmp_path):
+    page = guide.render(_synthetic(), "torch", "paddle", tmp_path / "absent.json")
+    same = next(sec for head, sec in _sections(page).items() if head.startswith("Same in both"))
+    assert "Paddle: log-target -inf gives nan" in same
+    # y = 0, x = -inf in probability space: PyTorch gives nan, Paddle 0. Not "the same", though both
+    # give nan on the log-space case the reproducer shows.
+    assert "y = 0 and x = -inf" not in same
+    diffs = _sections(page)["Behavioural differences (measured)"]
+    assert "torch: y = 0 and x = -inf give nan" in diffs
+    (section,) = [sec for sec in diffs.split("\n### ") if sec.split("\n")[0].endswith("give nan")]
+    assert f"differ on 1 case(s), silent (e.g. `{NEGINF_PROB}`)" in section  # where they differ, named
+    # a case measured on one side only is never "the same"
+    assert "one side only" not in same
+    assert "torch: measured on one side only" in _sections(page)["Not compared"]
+
+
+def test_an_outcome_the_reproducer_did_not_keep_is_the_record_of_its_case(tmp_path):
+    m = _synthetic()
+    f = next(f for f in m["findings"] if f["id"] == "t-neginf")
+    f["reproducer"] = dict(f["reproducer"], case=NEGINF_PROB, observed=None, others={}, minimised=False)
+    page = guide.render(m, "torch", "paddle", tmp_path / "absent.json")
+    section = page.split("### 2. torch: y = 0 and x = -inf give nan")[1].split("\n### ")[0]
+    assert "not measured" not in section
+    assert "- PyTorch (2.13.0): as recorded on this case (its outcome not kept): differs from the spec (nan-inf)" in section
+    assert "- PaddlePaddle (3.3.1): as recorded on this case (its outcome not kept): differs from the spec (gradient)" in section
+
+
+def test_numbers_print_as_numbers(tmp_path):
+    page = guide.render(_synthetic(), "torch", "paddle", tmp_path / "absent.json")
+    # no number as a quoted string; in code, Python's own spelling (float("inf"))
+    assert re.findall(r"""(?<!float\()["'](-?inf|nan)["']""", page) == []
+    section = page.split("### 2. torch: y = 0 and x = -inf give nan")[1].split("\n### ")[0]
+    assert "input `[[-inf]]`, target `[[0.0]]`" in section
+    assert "- PyTorch (2.13.0): float32, shape (), nan" in section
+    assert '-float("inf")' in section  # the reproducer in Python's spelling
+    assert guide_sections.numbers([["nan", 1.0], ["-inf", "inf"]])[1] == [float("-inf"), float("inf")]
+    assert guide_sections.numbers("label") == "label"
+
+
+def test_the_speed_file_reader(tmp_path):
+    path = _speed_file(tmp_path, [{"framework": "paddle", "semantics": "torch", "elements": 1000, "ratio": 1.5}])
+    speed = guide_sections.load_speed(path)
+    assert speed is not None and speed.measured == "2026-12-01"
+    assert speed.for_pair("paddle", "torch") == [guide_sections.SpeedRow("paddle", "torch", 1000, 1.5)]
+    assert speed.for_pair("torch", "paddle") == []
+    assert guide_sections.load_speed(tmp_path / "absent.json") is None
+    bad_rows = ([{"framework": "paddle", "semantics": "torch", "elements": 0, "ratio": 1.5}],
+                [{"framework": "paddle", "semantics": "torch", "elements": 10, "ratio": "fast"}],
+                [{"framework": "paddle", "elements": 10, "ratio": 1.0}], "rows")
+    for rows in bad_rows:
+        with pytest.raises(guide_sections.PortingSpeedError, match="porting_speed.json"):
+            guide_sections.load_speed(_speed_file(tmp_path, rows))
+    for text_ in ("{", json.dumps({"schema": "other/1", "measured": "2026-12-01", "rows": []}),
+                  json.dumps({"schema": guide_sections.SPEED_SCHEMA, "measured": "yesterday", "rows": []})):
+        path.write_text(text_)
+        with pytest.raises(guide_sections.PortingSpeedError) as e:
+            guide_sections.load_speed(path)
+        assert "\n" not in str(e.value)

@@ -100,7 +100,8 @@ def _unescaped(text: str, ch: str) -> int:
     return n
 
 
-OWN_TAGS = re.compile(r'<a id="[^"<>]*"></a>|</?details>|</?summary>')
+# (a guide's "What will bite you" links each line to its section: <a href="#difference-N">...</a>)
+OWN_TAGS = re.compile(r'<a id="[^"<>]*"></a>|<a href="#difference-\d+">|</a>|</?details>|</?summary>')
 
 
 def assert_inert(md: str, *, payload: bool = True) -> None:
