@@ -3,7 +3,11 @@
   - the drop-in: kl_compat's porting layer called on the target framework's tensors with the source
     framework's semantics, how closely its porting adapter was held to the source framework's records,
     and its cost in speed, read from conformance/porting_speed.json (written by
-    `benchmarks/bench_porting.py --json FILE`), never typed in;
+    `benchmarks/bench_porting.py --json FILE`), never typed in. That file's schema:
+        {"schema": "kl-compat-porting-speed/1", "measured": "<ISO date>",
+         "rows": [{"framework": "paddle", "semantics": "torch", "elements": 1000000, "ratio": 1.1}, ...]}
+    a row: kl_compat.kl_div(..., semantics=<semantics>) on <framework>'s tensors of <elements> elements,
+    forward and backward, taking <ratio> times the time of that framework's own kl_div;
   - the comparison of two frameworks case by case: a finding of one framework is "the same in both" only
     where the other framework was measured on every one of its cases (same case id, the same kind of
     surface) and did the same there (same status, the finding's kinds among its own), and on the
@@ -93,7 +97,7 @@ def load_speed(path: Path | None = None) -> PortingSpeed | None:
 
 def _speed_from(data, path: Path) -> PortingSpeed:
     def bad(why: str) -> PortingSpeedError:
-        return PortingSpeedError(f"{path}: {why} (schema {SPEED_SCHEMA}, see kl_compat/guide_sections.py)")
+        return PortingSpeedError(f"{path}: {why} (the schema is in kl_compat/guide_sections.py)")
 
     if not isinstance(data, dict) or data.get("schema") != SPEED_SCHEMA:
         raise bad(f"schema is {data.get('schema') if isinstance(data, dict) else None!r}, not {SPEED_SCHEMA!r}")
