@@ -313,7 +313,9 @@ def render(m: dict, src: str, dst: str, speed_path: Path | None = None) -> str:
                 f"Kinds: {text(', '.join(map(str, f['kinds'])))} ({owner} differs from the spec"
                 + ("; known difference" if f["known"] else "; NEW, not in the known-differences file") + "); "
                 f"the two frameworks differ on {c.cases} case(s), {c.loudness} (e.g. "
-                f"{code(c.differing[0], table=False)}).", "",
+                f"{code(c.differing[0], table=False)})."
+                + (" On the smallest input below they happen to do the same: it shows the difference from the spec."
+                   if c.agrees_on_input else ""), "",
                 f"Smallest input: {_input_text(rep)}, {text(rep['surface'])}.", "",
                 f"- {owner}: {text(own_text)}",
                 f"- {other_who}: {text(other_text)}",

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Callable
@@ -194,6 +194,7 @@ class Comparison:
     same: tuple[str, ...]  # case ids measured on both where they did the same
     unmeasured: tuple[str, ...]  # case ids measured on the finding's side only
     loudness: str
+    agrees_on_input: bool = False  # the two do the same on the reproducer's input (they differ elsewhere)
 
     @property
     def cases(self) -> int:
@@ -266,7 +267,7 @@ def classify(m: dict, a: dict | None, b: dict | None, agree: Callable[[dict, dic
             out.differences.append(Comparison(f, c.other_column, other, differing, (), c.unmeasured,
                                               _reproducer_loudness(f, other)))  # type: ignore[arg-type]
         else:
-            out.differences.append(c)
+            out.differences.append(replace(c, agrees_on_input=other is not None and reproducer_agrees))
     out.differences.sort(key=rank_key)
     return out
 
