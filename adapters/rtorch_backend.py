@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from kl_compat.errors import KlCompatError
+
 from .base import (GRAD_ERROR, GRAD_NONE, GRAD_OK, OK, RAISED, UNSUPPORTED, Adapter, Gradient, Observation,
                    _first_lines)
 
@@ -40,7 +42,7 @@ _STATUSES = {"ok": OK, "raised": RAISED, "unsupported": UNSUPPORTED}
 _NILSXP = 0  # R's type code of NULL (rpy2's RTYPES.NILSXP)
 
 
-class RBridgeError(RuntimeError):
+class RBridgeError(KlCompatError, RuntimeError):
     """The R batch driver itself failed, or answered out of step: a harness problem, not an observation."""
 
 

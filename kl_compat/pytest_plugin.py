@@ -3,7 +3,8 @@
 Installing kl-compat registers this plugin with pytest (the `pytest11` entry point `kl_compat`): no
 `pytest_plugins` line is needed (one left from before does no harm), and `pytest -p no:kl_compat` turns
 it off. It does nothing, and imports
-no other part of kl_compat nor NumPy, unless a test uses the `kl_compat_case` fixture.
+nothing of kl_compat but its error classes (kl_compat.errors) nor NumPy, unless a test uses the
+`kl_compat_case` fixture.
 
     # test_kl.py
     import pytest
@@ -63,6 +64,8 @@ from pathlib import Path
 
 import pytest
 
+from .errors import KlCompatError
+
 MARKER = "kl_compat"
 FIXTURE = "kl_compat_case"
 DEFAULT_DTYPES = ("float16", "float32", "float64", "int32", "int64")  # NumPy's own; bfloat16 needs ml_dtypes
@@ -73,15 +76,15 @@ SURFACE = "functional"
 BFLOAT16_MISSING = "bfloat16 needs ml_dtypes (NumPy has no bfloat16): pip install 'kl-compat[bfloat16]'"
 
 
-class PluginError(pytest.Collector.CollectError, ValueError):
+class PluginError(KlCompatError, pytest.Collector.CollectError, ValueError):
     """A marker option or a known-differences file the plugin cannot use; pytest shows its one line."""
 
 
-class ImplementationError(Exception):
+class ImplementationError(KlCompatError):
     """What the function under test returned cannot be judged (None, a string, a pair that is not two)."""
 
 
-class Bfloat16Unavailable(ImportError):
+class Bfloat16Unavailable(KlCompatError, ImportError):
     """A bfloat16 case, and no ml_dtypes to make its arrays."""
 
 

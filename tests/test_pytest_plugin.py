@@ -156,7 +156,7 @@ def test_the_plugin_does_nothing_for_tests_that_do_not_use_it(tmp_path):
         def test_plain(pytestconfig):
             assert pytestconfig.pluginmanager.get_plugin("kl_compat") is not None  # loaded by the entry point
             loaded = [m for m in sys.modules if m.split(".")[0] in ("numpy", "kl_compat")]
-            assert sorted(loaded) == ["kl_compat", "kl_compat.pytest_plugin"]
+            assert sorted(loaded) == ["kl_compat", "kl_compat.errors", "kl_compat.exitcode", "kl_compat.pytest_plugin"]
 
         def test_parametrised_alone(request):
             assert not hasattr(request, "param")
