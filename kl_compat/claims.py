@@ -4,7 +4,7 @@ conformance/claims.toml holds [[claim]] tables:
 
     id        = "paddle-batchmean-shape-N"        # unique, stable
     framework = "paddle"                          # the adapter name the claim is about
-    source    = "paddle-KLDivLoss.txt"            # the reference page (../shared/seeds/)
+    source    = "paddle-KLDivLoss.txt"            # the reference page (../shared/seeds/; PAGES: its address)
     quote     = "If reduction is 'batchmean', the output loss is the shape of [N] ..."
     asserts   = "reduction='batchmean' returns shape [N]: [4] for a (4, 5) input"   # the claim, checkable
     versions  = ">=2.0"                           # optional: the versions the claim is about
@@ -39,6 +39,15 @@ HELD, CONTRADICTED, NOT_MEASURED, NOT_APPLICABLE = "held", "contradicted", "not 
 CHECKS = ("shape", "raises", "supports", "no_kind", "same_value_as")
 _FIELDS = {"id", "framework", "source", "quote", "asserts", "versions", "check"}
 _CHECK_FIELDS = {"cases", "surface", *CHECKS}
+
+
+# The public address of each reference page a claim's `source` names (the pages pyproject's
+# [project.urls] lists): what reports cite, so a reader can open the page the quote comes from.
+PAGES = {
+    "pytorch-KLDivLoss.txt": "https://pytorch.org/docs/stable/generated/torch.nn.KLDivLoss.html",
+    "paddle-KLDivLoss.txt": "https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/nn/KLDivLoss_en.html",
+    "r-torch-nn_kl_div_loss.txt": "https://torch.mlverse.org/docs/reference/nn_kl_div_loss.html",
+}
 
 
 class ClaimsError(KlCompatError):
@@ -200,5 +209,5 @@ def evaluate(claims: list[dict], columns: list[dict], records: dict) -> list[dic
             {"column": c["framework"], "version": None, "status": NOT_MEASURED,
              "evidence": f"no {c['framework']} results among the inputs"}]
         out.append({k: c.get(k) for k in ("id", "framework", "source", "quote", "asserts", "versions")}
-                   | {"check": c["check"], "results": results})
+                   | {"url": PAGES.get(c["source"]), "check": c["check"], "results": results})
     return out

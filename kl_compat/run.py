@@ -160,7 +160,7 @@ def run(adapters: list[AdapterSpec], out: Path, *, patterns=None, shard=None, ti
                     ran.setdefault(spec_.name, set()).add(state.info.get("version"))
                 else:
                     summary.unavailable[label] = state.reason
-                bar = _progress(progress, label, len(cases) * len(sessions[0].surfaces))
+                bar = _progress(progress, label, len(cases) * len(sessions[0].surfaces), state)
 
                 def on_observation(obs, spec_=spec_, label=label, version=state.info.get("version")):
                     record = judge_record(by_id[obs.case_id], obs, spec_.name, label, version, entries)
@@ -271,22 +271,16 @@ def end_line(summary: "RunSummary", strict: bool) -> dict:
             "strict": strict, "unavailable": summary.unavailable}
 
 
-_NO_TQDM_SAID = False
+def _progress(enabled: bool, label: str, total: int, state):
+    """A bar counting observations (a case on one surface); an adapter that will not run is announced
+    with its reason instead, and gets no bar."""
+    from .progress import Progress
 
-
-def _progress(enabled: bool, label: str, total: int):
-    if not enabled:
+    shown = Progress(enabled)
+    if not state.available:
+        shown.not_run(label, state.reason)
         return None
-    try:
-        from tqdm import tqdm
-    except ImportError:  # the [cli] extra is optional; without it the run shows no progress, and says so once
-        global _NO_TQDM_SAID
-        if not _NO_TQDM_SAID:
-            print("kl-compat: note: no progress bar: tqdm is not installed (pip install 'kl-compat[cli]'; "
-                  "--quiet to go without)", file=sys.stderr)
-            _NO_TQDM_SAID = True
-        return None
-    return tqdm(total=total, desc=label, unit="case", leave=True, mininterval=0.5)
+    return shown.bar(label, total, unit="observations") if enabled else None
 
 
 # ---- what a run may be asked for ------------------------------------------------------------------------

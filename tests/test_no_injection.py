@@ -220,10 +220,17 @@ def test_report_md_and_html_show_data_as_text(crafted, tmp_path):
             self.text.append(data)
 
     page = Tags()
-    page.feed(html.render(m))
+    rendered = html.render(m)
+    page.feed(rendered)
     names = {t for t, _ in page.tags}
-    assert [t for t, _ in page.tags].count("script") == 1  # the page's own, none from the data
-    assert not names & {"img", "iframe", "object", "embed", "svg", "math", "base", "form"}
+    scripts = [a for t, a in page.tags if t == "script"]  # the page's own code, and its data as JSON: none from the data
+    assert scripts == [{"type": "application/json", "id": "page-data"}, {}]
+    assert rendered.lower().count("</script") == 2
+    block = re.search(r'<script type="application/json" id="page-data">(.*?)</script>', rendered, re.S).group(1)
+    assert "<" not in block and ">" not in block and "&" not in block
+    assert any(HOSTILE[0] in case for case in json.loads(block)["cases"])  # the data, unchanged, as JSON strings
+    assert all(a.get("class") == "plot" for t, a in page.tags if t == "svg")  # the page's own pictures only
+    assert not names & {"img", "iframe", "object", "embed", "math", "base", "form"}
     for tag, attrs in page.tags:
         assert not [a for a in attrs if a.startswith("on")], (tag, attrs)
         href = attrs.get("href")

@@ -28,7 +28,8 @@ from pathlib import Path
 
 from .. import claims as _claims
 from .. import golden, known
-from . import json_report, model
+from ..progress import Progress
+from . import accuracy, json_report, model
 
 DEFAULT_OUT = Path("conformance/report")
 DEFAULT_GUIDES = Path("conformance/guides")
@@ -38,9 +39,11 @@ FILES = ("report.md", "report.html", "report.json")
 
 
 def build(paths, *, known_path=None, claims_path=None, golden_dir=None, reproduce: bool = True,
-          probe: bool = True, timeout: float = 60.0, log=None, warn=None) -> dict:
+          probe: bool = True, timeout: float = 60.0, log=None, warn=None, progress: Progress | None = None) -> dict:
     """The report's model (the JSON report) from results files. `warn` (default: a line on stderr) is told
-    what a reader must know even under --quiet: an interpreter the inputs name that kl-compat does not run."""
+    what a reader must know even under --quiet: an interpreter the inputs name that kl-compat does not run.
+    `progress` shows each phase (reproducers, signature probes); default: nothing."""
+    progress = progress or Progress(enabled=False)
     known_path = Path(known_path or known.default_path())
     claims_path = Path(claims_path or _claims.default_path())
     loaded = model.load(paths)
@@ -75,9 +78,13 @@ def build(paths, *, known_path=None, claims_path=None, golden_dir=None, reproduc
         from .. import reproducer
 
         goldens_by_id = {c.id: c for c in golden.load(golden_dir)}
-        reproducer.reproduce(found, {c["id"]: c for c in columns}, goldens_by_id, timeout=timeout, log=log)
-    for p in probes:
-        p.result()
+        detail = f"{len(found)} finding(s), minimised through {len(columns)} framework column(s)"
+        with progress.phase("report: reproducers", detail) as phase:
+            reproducer.reproduce(found, {c["id"]: c for c in columns}, goldens_by_id, timeout=timeout,
+                                 log=phase.note if progress.enabled else log)
+    with progress.phase("report: signature probes", f"{len(probes)} framework column(s)"):
+        for p in probes:
+            p.result()
     pool.shutdown()
     return {
         "schema": json_report.SCHEMA,
@@ -91,6 +98,7 @@ def build(paths, *, known_path=None, claims_path=None, golden_dir=None, reproduc
         "known_problems": model.known_problems(loaded, entries),
         "notes": notes,
         "new": sum(1 for r in loaded.records.values() if model.is_new(r)),
+        "accuracy": accuracy.summary(loaded.records, columns),
         "records": model.records_dict(loaded),
     }
 
@@ -143,25 +151,25 @@ def command(args) -> int:
     from .. import environments, guide, run
 
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
+    progress = Progress(enabled=not args.quiet)
     paths = list(args.results)
     if not paths:
         # ADAPTER@ENV: another framework version, in its environment (created on first use)
         specs = [environments.adapter_spec(name, create_missing=True) for name in args.adapters]
         say(f"report: running the conformance matrix on {', '.join(args.adapters)} -> {args.run_out}")
-        summary = run.run(specs, args.run_out, timeout=args.timeout, known_path=args.known,
-                          progress=not args.quiet, argv=sys.argv)
-        for label, reason in summary.unavailable.items():
-            say(f"report: {label} NOT RUN: {reason}")
+        run.run(specs, args.run_out, timeout=args.timeout, known_path=args.known,  # it says what did not run
+                progress=not args.quiet, argv=sys.argv)
         paths = [args.run_out]
     out = Path(args.out or DEFAULT_OUT)
     # the guides go with the report: into --out when one is given (or results files are), else beside it
     guides_dir = Path(args.guides) if args.guides else (out / "guides" if args.out or args.results else DEFAULT_GUIDES)
     m = build(paths, known_path=args.known, claims_path=args.claims, reproduce=not args.no_reproducers,
-              timeout=args.timeout, log=say)
-    texts = render_all(m)
-    guide_texts = guide.render_all(m)
-    written = write_files(out, texts)
-    written += write_files(guides_dir, guide_texts)
+              timeout=args.timeout, log=say, progress=progress)
+    with progress.phase("report: rendering", "report.md, report.html, report.json and the porting guides"):
+        texts = render_all(m)
+        guide_texts = guide.render_all(m)
+        written = write_files(out, texts)
+        written += write_files(guides_dir, guide_texts)
     if _is_checkouts_own_report(out):  # the shipped measurements follow the committed report
         import json
 
@@ -171,7 +179,8 @@ def command(args) -> int:
     if not args.no_screenshot:
         from . import html
 
-        png, why = html.screenshot(out / "report.html", out / "report.png")
+        with progress.phase("report: screenshot", "report.png in headless Chromium"):
+            png, why = html.screenshot(out / "report.html", out / "report.png")
         if png:
             written.append(png)
         else:

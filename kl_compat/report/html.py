@@ -1,11 +1,16 @@
 """The HTML report: one self-contained file (inline CSS and JS, no network), rendered with Jinja2.
 
-Its centre is a scoreboard, difference kinds x frameworks (ONNX backend scoreboard, wpt.fyi): each cell
-counts the cases of one adapter surface that show one kind, coloured green (none), amber (all explained
-by the known-differences file), red (some new) or grey (the adapter did not run), and links to its case
-list. Filters (known/new, surface, case-id text) act on the case lists and the scoreboard's columns.
+The top of the page answers "is anything new, where, how bad": a banner naming each new difference's
+column and surface, one line per framework version, then the scoreboard, a heat map (heatmap.py) of
+difference kinds x adapter surfaces (or dtypes, or case groups, x frameworks), each cell coloured by
+its share of the records (red: some new, amber: all explained), with its count, linking to its case
+list. Filters (known/new, surface, dtype, case group, case-id text) recount the heat map from the
+records embedded as JSON (<script type="application/json">) and filter the case lists; without
+JavaScript the page shows everything unfiltered, and the views switch by CSS alone. Pictures
+(plots.py): the accuracy distribution, and what changed between versions of a framework.
 
-Opened with the fragment #selftest, the page's script exercises its own filters and link targets and
+Opened with the fragment #selftest, the page's script exercises its own filters and link targets, then
+measures its layout (overflow, where a clicked anchor's heading lands below the sticky filter bar), and
 writes what it found to <body data-selftest="...">: the browser test reads that from Chromium's DOM.
 """
 
@@ -18,6 +23,7 @@ import tempfile
 from pathlib import Path
 
 from ..results import version_label
+from . import accuracy, heatmap, history, plots
 from .markdown import VALUE_KINDS, column_title, outcome_text
 
 TEMPLATE = "report.html.j2"
@@ -78,9 +84,46 @@ def view(m: dict) -> dict:
         rep = {"code": None, "minimised": False, "note": None, "case": None, "surface": None, **rep}
         findings.append(dict(f, n=n, who=column_title(m, f["column"]), value_line=value_line, rep=rep,
                              href=link_href(f.get("link"))))
+    data = heatmap.page_data(m)
+    title = (lambda cid: column_title(m, cid))  # noqa: E731
+    timelines = history.timelines(m)
+    acc = m.get("accuracy") or []
     return {"m": m, "surfaces": surfaces, "heads": heads, "rows": rows, "not_run": not_run, "sections": sections,
-            "findings": findings, "column_title": lambda cid: column_title(m, cid),
-            "version_label": lambda c: version_label(c.get("framework"), c.get("version"), c)}
+            "findings": findings, "column_title": title,
+            "version_label": lambda c: version_label(c.get("framework"), c.get("version"), c),
+            "data_json": _markup(heatmap.json_block(data)), "data": data, "views": heatmap.views(m, data),
+            "top": top_lines(m, findings), "accuracy": acc, "accuracy_svg": _markup(plots.accuracy_svg(acc, title)),
+            "timelines": timelines, "history_svg": _markup(plots.history_svg(timelines, title)),
+            "dtype_rows": accuracy.DTYPES + (accuracy.MIXED,), "claim_href": link_href}
+
+
+def _markup(text: str):
+    """Markup the page makes itself (escaped where it holds data): inserted without escaping again."""
+    import markupsafe  # jinja2's
+
+    return markupsafe.Markup(text)
+
+
+def top_lines(m: dict, findings: list[dict]) -> dict:
+    """What the top of the page says: where the new differences are, and each framework version in a line."""
+    where: dict[tuple[str, str], dict] = {}
+    for f in findings:
+        if f["known"]:
+            continue
+        for c in f["cases"]:
+            w = where.setdefault((f["column"], c["surface"]), {"title": column_title(m, f["column"]),
+                                                               "surface": c["surface"], "n": 0, "kinds": [],
+                                                               "href": f["id"]})
+            w["n"] += 1
+            w["kinds"] += [k for k in f["kinds"] if k not in w["kinds"]]
+    columns = []
+    for col in m["columns"]:
+        if col["available"]:
+            p = history.point(col, [b for b in m["records"] if b["column"] == col["id"]])
+            columns.append({"title": column_title(m, col["id"]), "run": p.run, "known": p.known, "new": p.new,
+                            "share": f"{100 * p.match / p.run:.0f}%" if p.run else "–"})
+    return {"new_where": list(where.values()), "columns": columns,
+            "findings_known": sum(f["known"] for f in findings), "findings_new": sum(not f["known"] for f in findings)}
 
 
 def render(m: dict) -> str:

@@ -28,11 +28,14 @@ renamed or changes meaning makes it "kl-compat-report/2". Non-finite numbers are
                 input_dtype, target_dtype, call {reduction, log_target, size_average, reduce},
                 spec {outcome, ...}, observed {status, kinds, messages, ...} | null,
                 others {column: {status, kinds, messages, surface, ...}}, language, code}}]
-  claims        [{id, framework, source, quote, asserts, versions, check,
+  claims        [{id, framework, source, url (the page's public address, or null), quote, asserts, versions, check,
                 results [{column, version, status, evidence, checked?, counter?}]}]
                 status: "held" | "contradicted" | "not measured" | "not applicable"
   known_problems  stale or fixed entries of the known-differences file (judged on complete runs only)
   notes         things a reader should know about the inputs (truncated runs, duplicates, other goldens)
+  accuracy      [{column, dtype, n, median, p99, max}]: the records' max_ulp (worst finite error of a case's
+                output, in ULPs) per column and dtype (float16, bfloat16, float32, float64, or "mixed"),
+                over every surface; records with no finite max_ulp are not counted (kl_compat/report/accuracy.py)
   new           how many records show a difference the known-differences file does not explain
   records       [{column, name, version, surface, cases {case: {status, kinds?, new?}}}]: every record of
                 every column that ran, for `kl-compat diff`
