@@ -260,12 +260,12 @@ def classify(m: dict, a: dict | None, b: dict | None, agree: Callable[[dict, dic
                 out.shared.append(c)
             else:
                 out.unmeasured.append((f, _why_not_compared(c, rep)))
-        elif not c.differing:
+        elif not c.differing and other is not None:
             # The records (status and kinds) cannot tell the two apart, the reproducer's input does: the
             # difference stands for every case measured on both.
             differing = tuple(dict.fromkeys((*c.same, rep.get("case") or "?")))
             out.differences.append(Comparison(f, c.other_column, other, differing, (), c.unmeasured,
-                                              _reproducer_loudness(f, other)))  # type: ignore[arg-type]
+                                              _reproducer_loudness(f, other)))
         else:
             out.differences.append(replace(c, agrees_on_input=other is not None and reproducer_agrees))
     out.differences.sort(key=rank_key)
