@@ -8,6 +8,8 @@ row.
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from ..results import version_label
 from ..text import attribute, cell, code, fence, shell_quote, text  # noqa: F401 (markdown.text etc. stay valid)
 
@@ -44,6 +46,17 @@ def _value(v) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
+HTML_SECTIONS = (("scoreboard", "scoreboard"), ("accuracy", "accuracy"), ("versions", "history"),
+                 ("claims", "claims"), ("differences", "differences"), ("cases by cell", "cases"))
+
+
+def html_link(label: str, anchor: str) -> str:
+    """A link to a section of report.html (beside report.md): `label` is the report's own words, never
+    data; `anchor` (a section's or finding's id, which may hold data) is percent-encoded, so it cannot
+    end the link or open another (a browser decodes it to match the element's id)."""
+    return f"[{label}](report.html#{quote(str(anchor), safe='')})"
+
+
 def column_title(m: dict, cid: str) -> str:
     """A column's id with its version (results.version_label), unless the id already holds the version."""
     col = next((c for c in m["columns"] if c["id"] == cid), None)
@@ -67,6 +80,10 @@ def _render(m: dict, compact: bool) -> str:
                f"results file(s); goldens {code(str(info['goldens'])[:16])}, known differences "
                f"{code(str(info['known_differences']['sha256'] or 'none')[:16])}. The HTML report (report.html) has "
                "the full case lists; report.json is the machine-readable form (`kl-compat diff` reads it).")
+    from .history import timelines  # the versions section is there only when a framework has several
+
+    sections = [(what, anchor) for what, anchor in HTML_SECTIONS if anchor != "history" or timelines(m)]
+    out += ["", "In report.html: " + ", ".join(html_link(what, anchor) for what, anchor in sections) + "."]
     out.append("")
     if m["new"]:
         out.append(f"**{text(m['new'])} record(s) show a NEW difference**, not explained by the known-differences "
@@ -102,7 +119,7 @@ def _render(m: dict, compact: bool) -> str:
             ver = column_title(m, r["column"])
             mark = {"held": "held", "contradicted": "**contradicted**"}.get(r["status"], text(r["status"]))
             evidence = text(r["evidence"], 100 if compact else 300)
-            out.append(f"| {code(c['id'])} | {text(c['source'])} | {text(c['quote'], 160)} | {text(ver)} | {mark} | "
+            out.append(f"| {code(c['id'])} | {text(c.get('url') or c['source'])} | {text(c['quote'], 160)} | {text(ver)} | {mark} | "
                        f"{evidence} |")
 
     out += ["", "## Differences", ""]
@@ -129,7 +146,8 @@ def _finding(m: dict, n: int, f: dict, compact: bool = False) -> list[str]:
     out = [f"### {n}. {who}: {text(f['title'])}", "",
            f"<a id=\"{attribute(f['id'])}\"></a>{tag}; kinds: {text(', '.join(map(str, f['kinds'])))}; surfaces: "
            f"{text(', '.join(map(str, f['surfaces'])))}; {text(f['count'])} record(s)."
-           + (f" Follows convention {text(', '.join(map(str, f['conventions'])))}." if f["conventions"] else ""),
+           + (f" Follows convention {text(', '.join(map(str, f['conventions'])))}." if f["conventions"] else "")
+           + f" All cases: {html_link('in report.html', f['id'])}.",
            ""]
     if f["known"]:
         entry = f" (known-differences entry {text(f['entry'])})" if f.get("entry") else ""
