@@ -1,55 +1,86 @@
-"""The adapters: one small class per framework, and the registry that names them.
+"""The adapters: one small class per framework, found through the `kl_compat.adapters` entry-point group.
 
-The registry maps names to "module:Class" strings, so naming an adapter never imports its framework
-(einops' rule: a backend is only loaded when asked for). A worker process imports one adapter's
-module; the R adapter's worker must never import PyTorch (the two libtorch builds clash).
+kl-compat's own adapters and a third party's are declared the same way, in their package's metadata
+(pyproject.toml: `[project.entry-points."kl_compat.adapters"]`, `name = "package.module:Class"`), and found
+the same way in every process: the runner, each worker, `doctor`, the reports and guides. Naming an adapter
+reads metadata only, so it imports neither NumPy nor a framework (einops' rule: a backend is only loaded
+when asked for); `adapter_class` loads one adapter's module, and a worker process imports only that one
+(the R adapter's worker must never import PyTorch: the two libtorch builds clash). A "package.module:Class"
+string also names an adapter, for ad-hoc use without declaring it.
+
+What the rest of kl_compat needs to know about an adapter's framework (its title, language, argument
+names, reproducer template, how another version installs) is its class's `description`
+(kl_compat.adapters.framework.Framework): `framework_of(name)`.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
+from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .base import Adapter, Observation
+    from .framework import Framework
+
+GROUP = "kl_compat.adapters"
+
+
+def registry() -> dict[str, str]:
+    """{name: "package.module:Class"} of every adapter declared in the installed packages' metadata, in name
+    order; where two packages declare one name, the first found keeps it."""
+    out: dict[str, str] = {}
+    for ep in sorted(entry_points(group=GROUP), key=lambda ep: ep.name):
+        out.setdefault(ep.name, ep.value)
+    return out
+
+
+def registered() -> list[str]:
+    """The registered adapters' names (registry()'s, in its order)."""
+    return list(registry())
 
 
 def __getattr__(name: str):
     """`Adapter` and `Observation` (from .base, which imports NumPy) on first use: the registry itself is
-    NumPy-free, so that `kl-compat run --help` can list the adapters' names without importing NumPy."""
+    NumPy-free, so that `kl-compat run --help` can list the adapters' names without importing NumPy.
+    `REGISTRY` is registry(), read now."""
     if name in ("Adapter", "Observation"):
         from . import base
 
         return getattr(base, name)
+    if name == "REGISTRY":
+        return registry()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-REGISTRY: dict[str, str] = {
-    "torch": "kl_compat.adapters.torch_backend:TorchAdapter",
-    "paddle": "kl_compat.adapters.paddle_backend:PaddleAdapter",
-    "rtorch": "kl_compat.adapters.rtorch_backend:RTorchAdapter",
-}
-# The porting layer (kl_compat.porting) run as adapters: "<tensors' framework>-as-<semantics>".
-PORTING: dict[str, str] = {
-    f"{fw}-as-{sem}": f"kl_compat.adapters.porting_backend:{fw.capitalize()}As{sem.capitalize()}"
-    for fw, sems in (("torch", ("spec", "paddle", "rtorch")), ("paddle", ("spec", "torch", "rtorch")))
-    for sem in sems
-}
-# klc_kl_div in rtorch.R: PyTorch's semantics written in R, on R torch.
-PORTING["rtorch-as-torch"] = "kl_compat.adapters.rtorch_backend:RTorchAsTorch"
-REGISTRY.update(PORTING)
 
+def target(name_or_target: str) -> str:
+    """The "package.module:Class" a name stands for (a "package.module:Class" stands for itself)."""
+    known = registry()
+    found = known.get(name_or_target, name_or_target)
+    if ":" not in found:
+        from kl_compat.errors import UnknownAdapter
 
-def register(name: str, target: str) -> None:
-    """Add an adapter ("package.module:Class"), e.g. a user's own implementation or a test fixture."""
-    REGISTRY[name] = target
+        raise UnknownAdapter(f"unknown adapter {name_or_target!r}: known adapters are {', '.join(known)}; "
+                             "or give 'package.module:Class'")
+    return found
 
 
 def adapter_class(name_or_target: str) -> type[Adapter]:
-    target = REGISTRY.get(name_or_target, name_or_target)
-    if ":" not in target:
-        from kl_compat.errors import UnknownAdapter
-
-        raise UnknownAdapter(f"unknown adapter {name_or_target!r}: known adapters are {', '.join(REGISTRY)}; "
-                             "or give 'package.module:Class'")
-    module, cls = target.split(":", 1)
+    """The adapter class a registered name or a "package.module:Class" string names (its module imported)."""
+    module, cls = target(name_or_target).split(":", 1)
     return getattr(importlib.import_module(module), cls)
+
+
+@functools.lru_cache(maxsize=None)
+def framework_of(name_or_target: str) -> Framework | None:
+    """The framework description the adapter class carries, or None for a name that is not an adapter here,
+    or an adapter that cannot be loaded or carries none. Remembered for the process (the porting layer
+    asks for every call)."""
+    from .framework import Framework
+
+    try:
+        described = getattr(adapter_class(name_or_target), "description", None)
+    except Exception:  # not registered, or its module does not import here: nothing is known about it
+        return None
+    return described if isinstance(described, Framework) else None

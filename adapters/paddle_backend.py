@@ -10,7 +10,27 @@ import inspect
 
 import numpy as np
 
+from kl_compat.porting.semantics import Semantics
+
 from .base import Adapter
+from .framework import Framework, Template
+
+PADDLE = Framework(
+    key="paddle", title="PaddlePaddle", language="python",
+    functional_api="paddle.nn.functional.kl_div", module_api="paddle.nn.KLDivLoss",
+    functional="paddle.nn.functional.kl_div(input, label, reduction='mean', log_target=False, name=None)",
+    module="paddle.nn.KLDivLoss(reduction='mean', log_target=False), called as loss(input, label)",
+    source="paddle-KLDivLoss.txt (the module; the function is not on that page)",
+    params={"input": "input", "target": "label", "reduction": "reduction", "log_target": "log_target",
+            "size_average": None, "reduce": None},
+    modules=("paddle",), install="paddlepaddle=={version}",
+    reproducer=Template("kl_compat.adapters", "templates/repro_paddle.py.j2"),
+    # As measured on Paddle 3.3 (conformance/known_differences.toml has the evidence).
+    semantics=Semantics("paddle", nonpositive_target="zero", zero_times_inf="ieee", broadcast=False,
+                        legacy="unsupported", unknown_reduction="none", mean_warning=None, legacy_warning=None,
+                        target_gradient=False, low_precision=False, mixed_dtypes="float32-float64"),
+    porting_ops="kl_compat.porting.backends:PaddleOps",
+)
 
 
 class PaddleAdapter(Adapter):
@@ -19,6 +39,7 @@ class PaddleAdapter(Adapter):
     surfaces = ("functional", "module")
     install_hint = "pip install paddlepaddle  (or kl-compat[paddle])"
     batch_size = 16  # answers written 16 cases at a time: fewer wake-ups of the runner (see worker.py)
+    description = PADDLE
 
     def load(self):
         import paddle

@@ -21,15 +21,39 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from kl_compat.errors import KlCompatError
+from kl_compat.porting.semantics import RTORCH_MEAN_WARNING, Semantics
 
 from .base import (GRAD_ERROR, GRAD_NONE, GRAD_OK, OK, RAISED, UNSUPPORTED, Adapter, Gradient, Observation,
                    _first_lines)
+from .framework import Framework, Template
+
+R_TORCH = Framework(
+    key="rtorch", title="R torch", language="r",
+    functional_api="nnf_kl_div", module_api="nn_kl_div_loss",
+    functional='nnf_kl_div(input, target, reduction = "mean")',
+    module='nn_kl_div_loss(reduction = "mean"), called as loss(input, target)',
+    source=("r-torch-nn_kl_div_loss.txt (the module; its text mentions log_target, its signature has none); "
+            "nnf_kl_div from R torch's R/nnf-loss.R"),
+    params={"input": "input", "target": "target", "reduction": "reduction", "log_target": None,
+            "size_average": None, "reduce": None},
+    modules=("torch",), install='remotes::install_version("torch", "{version}"); torch::install_torch()',
+    reproducer=Template("kl_compat.adapters", "templates/repro_rtorch.R.j2"),
+    # R torch's nnf_kl_div as measured on R torch 0.17.0 (libtorch 2.13.0): torch's kernel underneath, no
+    # log_target, no legacy arguments, unknown reductions silently unreduced (its reduction_enum) but NULL an
+    # error, the first sentence of torch's 'mean' warning, and a 0-d 'batchmean' divided by NA (-2**31).
+    semantics=Semantics("rtorch", nonpositive_target="nan", zero_times_inf="ieee", broadcast=True,
+                        legacy="unsupported", unknown_reduction="none", null_reduction_raises=True,
+                        batchmean_0d_divisor=-2**31, mean_warning=RTORCH_MEAN_WARNING, legacy_warning=None,
+                        log_target=False, formula="xlogy", target_terms_in_target_dtype=True,
+                        round_like_native=True, zero_target_gradient="nan"),
+)
 
 R_SOURCE = Path(__file__).with_name("rtorch.R")
 R_TORCH_FIX = 'in R: install.packages("torch"); torch::install_torch()'
@@ -307,6 +331,7 @@ class RTorchAdapter(Adapter):
     surfaces: tuple[str, ...] = ("nnf_kl_div", "nn_kl_div_loss", "torch_kl_div")
     install_hint = f'{R_TORCH_FIX}  (needs R, and rpy2: pip install "rpy2>=3.5.17")'
     batch_size = 64
+    description = R_TORCH
     kernel = "torch"
 
     def load(self):
@@ -346,6 +371,8 @@ class RTorchAsTorch(RTorchAdapter):
     name = "rtorch-as-torch"
     framework = "kl_compat.porting (R)"
     surfaces = ("functional",)
+    # R torch's tensors with PyTorch's semantics: no snippet of R torch's own calls reproduces what it does.
+    description = replace(R_TORCH, title="kl_compat's klc_kl_div on R torch", reproducer=None, semantics=None)
     kernel = "klc"
 
     def version(self):

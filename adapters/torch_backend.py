@@ -4,7 +4,30 @@ from __future__ import annotations
 
 import numpy as np
 
+from kl_compat.porting.semantics import TORCH_MEAN_WARNING, Semantics
+
 from .base import Adapter
+from .framework import Framework, Template
+
+PYTORCH = Framework(
+    key="torch", title="PyTorch", language="python",
+    functional_api="torch.nn.functional.kl_div", module_api="torch.nn.KLDivLoss",
+    functional="torch.nn.functional.kl_div(input, target, size_average=None, reduce=None, reduction='mean', "
+               "log_target=False)",
+    module="torch.nn.KLDivLoss(size_average=None, reduce=None, reduction='mean', log_target=False)",
+    source="pytorch-KLDivLoss.txt; kl_div's signature as quoted in kl-div-explainer-zh.txt",
+    params={"input": "input", "target": "target", "reduction": "reduction", "log_target": "log_target",
+            "size_average": "size_average", "reduce": "reduce"},
+    modules=("torch",), install="torch=={version}",
+    reproducer=Template("kl_compat.adapters", "templates/repro_torch.py.j2"),
+    # As measured on torch 2.13 (conformance/known_differences.toml has the evidence).
+    semantics=Semantics("torch", nonpositive_target="nan", zero_times_inf="ieee", broadcast=True,
+                        legacy="override-then-batchmean", unknown_reduction="raise",
+                        aliases={"elementwise_mean": "mean"}, mean_warning=TORCH_MEAN_WARNING, formula="xlogy",
+                        target_terms_in_target_dtype=True, round_like_native=True, module_converts_legacy=True,
+                        zero_target_gradient="nan"),
+    porting_ops="kl_compat.porting.backends:TorchOps",
+)
 
 
 class TorchAdapter(Adapter):
@@ -13,6 +36,7 @@ class TorchAdapter(Adapter):
     surfaces = ("functional", "module")
     install_hint = "pip install torch==2.13.0  (or kl-compat[torch])"
     batch_size = 16  # answers written 16 cases at a time: fewer wake-ups of the runner (see worker.py)
+    description = PYTORCH
 
     def load(self):
         import torch  # noqa: F401  (paid once per worker)

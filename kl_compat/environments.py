@@ -30,9 +30,36 @@ from .errors import KlCompatError
 from .tomlfile import read_toml
 
 CONFIG_NAME = "environments.toml"
-# The distribution behind each adapter, for `env create ADAPTER==VERSION`.
-DISTRIBUTIONS = {"paddle": "paddlepaddle", "torch": "torch"}
-IMPORTS = {"paddle": "paddle", "torch": "torch"}
+
+
+def _described(adapter: str):
+    """The framework description of `adapter` (its class's; kl_compat.adapters.framework), where its own
+    framework is what it runs; how another version installs and what to import come from there."""
+    from .adapters import framework_of
+
+    d = framework_of(adapter)
+    return d if d is not None and d.key == adapter else None
+
+
+def installable() -> list[str]:
+    """The adapters `env create ADAPTER==VERSION` can make an environment for: a Python framework's own
+    adapter whose description says how a version installs."""
+    from .adapters import registered
+
+    return [n for n in registered() if (d := _described(n)) is not None and d.requirement("0") is not None]
+
+
+def ad_hoc_requirement(adapter: str, version: str) -> str:
+    """The pip requirement for `version` of the adapter's framework, or EnvError saying why there is none."""
+    d = _described(adapter)
+    if d is not None and d.language != "python" and d.install:
+        raise EnvError(f"{adapter}'s framework ({d.title}) is installed in {d.language.upper()}, not by "
+                       f"kl-compat env: {d.install.format(version=version)}")
+    requirement = d.requirement(version) if d is not None else None
+    if requirement is None:
+        raise EnvError(f"no ad-hoc environment for {adapter!r}: ADAPTER==VERSION takes ADAPTER one of "
+                       f"{', '.join(installable())}")
+    return requirement
 
 
 class EnvError(KlCompatError):
@@ -85,14 +112,14 @@ def resolve(name_or_spec: str, path: Path | None = None) -> Environment:
     if name_or_spec in envs:
         return envs[name_or_spec]
     m = _AD_HOC.match(name_or_spec)
-    if m and m["adapter"] in DISTRIBUTIONS:
+    if m and _described(m["adapter"]) is not None:
         name = f"{m['adapter']}-{m['version']}"
         if name in envs:
             return envs[name]
-        return Environment(name, m["adapter"], [f"{DISTRIBUTIONS[m['adapter']]}=={m['version']}"])
+        return Environment(name, m["adapter"], [ad_hoc_requirement(m["adapter"], m["version"])])
     known = ", ".join(envs) or "none configured"
     raise EnvError(f"unknown environment {name_or_spec!r}: configured are {known}; "
-                            f"or give ADAPTER==VERSION with ADAPTER one of {', '.join(DISTRIBUTIONS)}")
+                   f"or give ADAPTER==VERSION with ADAPTER one of {', '.join(installable())}")
 
 
 def kl_compat_requirement(workdir: Path) -> list[str]:
@@ -166,7 +193,8 @@ def create(env: Environment, *, root: Path | None = None, echo=print) -> Path:
     if done.returncode != 0:
         raise EnvError(f"pip failed creating {env.name} (exit {done.returncode}):\n"
                                 f"{done.stderr.strip()[-2000:]}")
-    module = IMPORTS.get(env.adapter)
+    described = _described(env.adapter)
+    module = described.modules[0] if described and described.language == "python" and described.modules else None
     if module:
         check = subprocess.run([str(env.python(root)), "-c", f"import {module}, kl_compat"],
                                capture_output=True, text=True)

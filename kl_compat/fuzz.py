@@ -480,11 +480,12 @@ def harness_snippet(adapter: str, case: GoldenCase) -> str:
 
 
 def reproducer(adapter: str, surface: str, case: GoldenCase, seen: Seen, version: str | None) -> str:
-    """The framework's own snippet where kl_compat.reproducer has a template for it, else the harness's."""
+    """The framework's own snippet where the adapter's framework description has a reproducer template,
+    else the harness's."""
     try:
         from . import reproducer as _repro
 
-        if adapter in _repro.TEMPLATES:
+        if _repro.no_snippet_reason(adapter, case) is None:
             code = _repro.render(adapter, surface, case, sorted({d.kind for d in seen.new}), version,
                                  _repro.outcome(case, seen.observation))
             if code:

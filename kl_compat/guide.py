@@ -22,44 +22,44 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
 
 from . import guide_sections as sections
 from .results import version_label
 
-FRAMEWORKS: dict[str, dict[str, Any]] = {
-    "torch": {
-        "title": "PyTorch", "language": "python",
-        "functional": "torch.nn.functional.kl_div(input, target, size_average=None, reduce=None, reduction='mean', log_target=False)",
-        "module": "torch.nn.KLDivLoss(size_average=None, reduce=None, reduction='mean', log_target=False)",
-        "source": "pytorch-KLDivLoss.txt; kl_div's signature as quoted in kl-div-explainer-zh.txt",
-        "params": {"input": "input", "target": "target", "reduction": "reduction", "log_target": "log_target",
-                   "size_average": "size_average", "reduce": "reduce"},
-    },
-    "paddle": {
-        "title": "PaddlePaddle", "language": "python",
-        "functional": "paddle.nn.functional.kl_div(input, label, reduction='mean', log_target=False, name=None)",
-        "module": "paddle.nn.KLDivLoss(reduction='mean', log_target=False), called as loss(input, label)",
-        "source": "paddle-KLDivLoss.txt (the module; the function is not on that page)",
-        "params": {"input": "input", "target": "label", "reduction": "reduction", "log_target": "log_target",
-                   "size_average": None, "reduce": None},
-    },
-    "rtorch": {
-        "title": "R torch", "language": "r",
-        "functional": 'nnf_kl_div(input, target, reduction = "mean")',
-        "module": 'nn_kl_div_loss(reduction = "mean"), called as loss(input, target)',
-        "source": ("r-torch-nn_kl_div_loss.txt (the module; its text mentions log_target, its signature has "
-                   "none); nnf_kl_div from R torch's R/nnf-loss.R"),
-        "params": {"input": "input", "target": "target", "reduction": "reduction", "log_target": None,
-                   "size_average": None, "reduce": None},
-    },
-}
+
+class _Frameworks(Mapping[str, dict]):
+    """The frameworks the guides cover, read from the registered adapters' descriptions
+    (kl_compat.adapters.framework.Framework): each framework whose own adapter is registered under its
+    description's key, by that name, as {"title", "language", "functional", "module", "source", "params"}.
+    No table here: a framework installed with its adapter is covered."""
+
+    def _described(self, name: str):
+        from .adapters import framework_of
+
+        described = framework_of(name)
+        return described if described is not None and described.key == name else None
+
+    def __getitem__(self, name: str) -> dict:
+        d = self._described(name)
+        if d is None:
+            raise KeyError(name)
+        return {"title": d.title, "language": d.language, "functional": d.functional, "module": d.module,
+                "source": d.source, "params": {role: d.param(role) for role in ROLES}}
+
+    def __iter__(self) -> Iterator[str]:
+        from .adapters import registered
+
+        return iter([name for name in registered() if self._described(name) is not None])
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+FRAMEWORKS = _Frameworks()
 ROLES = ("input", "target", "reduction", "log_target", "size_average", "reduce")
-_PROBE = {
-    "torch": ("torch", "torch.nn.functional.kl_div", "torch.nn.KLDivLoss"),
-    "paddle": ("paddle", "paddle.nn.functional.kl_div", "paddle.nn.KLDivLoss"),
-}
+_DOTTED = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*$")  # a name that is written into probe code as it is
 
 def advice_for(finding: dict, target_framework: str) -> dict | None:
     """The portable way around a finding: the advice of the known-differences entry that explains it
@@ -72,25 +72,30 @@ def advice_for(finding: dict, target_framework: str) -> dict | None:
 
 # ---- measuring ----------------------------------------------------------------------------------------
 
-# R torch's signatures, read by R itself (formals() of nnf_kl_div and of nn_kl_div_loss's initialize), one
-# field a line; run with Rscript, never in a process that has PyTorch (R torch's libtorch would clash).
+# An R framework's signatures, read by R itself (formals() of the function and of the loss module's
+# initialize), one field a line; run with Rscript, never in a process that has PyTorch (R torch's libtorch
+# would clash). {pkg}, {fn}, {mod}: the description's first module (the R package) and its two APIs.
 _R_PROBE = r"""
 sig <- function(fn) sub("^function ", "", deparse(args(fn))[1])
-init <- torch::nn_kl_div_loss$public_methods$initialize
-cat(paste0("nnf_kl_div", sig(torch::nnf_kl_div)), paste0("nn_kl_div_loss", sig(init)),
-    paste(names(formals(torch::nnf_kl_div)), collapse = ","), paste(names(formals(init)), collapse = ","),
-    as.character(utils::packageVersion("torch")), sep = "\n")
+init <- {pkg}::{mod}$public_methods$initialize
+cat(paste0("{fn}", sig({pkg}::{fn})), paste0("{mod}", sig(init)),
+    paste(names(formals({pkg}::{fn})), collapse = ","), paste(names(formals(init)), collapse = ","),
+    as.character(utils::packageVersion("{pkg}")), sep = "\n")
 """
 
 
 def probe_signatures(name: str, python: str, timeout: float = 120.0) -> dict | None:
     """{"functional", "module", "params"} from inspect.signature in the adapter's environment (formals()
-    in R for R torch), or None."""
-    if name == "rtorch":
-        return _probe_r_signatures(timeout)
-    if name not in _PROBE:
+    in R for an R framework), as its framework description names the module and APIs, or None."""
+    from .adapters import framework_of
+
+    d = framework_of(name)
+    if d is None or d.key != name or not d.modules or not all(_DOTTED.match(x) for x in (d.modules[0], d.functional_api, d.module_api)):
         return None
-    module, fn, cls = _PROBE[name]
+    module, fn, cls = d.modules[0], d.functional_api, d.module_api
+    if d.language == "r":
+        return _probe_r_signatures(_R_PROBE.replace("{pkg}", module).replace("{fn}", fn).replace("{mod}", cls),
+                                   timeout)
     code = (f"import inspect, json, {module}\n"
             f"f, c = inspect.signature({fn}), inspect.signature({cls})\n"
             f"print(json.dumps({{'functional': '{fn}' + str(f), 'module': '{cls}' + str(c), "
@@ -108,9 +113,9 @@ def probe_signatures(name: str, python: str, timeout: float = 120.0) -> dict | N
         return None
 
 
-def _probe_r_signatures(timeout: float) -> dict | None:
+def _probe_r_signatures(probe: str, timeout: float) -> dict | None:
     try:
-        out = subprocess.run(["Rscript", "-e", _R_PROBE], capture_output=True, text=True, timeout=timeout)
+        out = subprocess.run(["Rscript", "-e", probe], capture_output=True, text=True, timeout=timeout)
     except (OSError, subprocess.SubprocessError):
         return None
     lines = [line.strip() for line in out.stdout.splitlines() if line.strip()]

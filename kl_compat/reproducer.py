@@ -15,8 +15,9 @@ cannot run here (R torch on this machine), the original case is printed instead,
 The chosen input is then run through every other runnable adapter too, so a porting guide can say what each
 framework does with the same few numbers.
 
-Snippets are rendered from templates (report/templates/repro_<framework>.*.j2) with the values written
-as literals: Python for torch and Paddle, R for R torch.
+Snippets are rendered from the template each adapter's framework description names (its `reproducer`,
+e.g. adapters/templates/repro_torch.py.j2), with the values written as literals of the framework's
+language (Python or R).
 """
 
 from __future__ import annotations
@@ -32,13 +33,13 @@ import numpy as np
 
 from . import compare, golden, runner, spec
 from . import dtypes as _dt
+from .adapters import framework_of
+from .adapters.framework import Template
 from .golden import GoldenCase
 from .results import version_label
 
 MAX_LITERAL_ELEMENTS = 64  # larger inputs are not printed as literals
 MAX_SINGLES = 64  # single-element candidates tried per finding
-LANGUAGES = {"torch": "python", "paddle": "python", "rtorch": "r"}
-TEMPLATES = {"torch": "repro_torch.py.j2", "paddle": "repro_paddle.py.j2", "rtorch": "repro_rtorch.R.j2"}
 _INDEX = re.compile(r"^(?:out|grad_input|grad_target)\[(\d+)\]")
 
 
@@ -268,6 +269,11 @@ def reproduce(findings: list[dict], columns: dict[str, dict], goldens_by_id: dic
         case, own, minimised, note = chosen[f["id"]]
         item = plans[f["id"]][0]
         col = columns[f["column"]]
+        described = framework_of(col["name"])
+        code = render(col["name"], item["surface"], case, f["kinds"], version_label(None, col.get("version"), col), own)
+        why_none = no_snippet_reason(col["name"], case) if code is None else None
+        if why_none and (note is None or why_none.startswith("no reproducer")):
+            note = f"{note}; {why_none}" if note else why_none
         f["reproducer"] = {
             "case": item["case"], "surface": item["surface"], "minimised": minimised, "note": note,
             "input": _plain(case.input), "target": _plain(case.target),
@@ -275,9 +281,8 @@ def reproduce(findings: list[dict], columns: dict[str, dict], goldens_by_id: dic
             "input_dtype": case.input_dtype, "target_dtype": case.target_dtype,
             "call": _call_dict(case.call), "spec": spec_summary(case), "observed": own,
             "others": cross_out.get(f["id"], {}),
-            "language": LANGUAGES.get(col["name"]),
-            "code": render(col["name"], item["surface"], case, f["kinds"],
-                           version_label(None, col.get("version"), col), own),
+            "language": described.language if described else None,
+            "code": code,
         }
 
 
@@ -345,66 +350,54 @@ def _r_value(v) -> str:
     return _r_string(str(v))
 
 
-def tensor_expr(framework: str, a: np.ndarray, dtype: str) -> tuple[str, list[str]]:
-    """(expression that builds the tensor, setup lines to run after it) in the framework's language."""
+@dataclass(frozen=True)
+class Operand:
+    """One tensor of a reproducer, as its template sees it: `literal` is its values in the framework's
+    language (Python: a nested list; R: the values in column-major order, R's, comma-separated), `dims`
+    its shape there (Python: the tuple; R: c(...)), `float` whether it is of a floating dtype (and so
+    takes a gradient)."""
+
+    literal: str
+    shape: tuple[int, ...]
+    dims: str
+    dtype: str
+    float: bool
+    empty: bool
+    ndim: int
+
+
+def operand(language: str, a: np.ndarray, dtype: str) -> Operand:
     a = np.asarray(a, np.float64)
     integer = not _dt.is_float(dtype)
-    if framework == "torch":
-        grad = "" if integer else ", requires_grad=True"
-        if a.size == 0:
-            return f"torch.zeros({tuple(a.shape)!r}, dtype=torch.{dtype}{grad})", []
-        return f"torch.tensor({_nested(a, lambda v: _num_py(v, integer))}, dtype=torch.{dtype}{grad})", []
-    if framework == "paddle":
-        grad = "" if integer else ", stop_gradient=False"
-        if a.size == 0:
-            return f"paddle.zeros({list(a.shape)!r}, dtype={dtype!r})", []
-        lit = _nested(a, lambda v: _num_py(v, integer))
-        if dtype == "bfloat16":  # built from exact float32 values, as the adapter does
-            return f"paddle.to_tensor({lit}, dtype='float32').astype('bfloat16')", ["{name}.stop_gradient = False"]
-        return f"paddle.to_tensor({lit}, dtype={dtype!r}{grad})", []
-    if framework == "rtorch":
-        rdt = {"float16": "torch_float16()", "bfloat16": "torch_bfloat16()", "float32": "torch_float32()",
-               "float64": "torch_float64()", "int64": "torch_long()", "int32": "torch_int()",
-               "bool": "torch_bool()"}[dtype]
-        grad = "" if integer else "$requires_grad_(TRUE)"
-        if a.size == 0:
-            return f"torch_zeros({_r_dims(a.shape)}, dtype = {rdt}){grad}", []
-        values = ", ".join(_num_r(v, integer) for v in a.flatten(order="F"))  # R arrays are column-major
-        if a.ndim == 0:
-            return f"torch_scalar_tensor({values}, dtype = {rdt}){grad}", []
-        if a.ndim == 1:
-            return f"torch_tensor(c({values}), dtype = {rdt}){grad}", []
-        return f"torch_tensor(array(c({values}), dim = {_r_dims(a.shape)}), dtype = {rdt}){grad}", []
-    raise KeyError(framework)
+    shape = tuple(int(n) for n in a.shape)
+    if language == "r":
+        literal = ", ".join(_num_r(v, integer) for v in a.flatten(order="F"))  # R arrays are column-major
+        dims = _r_dims(shape)
+    else:
+        literal = _nested(a, lambda v: _num_py(v, integer)) if a.size else "[]"
+        dims = repr(shape)
+    return Operand(literal, shape, dims, dtype, not integer, a.size == 0, a.ndim)
 
 
 def _r_dims(shape) -> str:
     return "c(" + ", ".join(str(n) for n in shape) + ")"
 
 
-def call_args(framework: str, call: spec.Call) -> str:
-    if framework == "rtorch":
-        parts = [f"reduction = {_r_value(call.reduction)}"]
-        if call.log_target:
-            parts.append("log_target = TRUE")
-        for k in ("size_average", "reduce"):
-            if getattr(call, k) is not None:
-                parts.append(f"{k} = {_r_value(getattr(call, k))}")
-        return ", ".join(parts)
-    parts = [f"reduction={_py_value(call.reduction)}"]
+def literal(language: str, v) -> str:
+    """A plain value (None, bool, int, float, str) as a literal of the language."""
+    return _r_value(v) if language == "r" else _py_value(v)
+
+
+def call_args(language: str, call: spec.Call) -> str:
+    """The call's arguments as keywords in the language: reduction always, the others where given."""
+    eq = " = " if language == "r" else "="
+    parts = [f"reduction{eq}{literal(language, call.reduction)}"]
     if call.log_target:
-        parts.append("log_target=True")
+        parts.append(f"log_target{eq}{literal(language, True)}")
     for k in ("size_average", "reduce"):
         if getattr(call, k) is not None:
-            parts.append(f"{k}={getattr(call, k)!r}")
+            parts.append(f"{k}{eq}{literal(language, getattr(call, k))}")
     return ", ".join(parts)
-
-
-def aten_args(call: spec.Call) -> str:
-    """R torch's torch:::torch_kl_div takes an ATen reduction enum, and log_target."""
-    red = call.reduction
-    enum = f"torch_reduction_{red}()" if red in ("none", "mean", "sum") else _r_value(red)
-    return f"reduction = {enum}, log_target = {'TRUE' if call.log_target else 'FALSE'}"
 
 
 def _short(v) -> str:
@@ -432,36 +425,50 @@ def _comments(framework: str, case: GoldenCase, kinds, version, own) -> list[str
 
 
 _ENV = None
+_TEMPLATES: dict = {}
 
 
-def _env():
+def _template(source: Template):
+    """The compiled reproducer template a framework description names (once per process)."""
     global _ENV
     if _ENV is None:
         import jinja2  # the [cli] extra; imported only when a report is written
 
-        _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(__file__).parent / "report" / "templates")),
-                                  trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+        _ENV = jinja2.Environment(trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
                                   autoescape=False, undefined=jinja2.StrictUndefined)
-    return _ENV
+    if source not in _TEMPLATES:
+        _TEMPLATES[source] = _ENV.from_string(source.source())
+    return _TEMPLATES[source]
 
 
-def render(framework: str, surface: str, case: GoldenCase, kinds, version=None, own=None) -> str | None:
-    """The snippet for `case` in `framework`'s language, or None for adapters without a template. `version`
-    is shown in its comments only (results.version_label's form: "0.17.0 on libtorch 2.13.0")."""
-    if framework not in TEMPLATES:
-        return None
+def no_snippet_reason(name: str, case: GoldenCase) -> str | None:
+    """Why render() gives no snippet for this adapter and case, or None when it gives one."""
+    described = framework_of(name)
+    if described is None:
+        return "no reproducer: the adapter carries no framework description"
+    if described.reproducer is None:
+        return "no reproducer: the adapter's framework description has none"
     if case.input.size > MAX_LITERAL_ELEMENTS or case.target.size > MAX_LITERAL_ELEMENTS:
+        return "the input is too large to print"
+    return None
+
+
+def render(name: str, surface: str, case: GoldenCase, kinds, version=None, own=None) -> str | None:
+    """The snippet for `case` in the language of adapter `name`'s framework, from the template its
+    framework description names; None where no_snippet_reason says why. `version` is shown in its comments
+    only (results.version_label's form: "0.17.0 on libtorch 2.13.0").
+
+    The template gets: `input`, `target` (Operand), `call` (the spec.Call), `args` (call_args), `lit` (a
+    value as a literal of the language), `surface`, `gradient` and `warnings` (whether the difference is
+    in the gradient, in the warnings: show them), `comments` (lines: the spec's expectation, what was seen)."""
+    if no_snippet_reason(name, case) is not None:
         return None
-    names = ("input", "label" if framework == "paddle" else "target")
-    exprs: list[str] = []
-    setup: list[str] = []
-    for name, arr, dt in zip(names, (case.input, case.target), (case.input_dtype, case.target_dtype)):
-        expr, lines = tensor_expr(framework, arr, dt)
-        exprs.append(expr)
-        setup.extend(line.format(name=name) for line in lines)
+    described = framework_of(name)
+    assert described is not None and described.reproducer is not None
+    language = described.language
     kinds = list(kinds)
-    return _env().get_template(TEMPLATES[framework]).render(
-        input=exprs[0], target=exprs[1], setup=setup, surface=surface, args=call_args(framework, case.call),
-        aten_args=aten_args(case.call) if framework == "rtorch" else "",
+    return _template(described.reproducer).render(
+        input=operand(language, case.input, case.input_dtype), target=operand(language, case.target, case.target_dtype),
+        call=case.call, args=call_args(language, case.call), lit=lambda v: literal(language, v), surface=surface,
         gradient="gradient" in kinds, warnings="warning" in kinds,
-        comments=_comments(framework, case, kinds, version, own))
+        comments=_comments(name, case, kinds, version, own))

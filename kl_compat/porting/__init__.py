@@ -3,10 +3,11 @@
     kl_compat.kl_div(input, target, reduction="mean", log_target=False, semantics="torch")
 
 takes torch or Paddle tensors (dispatching on their type without importing any other framework) and
-returns that framework's tensor, computed with the chosen semantics ("torch", "paddle", "spec" or
-"rtorch"; see semantics.py). Where the chosen semantics are the tensors' own framework's, the native op
-is called: it is the definition. Elsewhere core.py computes them: a fused kernel (backends.py) where one
-gives exactly the composite's results, the composite of framework ops otherwise. Module forms:
+returns that framework's tensor, computed with the chosen semantics ("spec", or a framework's adapter
+name: "torch", "paddle", "rtorch"; see semantics.py). Where the chosen semantics are the tensors' own
+framework's, the native op is called: it is the definition. Elsewhere core.py computes them: a fused
+kernel (backends.py) where one gives exactly the composite's results, the composite of framework ops
+otherwise. Module forms:
 kl_compat.porting.torch_module.KLDivLoss and kl_compat.porting.paddle_module.KLDivLoss.
 """
 
@@ -14,9 +15,9 @@ from __future__ import annotations
 
 from . import core
 from .backends import ops_for
-from .semantics import SEMANTICS, Semantics, get
+from .semantics import Semantics, get
 
-__all__ = ["kl_div", "SEMANTICS", "Semantics", "UnsupportedArgument"]
+__all__ = ["kl_div", "Semantics", "UnsupportedArgument"]
 UnsupportedArgument = core.UnsupportedArgument
 
 

@@ -476,15 +476,34 @@ def _torch_replay(torch, replay, x, y, need_x, need_y, grad):
 _TORCH_DTYPE_NAMES: dict = {}
 _PADDLE_DTYPE_NAMES: dict = {}
 _SMALLEST_NORMAL = {"float32": 2.0 ** -126, "float64": 2.0 ** -1022}
-BACKENDS = (TorchOps, PaddleOps)
+_LARGE = 1 << 16  # elements from which the Paddle kernel works in NumPy views of its buffers
 _instances: dict[type, object] = {}
+_backends: list[type] = []
+
+
+def backends() -> list[type]:
+    """The tensor operations of every framework whose adapter's description names them
+    (kl_compat.adapters.framework.Framework.porting_ops), in the registry's order: loaded once, never
+    instantiated here (an instance imports its framework)."""
+    if not _backends:
+        import importlib
+
+        from kl_compat.adapters import framework_of, registered
+
+        for name in registered():
+            described = framework_of(name)
+            if described is not None and described.key == name and described.porting_ops:
+                module, cls = described.porting_ops.split(":", 1)
+                _backends.append(getattr(importlib.import_module(module), cls))
+    return _backends
 
 
 def ops_for(x):
-    for cls in BACKENDS:
+    for cls in backends():
         if cls.is_appropriate_type(x):
             if cls not in _instances:
                 _instances[cls] = cls()
             return _instances[cls]
+    frameworks = " or ".join(cls.framework for cls in backends()) or "no framework's"
     raise TypeError(f"kl_compat.kl_div: no backend for {type(x).__module__}.{type(x).__name__}; "
-                    "it takes torch or paddle tensors (NumPy arrays: kl_compat.spec.kl_div)")
+                    f"it takes {frameworks} tensors (NumPy arrays: kl_compat.spec.kl_div)")

@@ -1,8 +1,8 @@
 """What each framework's kl_div does, as data: the porting layer reproduces any of these anywhere.
 
-Every field names one behaviour the conformance matrix measures; the values for "torch" and "paddle" are
-those measured on torch 2.13 and Paddle 3.3 (see conformance/known_differences.toml for the evidence),
-"spec" is kl_compat.spec, "rtorch" is R torch's nnf_kl_div as measured on R torch 0.17.0 (libtorch 2.13.0).
+Every field names one behaviour the conformance matrix measures. "spec" is kl_compat.spec; a framework's
+semantics are part of its adapter's description (e.g. adapters/torch_backend.py's, as measured on torch
+2.13; see conformance/known_differences.toml for the evidence), found by its adapter's registered name.
 """
 
 from __future__ import annotations
@@ -60,32 +60,31 @@ class Semantics:
     zero_target_gradient: str = "zero"
 
 
-SEMANTICS: dict[str, Semantics] = {s.name: s for s in (
-    Semantics("spec", nonpositive_target="nan", zero_times_inf="zero", broadcast=False, legacy="override",
-              unknown_reduction="raise", mean_warning=SPEC_MEAN_WARNING, compute_dtype="float64", formula="exact"),
-    Semantics("torch", nonpositive_target="nan", zero_times_inf="ieee", broadcast=True,
-              legacy="override-then-batchmean", unknown_reduction="raise",
-              aliases={"elementwise_mean": "mean"}, mean_warning=TORCH_MEAN_WARNING, formula="xlogy",
-              target_terms_in_target_dtype=True, round_like_native=True, module_converts_legacy=True,
-              zero_target_gradient="nan"),
-    Semantics("paddle", nonpositive_target="zero", zero_times_inf="ieee", broadcast=False, legacy="unsupported",
-              unknown_reduction="none", mean_warning=None, legacy_warning=None, target_gradient=False,
-              low_precision=False, mixed_dtypes="float32-float64"),
-    # R torch's nnf_kl_div: torch's kernel underneath, no log_target, no legacy arguments, unknown
-    # reductions silently unreduced (its reduction_enum) but NULL an error, the first sentence of
-    # torch's 'mean' warning, and a 0-d 'batchmean' divided by NA (-2**31).
-    Semantics("rtorch", nonpositive_target="nan", zero_times_inf="ieee", broadcast=True, legacy="unsupported",
-              unknown_reduction="none", null_reduction_raises=True, batchmean_0d_divisor=-2**31,
-              mean_warning=RTORCH_MEAN_WARNING, legacy_warning=None, log_target=False,
-              formula="xlogy",
-              target_terms_in_target_dtype=True, round_like_native=True, zero_target_gradient="nan"),
-)}
+# The spec's semantics are kl_compat's own; every framework's travel with its adapter's description
+# (kl_compat.adapters.framework.Framework.semantics), so a new framework brings its own.
+SPEC = Semantics("spec", nonpositive_target="nan", zero_times_inf="zero", broadcast=False, legacy="override",
+                 unknown_reduction="raise", mean_warning=SPEC_MEAN_WARNING, compute_dtype="float64", formula="exact")
 
 
 def get(name: str) -> Semantics:
-    try:
-        return SEMANTICS[name]
-    except KeyError:
-        raise ValueError(f"unknown semantics {name!r}: expected one of {', '.join(map(repr, SEMANTICS))}") from None
+    """"spec", or the semantics of the framework whose own adapter is registered as `name`."""
+    if name == SPEC.name:
+        return SPEC
+    from kl_compat.adapters import framework_of
+
+    described = framework_of(name)
+    if described is None or described.key != name or described.semantics is None:
+        raise ValueError(f"unknown semantics {name!r}: expected one of {', '.join(map(repr, names()))}")
+    return described.semantics
 
 
+def names() -> list[str]:
+    """"spec" and every registered framework that describes its semantics (each adapter's class is loaded)."""
+    from kl_compat.adapters import framework_of, registered
+
+    out = [SPEC.name]
+    for name in registered():
+        described = framework_of(name)
+        if described is not None and described.key == name and described.semantics is not None:
+            out.append(name)
+    return out
