@@ -29,7 +29,7 @@ from pathlib import Path
 from .. import claims as _claims
 from .. import golden, known
 from ..progress import Progress
-from . import accuracy, json_report, model
+from . import accuracy, history, json_report, model
 
 DEFAULT_OUT = Path("conformance/report")
 DEFAULT_GUIDES = Path("conformance/guides")
@@ -99,6 +99,7 @@ def build(paths, *, known_path=None, claims_path=None, golden_dir=None, reproduc
         "notes": notes,
         "new": sum(1 for r in loaded.records.values() if model.is_new(r)),
         "accuracy": accuracy.summary(loaded.records, columns),
+        "history": history.runs(paths, known_path, info["inputs"]),
         "records": model.records_dict(loaded),
     }
 

@@ -25,7 +25,7 @@ def summary(records: dict, columns: list[dict]) -> list[dict]:
     over every surface; records without a finite max_ulp (errors, nan outputs) are not counted."""
     values: dict[tuple[str, str], list[float]] = {}
     for (cid, _surface, case), r in records.items():
-        u = r.max_ulp
+        u = r.get("max_ulp") if isinstance(r, dict) else r.max_ulp  # a results-file dict, or a typed Record
         row = dtype_row(case)
         if row is None or not isinstance(u, (int, float)) or not math.isfinite(u):
             continue

@@ -93,7 +93,7 @@ def view(m: dict) -> dict:
             "version_label": lambda c: version_label(c.get("framework"), c.get("version"), c),
             "data_json": _markup(heatmap.json_block(data)), "data": data, "views": heatmap.views(m, data),
             "top": top_lines(m, findings), "accuracy": acc, "accuracy_svg": _markup(plots.accuracy_svg(acc, title)),
-            "timelines": timelines, "history_svg": _markup(plots.history_svg(timelines, title)),
+            "timelines": timelines, "history_svg": _markup(plots.history_svg(timelines)),
             "dtype_rows": accuracy.DTYPES + (accuracy.MIXED,), "claim_href": link_href}
 
 
@@ -119,7 +119,7 @@ def top_lines(m: dict, findings: list[dict]) -> dict:
     columns = []
     for col in m["columns"]:
         if col["available"]:
-            p = history.point(col, [b for b in m["records"] if b["column"] == col["id"]])
+            p = history.point(col["id"], col.get("version"), [b for b in m["records"] if b["column"] == col["id"]])
             columns.append({"title": column_title(m, col["id"]), "run": p.run, "known": p.known, "new": p.new,
                             "share": f"{100 * p.match / p.run:.0f}%" if p.run else "–"})
     return {"new_where": list(where.values()), "columns": columns,

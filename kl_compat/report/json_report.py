@@ -36,6 +36,9 @@ renamed or changes meaning makes it "kl-compat-report/2". Non-finite numbers are
   accuracy      [{column, dtype, n, median, p99, max}]: the records' max_ulp (worst finite error of a case's
                 output, in ULPs) per column and dtype (float16, bfloat16, float32, float64, or "mixed"),
                 over every surface; records with no finite max_ulp are not counted (kl_compat/report/accuracy.py)
+  history       null, or when the inputs hold one framework version run on several days (one results file
+                each): [{name, by: "date", points [{label, version, run, match, known, new}], steps [{before,
+                after, fixed, broken, changed ([[surface, case]]), same}]}] (kl_compat/report/history.py)
   new           how many records show a difference the known-differences file does not explain
   records       [{column, name, version, surface, cases {case: {status, kinds?, new?}}}]: every record of
                 every column that ran, for `kl-compat diff`

@@ -77,8 +77,8 @@ def _num(u: float) -> str:
     return f"{u:g}" if u < 1e5 else f"{u:.2e}"
 
 
-def history_svg(timelines: list, title_of) -> str:
-    """Per framework, a bar per version (share of records that match / differ, all known / differ, some
+def history_svg(timelines: list) -> str:
+    """Per framework, a bar per version (or run date) (share of records that match / differ, all known / differ, some
     new), and between consecutive versions how many records were fixed, broken or changed."""
     if not timelines:
         return ""
@@ -94,13 +94,13 @@ def history_svg(timelines: list, title_of) -> str:
            '</desc>']
     for t, line in enumerate(timelines):
         y0 = 10 + block * t
-        out.append(f'<text x="4" y="{y0 + 12}" font-size="13" font-weight="600">{_e(line.name)}</text>')
+        out.append(f'<text x="4" y="{y0 + 12}" font-size="13" font-weight="600">{_e(line.name)}, by {_e(line.by)}</text>')
         gap = (WIDTH - 40) / max(len(line.points), 1)
         for i, p in enumerate(line.points):
             x = 20 + gap * i + gap / 2 - 30
             out.append(_stack(p, x, y0 + 22, 80))
             out.append(f'<text x="{x + 30:.1f}" y="{y0 + 118}" font-size="11" text-anchor="middle">'
-                       f'{_e(title_of(p.column))}</text>')
+                       f'{_e(p.label)}</text>')
             if i:
                 s = line.steps[i - 1]
                 mid = 20 + gap * i
