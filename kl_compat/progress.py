@@ -75,7 +75,7 @@ class Phase:
     """Uncounted work: a status line with the elapsed time (refreshed on a terminal), then its duration."""
 
     def __init__(self, owner: "Progress", name: str, detail: str = ""):
-        self.owner, self.name, self.detail = owner, name, detail
+        self.owner, self.name, self.detail, self.what = owner, name, detail, detail
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
 
@@ -92,14 +92,16 @@ class Phase:
         return self
 
     def note(self, detail: str) -> None:
-        """What the phase is doing now (shown on the status line; a plain line when not a terminal)."""
-        self.detail = detail
+        """What the phase is doing now (shown on the status line; a plain line when not a terminal). A
+        message that starts with the phase's own name ("reproducers: ...") does not repeat it."""
+        self.detail = detail.removeprefix(self.name.rsplit(": ", 1)[-1] + ": ")
         if self.owner.enabled and not self.owner.tty:
             self.owner.line(f"{self.name}: {detail}")
 
     def _draw(self) -> None:
         elapsed = time.monotonic() - self.started
-        text = f"{self.name}: {self.detail} ({elapsed:.0f} s)" if self.detail else f"{self.name} ({elapsed:.0f} s)"
+        what = f"{self.name}: {self.detail}" if self.detail else self.name
+        text = f"{self.owner.prefix}: {what} ({elapsed:.0f} s)"
         self.owner.stream.write("\r\x1b[K" + text[:200])
         self.owner.stream.flush()
 
@@ -117,7 +119,7 @@ class Phase:
         ended = "failed" if exc_type is not None else "done"
         if self.owner.tty:
             self.owner.stream.write("\r\x1b[K")
-        self.owner.line(f"{self.name}: {ended} in {took:.1f} s" + (f" ({self.detail})" if self.detail else ""))
+        self.owner.line(f"{self.name}: {ended} in {took:.1f} s" + (f" ({self.what})" if self.what else ""))
 
 
 class Progress:
