@@ -26,6 +26,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from . import guide_sections as sections
+from .guide_sections import pick_column
 from .results import version_label
 
 
@@ -144,18 +145,6 @@ def measure_arguments(records: dict, column_id: str) -> dict:
 
 
 # ---- rendering ----------------------------------------------------------------------------------------
-
-def _version_key(v):
-    return tuple(int(p) if p.isdigit() else 0 for p in re.split(r"[.+-]", v or "0")[:3])
-
-
-def pick_column(m: dict, name: str) -> dict | None:
-    cols = [c for c in m["columns"] if c["name"] == name]
-    ran = [c for c in cols if c["available"]]
-    if ran:
-        return max(ran, key=lambda c: _version_key(c.get("version")))
-    return cols[0] if cols else None
-
 
 def _who(name: str, col: dict | None) -> str:
     title = FRAMEWORKS.get(name, {}).get("title", name)
@@ -412,19 +401,10 @@ def render_all(m: dict, speed_path: Path | None = None) -> dict[str, str]:
 
 # ---- the command --------------------------------------------------------------------------------------
 
-def command(args) -> int:
-    from . import measurements
-    from .report import build, json_report, model
+def command(args, m: dict) -> int:
+    """`kl-compat guide` on the measurements `m` (kl_compat.cli.readers reads them from args.inputs)."""
+    from .report import model
 
-    inputs = list(args.inputs)
-    if not inputs:  # the shipped measurements (from the same run as the committed report)
-        m = measurements.load()
-    elif len(inputs) == 1 and str(inputs[0]).endswith(".json.gz"):
-        m = measurements.load(inputs[0])
-    elif len(inputs) == 1 and str(inputs[0]).endswith(".json"):
-        m = json_report.read(inputs[0])
-    else:
-        m = build(inputs)
     for name in (args.src, args.dst):
         if name not in FRAMEWORKS:
             raise model.ReportError(f"unknown framework {name!r}: one of {', '.join(FRAMEWORKS)}")

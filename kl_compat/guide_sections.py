@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
@@ -366,10 +367,21 @@ def drop_in(m: dict, src: Framework, dst: Framework, speed: PortingSpeed | None)
                   f"- Cost: {cost(speed, src, dst)}"]
 
 
+def _version_key(v):
+    return tuple(int(p) if p.isdigit() else 0 for p in re.split(r"[.+-]", v or "0")[:3])
+
+
+def pick_column(m: dict, name: str) -> dict | None:
+    """The column of framework `name` a guide uses: the newest version that ran, else any."""
+    cols = [c for c in m["columns"] if c["name"] == name]
+    ran = [c for c in cols if c["available"]]
+    if ran:
+        return max(ran, key=lambda c: _version_key(c.get("version")))
+    return cols[0] if cols else None
+
+
 def held_to(m: dict, adapter: str, src: Framework) -> str:
     """How the porting adapter compares with src's own records, case by case, where both are measured."""
-    from .guide import pick_column
-
     port, ref = pick_column(m, adapter), pick_column(m, src.name)
     if not (port and port.get("available") and ref and ref.get("available")):
         return (f"not measured: these measurements hold no `{adapter}` column beside {src.title}'s (run "

@@ -141,7 +141,7 @@ def test_evaluated_per_framework_version():
 
 def test_an_explicit_claims_file_must_exist_and_is_read_before_anything_runs(tmp_path, capsys, fault_env):
     from kl_compat.cli import main
-    from kl_compat.report import build
+    from kl_compat.report.assemble import build
 
     from test_report import adapter_line, record, write_results
 

@@ -8,7 +8,8 @@ import pytest
 
 from kl_compat import diff, results
 from kl_compat.cli import main
-from kl_compat.report import build, json_report
+from kl_compat.report import json_report
+from kl_compat.report.assemble import build
 from kl_compat.run import AdapterSpec, run
 
 from test_report import adapter_line, record, write_results

@@ -24,7 +24,8 @@ import pytest
 from kl_compat import __version__, guide, reproducer, scan
 from kl_compat.cli import main
 from kl_compat.diff import diff, load, render_markdown
-from kl_compat.report import build, html, json_report, markdown
+from kl_compat.report import html, json_report, markdown
+from kl_compat.report.assemble import build
 
 from test_report import adapter_line, record, write_results
 

@@ -18,7 +18,8 @@ import pytest
 
 from kl_compat import golden, results, spec
 from kl_compat.cli import main
-from kl_compat.report import build, model, write, write_files
+from kl_compat.report import model, write_files
+from kl_compat.report.assemble import build, write
 from kl_compat.run import AdapterSpec, run
 
 from fault_adapters import SpecAdapter  # tests/ is on sys.path (rootdir conftest)

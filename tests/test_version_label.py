@@ -23,7 +23,7 @@ from types import SimpleNamespace
 import pytest
 
 from kl_compat import doctor, results
-from kl_compat.report import build, render_all
+from kl_compat.report.assemble import build, render_all
 from kl_compat.report.markdown import column_title
 from kl_compat.results import version_label
 from kl_compat.run import AdapterSpec, adapter_line

@@ -21,7 +21,24 @@ def cmd_guide(args) -> int:
         raise UsageError(f"--out {args.out}: is a directory; the guide is one file (e.g. {args.out / 'guide.md'})")
     needs("jinja2", "cli", "the guide (its reproducers)")
     with outputs_locked(file=args.out):  # FILE.lock: two guides into one file, the second fails at once
-        return command(args)
+        return command(args, _measurements(args.inputs))
+
+
+def _measurements(inputs: list[Path]) -> dict:
+    """What a guide is made from: the measurements shipped with kl_compat (from the same run as the
+    committed report), a measurements file (.json.gz), a report.json, or results files (a report's model
+    built from them)."""
+    from .. import measurements
+    from ..report import json_report
+    from ..report.assemble import build
+
+    if not inputs:
+        return measurements.load()
+    if len(inputs) == 1 and str(inputs[0]).endswith(".json.gz"):
+        return measurements.load(inputs[0])
+    if len(inputs) == 1 and str(inputs[0]).endswith(".json"):
+        return json_report.read(inputs[0])
+    return build(inputs)
 
 
 def cmd_scan(args) -> int:

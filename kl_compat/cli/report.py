@@ -37,7 +37,7 @@ def cmd_report(args) -> int:
         status = _check_run(inputs[0], explicit, args.allow_unavailable)
         if status is not None:
             return status
-    if not any(r["status"] != "unavailable" for res in inputs for r in res.records):
+    if not any(r.ran for res in inputs for r in res.records):
         print("kl-compat report: error: nothing was checked: no record observed anything", file=sys.stderr)
         return ExitCode.NOTHING_CHECKED
     return rc
@@ -49,7 +49,7 @@ def _check_options(args) -> None:
 
     run.check_timeout(args.timeout)
     needs("jinja2", "cli", "the report (its HTML page and reproducers)")
-    for flag, path in (("--known", args.known), ("--claims", args.claims)):
+    for flag, path in [*(("--known", p) for p in args.known or ()), ("--claims", args.claims)]:
         if path is not None and not path.is_file():
             raise UsageError(f"{flag} {path}: " + ("is a directory, not a file" if path.is_dir() else "no such file"))
     for flag, path in (("--out", args.out), ("--guides", args.guides)):
@@ -96,7 +96,7 @@ def _adapters_to_run(asked: list[str] | None) -> list[str]:
 def _check_run(results, explicit: bool, allow_unavailable: bool) -> int | None:
     """After the run: an adapter named with --adapters that did not run is exit 3 (unless allowed); one of
     the default list is skipped, and said."""
-    not_run = {a["adapter"]: a.get("reason") for a in results.adapters if not a["available"]}
+    not_run = {a.adapter: a.reason for a in results.adapters if not a.available}
     if not_run and explicit and not allow_unavailable:
         label, why = next(iter(not_run.items()))
         print(f"kl-compat report: error: {label} did not run: {why}; --allow-unavailable if that is expected",
@@ -109,9 +109,75 @@ def _check_run(results, explicit: bool, allow_unavailable: bool) -> int | None:
 
 
 def _write_report(args) -> int:
-    from ..report import command
+    """Run the matrix unless given results files, then build the model and write the report, the guides and
+    (for the checkout's own report) the shipped measurements; a summary on standard output."""
+    from .. import environments, guide, run
+    from ..report import DEFAULT_GUIDES, DEFAULT_OUT, write_files
+    from ..progress import Progress
+    from ..report.assemble import build, render_all
 
-    return command(args)
+    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
+    progress = Progress(enabled=not args.quiet)
+    paths = list(args.results)
+    if not paths:
+        # ADAPTER@ENV: another framework version, in its environment (created on first use)
+        specs = [environments.adapter_spec(name, create_missing=True) for name in args.adapters]
+        say(f"report: running the conformance matrix on {', '.join(args.adapters)} -> {args.run_out}")
+        run.run(specs, args.run_out, timeout=args.timeout, known_path=args.known,  # it says what did not run
+                progress=not args.quiet, argv=sys.argv)
+        paths = [args.run_out]
+    out = Path(args.out or DEFAULT_OUT)
+    # the guides go with the report: into --out when one is given (or results files are), else beside it
+    guides_dir = Path(args.guides) if args.guides else (out / "guides" if args.out or args.results else DEFAULT_GUIDES)
+    m = build(paths, known_path=args.known, claims_path=args.claims, reproduce=not args.no_reproducers,
+              timeout=args.timeout, log=say, progress=progress)
+    with progress.phase("report: rendering", "report.md, report.html, report.json and the porting guides"):
+        texts = render_all(m)
+        guide_texts = guide.render_all(m)
+        written = write_files(out, texts)
+        written += write_files(guides_dir, guide_texts)
+    if _is_checkouts_own_report(out):  # the shipped measurements follow the committed report
+        import json
+
+        from .. import measurements
+
+        written.append(measurements.write(json.loads(texts["report.json"])))
+    if not args.no_screenshot:
+        from ..report import html
+
+        with progress.phase("report: screenshot", "report.png in headless Chromium"):
+            png, why = html.screenshot(out / "report.html", out / "report.png")
+        if png:
+            written.append(png)
+        else:
+            say(f"report: no screenshot: {why}")
+    _print_summary(m)
+    for p in written:
+        print(f"wrote {p}")
+    return ExitCode.FAILED if m["new"] else ExitCode.OK
+
+
+def _is_checkouts_own_report(out: Path) -> bool:
+    """Is `out` conformance/report/ of the source checkout kl_compat runs from (never true when installed)?"""
+    from ..checkout import conformance_dir, source_checkout
+
+    return source_checkout() is not None and Path(out).resolve() == conformance_dir() / "report"
+
+
+def _print_summary(m: dict) -> None:
+    for row in m["summary"]:
+        print(f"{row['column']:>14} {row['surface']:<11} run {row['run']}, match {row['match']}, differs "
+              f"{row['differs_known']} known / {row['differs_new']} new, unsupported {row['unsupported']}, "
+              f"error {row['error']}, crashed {row['crashed']}, timeout {row['timeout']}")
+    for c in m["columns"]:
+        if not c["available"]:
+            print(f"{c['id']:>14} NOT RUN: {c.get('reason') or 'unavailable'}")
+    held = sum(r["status"] == "held" for c in m["claims"] for r in c["results"])
+    contra = sum(r["status"] == "contradicted" for c in m["claims"] for r in c["results"])
+    print(f"claims: {held} held, {contra} contradicted; findings: {len(m['findings'])}; "
+          f"new differences: {m['new']} record(s)")
+    for p in m["known_problems"]:
+        print(f"warning: {p}")
 
 
 def _report_dirs(args) -> list[Path]:
@@ -157,7 +223,9 @@ def add_parsers(sub) -> None:
                          "kl_compat's) anyway: said on stderr, and the report says so")
     rp.add_argument("--run-out", type=Path, default=DEFAULT_RESULTS, help=f"the run's results (default {DEFAULT_RESULTS})")
     rp.add_argument("--timeout", type=float, default=60.0, help=TIMEOUT_HELP)
-    rp.add_argument("--known", type=Path, default=None, help="known-differences file (default: the package's)")
+    rp.add_argument("--known", type=Path, action="append", default=None, metavar="FILE",
+                    help="known-differences file (default: the package's); repeatable, the files' entries combined "
+                         "in order (e.g. the package's, then your own)")
     rp.add_argument("--claims", type=Path, default=None, help="claims file (default: the package's)")
     rp.add_argument("--no-reproducers", action="store_true", help="do not minimise reproducers (no workers)")
     rp.add_argument("--no-screenshot", action="store_true", help="do not render report.png in headless Chromium")

@@ -16,9 +16,19 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from dataclasses import dataclass
 
 from .markdown import column_title
+
+
+def _slug(*parts) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", "-".join(parts)).strip("-")
+
+
+def cell_id(column: str, surface: str, kind: str) -> str:
+    """The HTML report's anchor of one scoreboard cell (html.py's sections and the heat map link to it)."""
+    return "cell-" + _slug(column, surface, kind)
 
 STATUSES = ("match", "differs", "unsupported", "error", "crashed", "timeout")
 
@@ -156,8 +166,6 @@ def views(m: dict, data: dict) -> list[dict]:
                 "cells": [{"text": label(c), "style": colour(c), "href": href(i) if href and c and c.n else None,
                            "title": f"{c.n} of {c.of} records ({100 * c.share:.1f}%)" if c else "not run"}
                           for i, c in cells]}
-
-    from .html import cell_id
 
     out = [{"id": "kind", "title": "difference kind", "rows": [
         row(k, kinds[k], [(i, by_kind.get((r, i))) for i in lanes],

@@ -24,17 +24,10 @@ from pathlib import Path
 
 from ..results import version_label
 from . import accuracy, heatmap, history, plots
+from .heatmap import cell_id
 from .markdown import VALUE_KINDS, column_title, outcome_text
 
 TEMPLATE = "report.html.j2"
-
-
-def _slug(*parts) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]+", "-", "-".join(parts)).strip("-")
-
-
-def cell_id(column: str, surface: str, kind: str) -> str:
-    return "cell-" + _slug(column, surface, kind)
 
 
 def link_href(link) -> str | None:
