@@ -12,7 +12,8 @@ from enum import IntEnum
 
 class ExitCode(IntEnum):
     OK = 0                 # everything checked is explained; nothing broke
-    NEW_DIFFERENCE = 1     # a difference the known-differences file does not explain (diff: something broke)
+    FAILED = 1             # a difference the known-differences file does not explain; diff: something broke;
+                           # golden --check: the goldens drift from the spec
     USAGE_ERROR = 2        # a bad option or input, said in one line on stderr
     NOT_RUN = 3            # an adapter asked for did not run
     NOTHING_CHECKED = 4    # no case selected, every adapter unavailable, no record to compare
