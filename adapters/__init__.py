@@ -29,11 +29,18 @@ GROUP = "kl_compat.adapters"
 
 def registry() -> dict[str, str]:
     """{name: "package.module:Class"} of every adapter declared in the installed packages' metadata, in name
-    order; where two packages declare one name, the first found keeps it."""
-    out: dict[str, str] = {}
-    for ep in sorted(entry_points(group=GROUP), key=lambda ep: ep.name):
-        out.setdefault(ep.name, ep.value)
-    return out
+    order. Where two packages declare one name, kl-compat's own adapter keeps it (a third party cannot
+    shadow a built-in one), else the first found."""
+    found: dict[str, list] = {}
+    for ep in entry_points(group=GROUP):
+        found.setdefault(ep.name, []).append(ep)
+    return {name: (eps[0] if len(eps) == 1 else next((ep for ep in eps if _own(ep)), eps[0])).value
+            for name, eps in sorted(found.items())}
+
+
+def _own(ep) -> bool:
+    dist = getattr(ep, "dist", None)
+    return dist is not None and dist.metadata["Name"] in ("kl-compat", "kl_compat")
 
 
 def registered() -> list[str]:

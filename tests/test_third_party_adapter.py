@@ -3,7 +3,8 @@ its adapter in the entry-point group `kl_compat.adapters`, with a framework desc
 argument names, a reproducer template) on the adapter class, installed into a fresh virtual environment.
 Nothing in kl_compat is edited: `doctor`, `run`, `report` and `guide` find it and name it, and its
 reproducers come from its own template. A second entry point of the same package carries a description
-without a template: its findings say so instead of printing a snippet.
+without a template: its findings say so instead of printing a snippet. A third names "torch", which stays
+kl-compat's own.
 
 The environment is made offline: `python -m venv --without-pip`, a .pth file that adds this interpreter's
 site-packages (kl_compat, NumPy, jinja2, setuptools), and this interpreter's pip installing the package
@@ -123,6 +124,7 @@ version = "0.3"
 [project.entry-points."kl_compat.adapters"]
 numpyfw = "klc_numpy_adapter:NumpyAdapter"
 numpyfw-bare = "klc_numpy_adapter:BareAdapter"
+torch = "klc_numpy_adapter:NumpyAdapter"
 
 [tool.setuptools]
 packages = ["klc_numpy_adapter"]
@@ -163,10 +165,12 @@ def _kl(python: Path, *args, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def test_the_entry_point_is_found_and_names_import_nothing(venv, tmp_path):
-    code = ("import sys; from kl_compat import adapters; print(adapters.registry()['numpyfw'], "
+    code = ("import sys; from kl_compat import adapters; r = adapters.registry(); print(r['numpyfw'], r['torch'], "
             "'klc_numpy_adapter' in sys.modules, 'numpy' in sys.modules)")
     out = _run([venv, "-c", code], cwd=tmp_path)
-    assert out.returncode == 0 and out.stdout.split() == ["klc_numpy_adapter:NumpyAdapter", "False", "False"], out
+    # (the package also declares "torch": a third party cannot shadow kl-compat's own adapter)
+    assert out.returncode == 0 and out.stdout.split() == [
+        "klc_numpy_adapter:NumpyAdapter", "kl_compat.adapters.torch_backend:TorchAdapter", "False", "False"], out
     help_text = _kl(venv, "run", "--help", cwd=tmp_path).stdout
     assert "numpyfw" in " ".join(help_text.split())
 
