@@ -5,6 +5,7 @@ kl_compat.conformance, each where the import system finds it), not by importing 
 `from ... import` of a kl_compat module counts, at module level and inside functions alike (a lazy import
 is still a dependency, and a cycle through one is a cycle all the same). Importing `a.b.c` also runs the
 packages `a.b` above it, unless they are the importer's own packages (already running): those count too.
+Only imports under `if TYPE_CHECKING:` do not count: they never run (they are for the type checker).
 """
 
 from __future__ import annotations
@@ -40,17 +41,34 @@ def imports_of(name: str, path: Path, modules) -> set[str]:
     of the code, each with the packages above it that are not `name`'s own."""
     is_package = path.name == "__init__.py"
     deps: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+    for node in runtime_imports(ast.parse(path.read_text(encoding="utf-8"), str(path))):
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            targets = _from_targets(name, is_package, node, modules)
         else:
-            continue
+            targets = _from_targets(name, is_package, node, modules)
         for target in targets:
             deps |= _with_packages(name, target, modules)
     deps.discard(name)
     return deps
+
+
+def runtime_imports(tree: ast.AST):
+    """The import statements of a module that can run: at any depth (functions, classes, try blocks), but
+    not in the body of an `if TYPE_CHECKING:`."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node
+        elif isinstance(node, ast.If) and _is_type_checking(node.test):
+            stack.extend(node.orelse)
+        else:
+            stack.extend(ast.iter_child_nodes(node))
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
 def _from_targets(name: str, is_package: bool, node: ast.ImportFrom, modules) -> list[str]:
@@ -169,6 +187,16 @@ def test_an_injected_lazy_import_cycle_is_found(tmp_path):
     graph = import_graph(modules)
     assert cycle_through(graph, "kl_compat.text") == ["kl_compat.text", "kl_compat.report.markdown", "kl_compat.text"]
     assert find_cycle(graph) is not None
+
+
+def test_imports_for_the_type_checker_only_do_not_count(tmp_path):
+    path = tmp_path / "framework.py"
+    path.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from kl_compat.porting import semantics\n"
+                    "else:\n    from kl_compat import text\n\ndef f():\n    try:\n        from . import errors\n"
+                    "    except ImportError:\n        pass\n")
+    modules = {"kl_compat.adapters.framework": path, "kl_compat.porting": path, "kl_compat.porting.semantics": path,
+               "kl_compat.text": path, "kl_compat.adapters": path, "kl_compat.adapters.errors": path}
+    assert imports_of("kl_compat.adapters.framework", path, modules) == {"kl_compat.text", "kl_compat.adapters.errors"}
 
 
 def test_a_module_importing_the_cli_is_found(tmp_path):

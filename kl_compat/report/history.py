@@ -59,7 +59,7 @@ def timelines(m: dict) -> list[Timeline]:
     """The report's timelines: by date where the report holds them (`history`), else by version."""
     if m.get("history"):
         return [from_json(t) for t in m["history"]]
-    from .markdown import column_title
+    from .columns import column_title
 
     blocks: dict[str, list[dict]] = {}
     for b in m["records"]:

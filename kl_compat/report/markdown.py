@@ -11,6 +11,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from ..results import version_label
+from .columns import column_title
 from ..text import attribute, cell, code, fence, shell_quote, text  # noqa: F401 (markdown.text etc. stay valid)
 
 MAX_CASES = 10  # case ids listed per finding; the HTML and JSON reports list them all
@@ -55,15 +56,6 @@ def html_link(label: str, anchor: str) -> str:
     data; `anchor` (a section's or finding's id, which may hold data) is percent-encoded, so it cannot
     end the link or open another (a browser decodes it to match the element's id)."""
     return f"[{label}](report.html#{quote(str(anchor), safe='')})"
-
-
-def column_title(m: dict, cid: str) -> str:
-    """A column's id with its version (results.version_label), unless the id already holds the version."""
-    col = next((c for c in m["columns"] if c["id"] == cid), None)
-    if col is None:
-        return cid
-    version = col.get("version")
-    return version_label(cid, None if version and version in cid else version, col)
 
 
 def render(m: dict) -> str:
