@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from kl_compat.report import chromium
-from kl_compat.report.assemble import build, write
+from kl_compat.report import build, chromium, write
 from kl_compat.report.heatmap import Filters, count, page_data
 from kl_compat.report.html import chromium_command, screenshot
 
@@ -153,6 +152,7 @@ def test_the_page_fits_and_anchors_land_below_the_filter_bar(report, width, tmp_
     found = _selftest(html, width)
     assert found["viewport"] == width
     assert found["scroll_width"] <= width and found["scroll_width_after"] <= width, found  # no horizontal overflow
+    assert found["scroll_width_open"] <= width, found["too_wide"]  # nor with every finding and case list open
     anchor = found["anchor"]
     assert anchor["open"] and anchor["target"].startswith("cell-")
     assert anchor["heading_top"] >= anchor["bar_bottom"] - 0.5, anchor  # not hidden under the sticky bar
