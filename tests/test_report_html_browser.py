@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from kl_compat.report import build, chromium, write
+from kl_compat.report import chromium
+from kl_compat.report.assemble import build, write
 from kl_compat.report.heatmap import Filters, count, page_data
 from kl_compat.report.html import chromium_command, screenshot
 
