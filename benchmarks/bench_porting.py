@@ -119,13 +119,15 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--sizes", default="1000,1000000,16000000")
     p.add_argument("--repeats", type=int, default=None, help="rounds per size (default: 2000 / 21 / 7)")
+    p.add_argument("--frameworks", default="torch,paddle", help="comma-separated: torch, paddle")
     args = p.parse_args()
     warnings.simplefilter("ignore")
     rng = np.random.default_rng(0)
     print(f"{'framework':>9} {'elements':>9} {'semantics':>9} {'path':>9} {'median':>11} {'extra':>10} "
           f"{'ratio':>6} {'paired':>7} {'goal':>7}")
     misses = []
-    for framework, make in (("torch", torch_case), ("paddle", paddle_case)):
+    cases = {"torch": torch_case, "paddle": paddle_case}
+    for framework, make in ((f, cases[f]) for f in args.frameworks.split(",")):
         for n in (int(s) for s in args.sizes.split(",")):
             repeats = args.repeats or (2000 if n <= 10_000 else (21 if n <= 2_000_000 else 7))
             fns = make(n, rng)

@@ -371,46 +371,77 @@ def _torch_exact64(torch):
 
 
 def _paddle_xlogy(paddle, log_value, log_apply):
-    """torch's semantics (and R torch's; log_target=False) on Paddle tensors as one PyLayer: bit for bit
-    the composite of core._pointwise / core._reduce for formula="xlogy", zero_target_gradient="nan", in
-    the tensors' own dtype (float32 or float64), with far fewer passes over memory.
+    """torch's semantics (and R torch's; log_target=False) on Paddle tensors as one PyLayer, in the
+    tensors' own dtype (float32 or float64), with few passes over memory: the values bit for bit the
+    composite's (core._pointwise / core._reduce for formula="xlogy", zero_target_gradient="nan"), the
+    gradients the composite's bit for bit wherever a target is not a normal positive number, and within
+    rounding of them elsewhere.
 
     Forward: xlogy(y, y) - y * x as the composite forms it, summed. One look at the smallest target finds
     targets that are zero, subnormal, negative or nan; only then is log y taken as the composite's Log
     takes it (scaled into the normal range for a subnormal y) and y * log y masked to 0 where y == 0.
-    Backward: torch's derivative, formed and accumulated as the composite's graph does (checked bit for
-    bit): dl/dx = -dout * y, dl/dy = (dout * log y + -dout * x) + (dout * y) / y. The last term is
-    xlogy's `grad * self / other`: it underflows to 0 for a subnormal y as torch's does, and is nan at
-    y == 0, which makes dl/dy nan there as in torch. The gradients are formed in buffers the forward
-    made (log y's, then y * x's and the loss terms'), so under a reduction the backward allocates nothing.
-    With create_graph=True the backward is the composite's, as recorded ops.
+
+    Backward, dl/dx = -dout * y, and dl/dy as torch's product rule forms it: (dout * log y + -dout * x) +
+    (dout * y) / y. The last term is xlogy's `grad * self / other`: nan at y == 0 (which makes dl/dy nan
+    there, as in torch), inf / inf = nan at y == inf, and an underflow to 0 where dout * y is subnormal
+    (which loses the + dout). Where none of these can happen (under a reduction, dout one number with
+    |dout| <= 1; every target normal and positive; the loss finite, so no infinite target or input; dout *
+    y normal), the term is dout within rounding, and dl/dy is formed as (log y - x) * dout + dout: two
+    passes over memory instead of five. Elsewhere the product rule, op for op (`_exact_backward`). With
+    create_graph=True the backward is the composite's, as recorded ops.
+
+    Where the time goes: Paddle's log is most of native kl_div's time, and of this kernel's; everything
+    else is a pass over memory each, and only the passes whose rounding is Paddle's own must be Paddle
+    ops: log, the sum (its summation order) and the division (Paddle divides large tensors with a vector
+    library that is not correctly rounded). Products and differences are IEEE operations, the same bits
+    in NumPy: for large tensors the forward forms them in NumPy, in a buffer it owns (no allocation per
+    op, no dispatch through Paddle's operators); for small ones a NumPy view costs more than a Paddle op.
+    The upstream gradient under a reduction is a Python number (a 0-d tensor would be broadcast by each
+    op), and log y's buffer becomes dl/dy.
     """
     import numpy as np
     from paddle.autograd import PyLayer
+
+    def view(t):
+        return np.from_dlpack(t.detach())  # zero-copy (CPU, contiguous: fast_ok)
+
+    def buffer(like):
+        t = paddle.empty_like(like)
+        return t, view(t)
 
     class XlogyKL(PyLayer):
         @staticmethod
         def forward(ctx, x, y, args):  # (the arguments in one tuple: apply's fixed cost grows with their number)
             reduction, divisor, smallest_normal = args
-            # (a zero-copy view: NumPy's min takes a third of paddle.min's time; both propagate nan)
-            ordinary = float(np.from_dlpack(y.detach()).min()) >= smallest_normal
+            large = math.prod(y.shape) >= _LARGE
+            yv = view(y) if large else y.numpy()  # (a copy is cheaper than a view of a small tensor)
+            smallest = float(yv.min())  # (NumPy's min propagates nan)
+            ordinary = smallest >= smallest_normal
             log_y = paddle.log(y) if ordinary else log_value(y)
-            loss = paddle.multiply(y, log_y)
-            if not ordinary:
-                loss = paddle.where((y >= 0) & (y <= 0), paddle.zeros_like(y), loss)  # xlogy(0, 0) = 0
-            yx = paddle.multiply(y, x)
-            loss.subtract_(yx)
+            if large:
+                loss, av = buffer(y)
+                np.multiply(yv, view(log_y), out=av)
+                if not ordinary:
+                    np.copyto(av, 0, where=yv == 0)  # xlogy(0, 0) = 0 (== is exact in NumPy: -0.0 too)
+                bv = np.multiply(yv, view(x))
+                np.subtract(av, bv, out=av)
+            else:
+                loss = paddle.multiply(y, log_y)
+                if not ordinary:
+                    loss = paddle.where((y >= 0) & (y <= 0), paddle.zeros_like(y), loss)
+                loss = paddle.subtract(loss, paddle.multiply(y, x))  # (subtract_'s wrapper costs more)
+            short = False  # the short target gradient (see backward)
             if reduction == "none":
-                result, ctx.scratch = loss, (yx, None)
+                result = loss
             else:
                 total = paddle.sum(loss)
                 result = total if divisor is None else total / divisor
-                ctx.scratch = yx, loss  # free after the sum: the backward's buffers
+                short = ordinary and math.isfinite(total.item())  # (no infinite target, nor x)
             ctx.save_for_backward(x, y)
             # log y is kept outside save_for_backward: the backward works in its buffer (a second backward
             # would take log y again, exactly as the forward took it; but Paddle 3.3 crashes on a second
             # backward through any PyLayer, retain_graph=True, the composite's included)
-            ctx.log_y, ctx.ordinary = log_y, ordinary
+            ctx.log_y, ctx.smallest, ctx.smallest_normal, ctx.short = log_y, smallest, smallest_normal, short
             ctx.need = not x.stop_gradient, not y.stop_gradient
             ctx.divisor = divisor
             return result
@@ -421,25 +452,38 @@ def _paddle_xlogy(paddle, log_value, log_apply):
             need_x, need_y = ctx.need
             if paddle.is_grad_enabled():  # create_graph=True: the composite's backward, as differentiable ops
                 return _paddle_graph_backward(paddle, log_apply, x, y, grad, ctx.divisor, need_x, need_y)
-            (b, a), log_y = ctx.scratch or (None, None), ctx.log_y
-            ctx.scratch = ctx.log_y = None
+            log_y, ctx.log_y = ctx.log_y, None
             if log_y is None:
-                log_y = paddle.log(y) if ctx.ordinary else log_value(y)
-            d = grad if ctx.divisor is None else grad / ctx.divisor  # one number under a reduction
-            nd = -d
-            gy = None
-            if need_y:
-                gy = log_y.multiply_(d)  # dout * log y
-                b = paddle.multiply(x, nd, out=b)
-                gy.add_(b)  # + -dout * x
-            gx = paddle.multiply(y, nd, out=b)  # -dout * y
-            if need_y:
-                # + (dout * y) / y, formed as -((-dout * y) / y), which is the same number (the rounding of a
-                # product and a quotient is symmetric in sign): one multiplication fewer
-                gy.subtract_(paddle.divide(gx, y, out=a))
-            return (gx if need_x else None), gy
+                log_y = paddle.log(y) if ctx.smallest >= ctx.smallest_normal else log_value(y)
+            d = grad if ctx.divisor is None else grad / ctx.divisor  # (Paddle's division, as the composite's)
+            if tuple(d.shape) != tuple(y.shape):  # under a reduction: one number
+                d = d.item()
+                if ctx.short and abs(d) <= 1 and abs(d) * ctx.smallest >= ctx.smallest_normal:
+                    # every y normal, positive and finite, and dout * y normal (and finite: y * log y is):
+                    # (dout * y) / y is dout within rounding
+                    gx = paddle.scale(y, -d)  # -dout * y (exactly: a product, plus 0)
+                    if need_y:
+                        paddle.subtract(log_y, x, out=log_y).scale_(d, bias=d)  # (log y - x) * dout + dout
+                    return (gx if need_x else None), (log_y if need_y else None)
+                d = paddle.full([], d, y.dtype)
+            return _exact_backward(paddle, x, y, log_y, d, need_x, need_y)
 
     return XlogyKL
+
+
+def _exact_backward(paddle, x, y, log_y, d, need_x, need_y):
+    """(dl/dx, dl/dy) as the composite's graph forms and accumulates them: dl/dx = -dout * y, dl/dy =
+    (dout * log y + -dout * x) + (dout * y) / y, in log y's buffer. The quotient is formed as
+    -((-dout * y) / y), the same number (the rounding of a product and a quotient is symmetric in sign)."""
+    nd = -d
+    gy = None
+    if need_y:
+        gy = log_y.multiply_(d)  # dout * log y
+        gy.add_(paddle.multiply(x, nd))  # + -dout * x
+    gx = paddle.multiply(y, nd)  # -dout * y
+    if need_y:
+        gy.subtract_(paddle.divide(gx, y))
+    return (gx if need_x else None), gy
 
 
 def _paddle_graph_backward(paddle, log_apply, x, y, grad, divisor, need_x, need_y):
