@@ -58,7 +58,6 @@ import builtins
 import fnmatch
 import inspect
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -311,41 +310,53 @@ def observe(fn, case, grad=None, adapter: str = "user"):
 
 
 def _observe(fn, case, grad=None, adapter: str = "user"):
-    """The observation, and the exception `fn` raised (None when it returned)."""
-    from .adapters.base import OK, RAISED, UNSUPPORTED, Observation
+    """The observation, and the exception `fn` raised (None when it returned): adapters.base.observe_one,
+    the adapters' own routine, with `fn` (and `grad`) as the verbs."""
+    from .adapters.base import OK, Observation, observe_one
 
-    call = case.call
-    obs = Observation(case.id, adapter, SURFACE, OK)
-    missing = [n for n in ("size_average", "reduce") if getattr(call, n) is not None and not _accepts(fn, n)]
-    if missing:
-        obs.status, obs.unsupported = UNSUPPORTED, "size_average/reduce"
-        return obs, None
-    if call.log_target and not _accepts(fn, "log_target"):
-        obs.status, obs.unsupported = UNSUPPORTED, "log_target"
-        return obs, None
-    kwargs = {"reduction": call.reduction, "log_target": call.log_target}
-    for n in ("size_average", "reduce"):
-        if getattr(call, n) is not None:
-            kwargs[n] = getattr(call, n)
-    x, y = _operand(case.input, case.input_dtype), _operand(case.target, case.target_dtype)
-    raised = None
-    start = time.perf_counter()
+    verbs = _Function(fn, grad)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        obs = observe_one(verbs, caught, Observation(case.id, adapter, SURFACE, OK), case.input, case.target,
+                          case.call, case.input_dtype, case.target_dtype)
+    return obs, verbs.raised
+
+
+class _Function:
+    """The function under test (and its gradient function) as the verbs observe_one calls: "tensors" are
+    NumPy arrays, each call gets its own copies, and a return value that is not an array of numbers, or
+    a bfloat16 case without ml_dtypes, is the test's fault (raised), not an observation."""
+
+    not_observed: tuple[type[Exception], ...] = (ImplementationError, Bfloat16Unavailable)
+
+    def __init__(self, fn, grad):
+        self.fn, self.grad = fn, grad
+        self.kwargs: dict = {}
+        self.raised: BaseException | None = None
+
+    def unsupported_argument(self, surface, call, input_dtype, target_dtype) -> str | None:
+        if any(getattr(call, n) is not None and not _accepts(self.fn, n) for n in ("size_average", "reduce")):
+            return "size_average/reduce"
+        return "log_target" if call.log_target and not _accepts(self.fn, "log_target") else None
+
+    def tensor(self, array, dtype: str, requires_grad: bool):
+        return _operand(array, dtype)
+
+    def kl_div(self, surface, x, y, call):
+        self.kwargs = {"reduction": call.reduction, "log_target": call.log_target}
+        self.kwargs.update((n, getattr(call, n)) for n in ("size_average", "reduce") if getattr(call, n) is not None)
         try:
-            result = fn(x.copy(), y.copy(), **kwargs)
-        except Exception as e:  # the implementation's own error is an observation
-            raised = e
-            obs.status, obs.error = RAISED, {"type": type(e).__name__, "message": str(e)[:600]}
-        else:
-            out = _array(result, _name(fn))
-            obs.shape, obs.dtype = tuple(out.shape), out.dtype.name
-            obs.value = _as_observed(out)
-            if grad is not None:
-                obs.grad_input, obs.grad_target = _gradients(grad, x, y, kwargs)
-    obs.seconds = time.perf_counter() - start
-    obs.warnings = [{"category": w.category.__name__, "message": str(w.message)} for w in caught]
-    return obs, raised
+            return self.fn(x.copy(), y.copy(), **self.kwargs)
+        except Exception as e:  # the implementation's own error is an observation; the judge needs it whole
+            self.raised = e
+            raise
+
+    def to_numpy(self, result):
+        out = _array(result, _name(self.fn))
+        return _as_observed(out), out.dtype.name, tuple(out.shape)
+
+    def gradients(self, result, x, y):
+        return (None, None) if self.grad is None else _gradients(self.grad, x, y, self.kwargs)
 
 
 def _gradients(grad, x, y, kwargs):

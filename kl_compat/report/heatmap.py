@@ -19,7 +19,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from .markdown import column_title
+from .columns import column_title
 
 
 def _slug(*parts) -> str:
