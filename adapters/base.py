@@ -2,7 +2,8 @@
 
 An adapter observes and never judges: it says what the framework returned, raised, warned and
 differentiated, and `kl_compat.compare` decides what that means. Framework classes (one small module
-each, einops `_backends.py` style) supply only the framework-specific verbs; `observe` is written once.
+each, einops `_backends.py` style) supply only the framework-specific verbs; the observing itself,
+`observe_one`, is written once, for them and for the pytest plugin's function under test.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -49,32 +51,30 @@ class Observation:
     seconds: float = 0.0
     detail: str | None = None  # crash signal, stderr tail, timeout limit
 
-    def to_wire(self, frame) -> list:
-        """What crosses the pipe, as one flat list: the fields after case_id and adapter (which the runner
-        knows), in order, each gradient spread into its four fields (four Nones where there is none),
-        `seconds` as whole nanoseconds, and the arrays placed in `frame` (a wire.Frame) in that order.
-        Every observation crosses, and this is what JSON writes fastest: keys, nested lists and float
-        repr each cost more than whole fields, and the worker pays for them on the run's critical path."""
-        out = [self.surface, self.status, None if self.value is None else frame.array(self.value), self.shape,
+    def to_wire(self, arrays: wire.Encoder) -> list:
+        """What crosses the pipe (in a wire.Answers), as one flat list: the fields after case_id and adapter
+        (which the runner knows), in order, each gradient spread into its four fields (four Nones where
+        there is none), `seconds` as whole nanoseconds. Every observation crosses, on the worker's
+        critical path, and a flat list is what JSON writes fastest."""
+        out: list = [self.surface, self.status, None if self.value is None else arrays.array(self.value), self.shape,
                self.dtype, self.warnings, self.error]
         for g in (self.grad_input, self.grad_target):
-            out += _NO_GRADIENT if g is None else (g.status, None if g.value is None else frame.array(g.value),
+            out += _NO_GRADIENT if g is None else (g.status, None if g.value is None else arrays.array(g.value),
                                                    g.dtype, g.message)
         out += (self.unsupported, round(self.seconds * 1e9), self.detail)
         return out
 
     @classmethod
-    def from_wire(cls, fields: list, case_id: str, adapter: str, arrays) -> "Observation":
-        """An observation back from `to_wire`'s list; `arrays` is a wire.Arrays over the frame's data,
-        read in the order to_wire placed them."""
+    def from_wire(cls, fields: list, arrays: wire.Decoder, case_id: str = "", adapter: str = "") -> "Observation":
+        """An observation back from `to_wire`'s list, its arrays read from `arrays` in the same order."""
         if len(fields) != _WIRE_LENGTH:
             raise wire.WireError(f"an observation on the wire has {len(fields)} fields, not {_WIRE_LENGTH}")
         (surface, status, value, shape, dtype, warnings_, error, *gradients, unsupported, nanoseconds,
          detail) = fields
         if value is not None:
-            value = arrays.take(value)
+            value = arrays.array(value)
         grad_input, grad_target = (
-            None if g[0] is None else Gradient(g[0], None if g[1] is None else arrays.take(g[1]), g[2], g[3])
+            None if g[0] is None else Gradient(g[0], None if g[1] is None else arrays.array(g[1]), g[2], g[3])
             for g in (gradients[:4], gradients[4:]))
         return cls(case_id, adapter, surface, status, value, None if shape is None else tuple(shape), dtype,
                    warnings_, error, grad_input, grad_target, unsupported, nanoseconds / 1e9, detail)
@@ -92,6 +92,7 @@ class Adapter:
     surfaces: tuple[str, ...] = ()
     install_hint: str = ""
     batch_size: int = 1  # how many tasks a worker hands to observe_batch at once
+    not_observed: tuple[type[Exception], ...] = ()  # (see observe_one: none for a framework)
 
     # -- lifecycle (called once per worker process) --
     def load(self) -> None:
@@ -155,39 +156,18 @@ class Adapter:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             out = []
-            for i, task in enumerate(tasks):
+            for i, (case_id, surface, *operands) in enumerate(tasks):
                 if started is not None:
                     started(i)
-                out.append(self._observe(caught, *task))
+                out.append(observe_one(self, caught, Observation(case_id, self.name, surface, OK), *operands))
             return out
 
     def observe(self, case_id: str, surface: str, input: np.ndarray, target: np.ndarray, call: Call,
                 input_dtype: str, target_dtype: str) -> Observation:
         return self.observe_batch([(case_id, surface, input, target, call, input_dtype, target_dtype)])[0]
 
-    def _observe(self, caught: list, case_id, surface, input, target, call, input_dtype, target_dtype) -> Observation:
-        obs = Observation(case_id, self.name, surface, OK)
-        missing = self.unsupported_argument(surface, call, input_dtype, target_dtype)
-        if missing:
-            obs.status, obs.unsupported = UNSUPPORTED, missing
-            return obs
-        first = len(caught)  # this observation's warnings are the ones recorded from here on
-        start = time.perf_counter()
-        try:
-            x = self.tensor(input, input_dtype, requires_grad=True)
-            y = self.tensor(target, target_dtype, requires_grad=True)
-            loss = self.kl_div(surface, x, y, call)
-            obs.value, obs.dtype, obs.shape = self.to_numpy(loss)
-        except Exception as e:  # the framework's own error is an observation, not a failure
-            obs.status, obs.error = RAISED, {"type": type(e).__name__, "message": _first_lines(str(e))}
-        else:
-            obs.grad_input, obs.grad_target = self._gradients(loss, x, y)
-        obs.seconds = time.perf_counter() - start
-        if len(caught) > first:
-            obs.warnings = [{"category": w.category.__name__, "message": str(w.message)} for w in caught[first:]]
-        return obs
-
-    def _gradients(self, loss, x, y) -> tuple[Gradient, Gradient]:
+    def gradients(self, loss, x, y) -> tuple[Gradient | None, Gradient | None]:
+        """Both operands' gradients of `loss` (backward, then grad and to_numpy)."""
         try:
             self.backward(loss)
         except Exception as e:
@@ -202,6 +182,60 @@ class Adapter:
                 value, dtype, _ = self.to_numpy(g)
                 out.append(Gradient(GRAD_OK, value, dtype))
         return out[0], out[1]
+
+
+class ArgumentRefused(Exception):
+    """Raised by an adapter's kl_div when the framework itself refused an argument it lacks (e.g. Python's
+    "unexpected keyword argument"): the observation is `unsupported`, naming the argument, with the
+    framework's own error kept. Observed by calling, never assumed from a signature."""
+
+    def __init__(self, argument: str, error: BaseException):
+        super().__init__(argument)
+        self.argument, self.error = argument, error
+
+
+class Verbs(Protocol):
+    """What `observe_one` calls: an Adapter's verbs, or the pytest plugin's function under test."""
+
+    not_observed: tuple[type[Exception], ...]
+
+    def unsupported_argument(self, surface: str, call: Call, input_dtype: str, target_dtype: str) -> str | None: ...
+    def tensor(self, array: np.ndarray, dtype: str, requires_grad: bool) -> Any: ...
+    def kl_div(self, surface: str, input: Any, target: Any, call: Call) -> Any: ...
+    def to_numpy(self, tensor: Any) -> tuple[np.ndarray, str, tuple[int, ...]]: ...
+    def gradients(self, loss: Any, x: Any, y: Any) -> tuple[Gradient | None, Gradient | None]: ...
+
+
+def observe_one(verbs: Verbs, caught: list, obs: Observation, input, target, call: Call, input_dtype: str,
+                target_dtype: str) -> Observation:
+    """The one observe routine, filling `obs` (status OK, nothing observed yet): the argument check, the
+    call, its value, its error or its gradients, the time taken, and the warnings `caught` (a
+    warnings.catch_warnings(record=True) list) gained meanwhile. An exception is the framework's
+    behaviour and is recorded, except `verbs.not_observed`, the caller's own faults, which propagate."""
+    missing = verbs.unsupported_argument(obs.surface, call, input_dtype, target_dtype)
+    if missing:
+        obs.status, obs.unsupported = UNSUPPORTED, missing
+        return obs
+    first = len(caught)  # this observation's warnings are the ones recorded from here on
+    start = time.perf_counter()
+    try:
+        x = verbs.tensor(input, input_dtype, requires_grad=True)
+        y = verbs.tensor(target, target_dtype, requires_grad=True)
+        loss = verbs.kl_div(obs.surface, x, y, call)
+        obs.value, obs.dtype, obs.shape = verbs.to_numpy(loss)
+    except verbs.not_observed:
+        raise
+    except ArgumentRefused as e:
+        obs.status, obs.unsupported = UNSUPPORTED, e.argument
+        obs.error = {"type": type(e.error).__name__, "message": _first_lines(str(e.error))}
+    except Exception as e:  # the framework's own error is an observation, not a failure
+        obs.status, obs.error = RAISED, {"type": type(e).__name__, "message": _first_lines(str(e))}
+    else:
+        obs.grad_input, obs.grad_target = verbs.gradients(loss, x, y)
+    obs.seconds = time.perf_counter() - start
+    if len(caught) > first:
+        obs.warnings = [{"category": w.category.__name__, "message": str(w.message)} for w in caught[first:]]
+    return obs
 
 
 def _first_lines(message: str, limit: int = 600) -> str:

@@ -7,7 +7,7 @@ set-up alone (import, warm-up, one pass of everything), then set-up plus REPEAT 
   bare       the bare loop of bench_harness.py (create tensors, functional and module form, backward)
   readback   the same, reading the value and both gradients back into NumPy
   worker     what a worker does per batch (kl_compat.worker.answer): decode the task frames (golden
-             cases by id), observe, capture warnings, mark the in-flight slot, encode the results frame
+             cases by id), observe, capture warnings, mark the in-flight slot, encode the answers frame
 and the set-up's count is subtracted. The runner's side, which runs beside the worker on the other core,
 is counted apart, from the answers of one worker pass: decoding them, judging each observation against
 its golden, marking known differences, and writing the results file's records (`judging`, less
@@ -42,7 +42,6 @@ def inner(framework: str, mode: str, every: int) -> None:
 
     from kl_compat import compare, golden, inflight, known, results, run, runner, wire, worker
     from kl_compat.adapters import adapter_class
-    from kl_compat.adapters.base import Observation
 
     cases = golden.load()[::every]
     held = {c.id: c for c in cases}
@@ -54,7 +53,7 @@ def inner(framework: str, mode: str, every: int) -> None:
     with tempfile.TemporaryFile() as stream:
         tasks = [runner.Task(seq, case, adapter.surfaces) for seq, case in enumerate(cases)]
         for i in range(0, len(tasks), adapter.batch_size):  # by id, a batch to a frame, as the runner sends
-            stream.write(runner.tasks_frame([t.ref() for t in tasks[i:i + adapter.batch_size]]))
+            stream.write(wire.encode(wire.Tasks([t.message(by_id=True) for t in tasks[i:i + adapter.batch_size]])))
 
         answers: list[bytes] = []  # the last worker pass's answer frames, for the runner's side
 
@@ -67,9 +66,9 @@ def inner(framework: str, mode: str, every: int) -> None:
                     batch = worker.tasks(reader.read(), held)
                 except EOFError:
                     break
-                frame, count = worker.answer(adapter, batch, slot, made)
-                made += count
-                answers.append(frame)
+                message = worker.answer(adapter, batch, slot, made)
+                made += len(message.seqs)
+                answers.append(wire.encode(message))
 
         def judging_pass(judge=True):
             for c in cases:  # each pass judges afresh, prepared as a run prepares before its clock starts
@@ -80,10 +79,9 @@ def inner(framework: str, mode: str, every: int) -> None:
                 return
             with tempfile.TemporaryDirectory() as tmp, results.Writer(Path(tmp) / "r.jsonl") as w:
                 for data in answers:
-                    msg = wire.unpack(data[4:])  # (after the frame's leading length, as Reader.read does)
-                    arrays = wire.Arrays(msg.get("__data__"))
-                    for seq, fields in zip(msg["seqs"], msg["observations"]):
-                        obs = Observation.from_wire(fields, cases[seq].id, framework, arrays)
+                    message = wire.decode(data[4:])  # (after the frame's leading length, as Reader.read does)
+                    for seq, obs in zip(message.seqs, message.observations):
+                        obs.case_id, obs.adapter = cases[seq].id, framework
                         w.write(run.judge_record(cases[seq], obs, framework, framework, version, entries))
 
         warnings.simplefilter("ignore")  # as in bench_harness (the worker catches its own)

@@ -17,7 +17,6 @@ found with the timeout of one).
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import select
 import signal
@@ -28,6 +27,8 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from . import golden, inflight, wire
 from .adapters.base import CRASHED, TIMEOUT, UNAVAILABLE, Observation
@@ -43,14 +44,12 @@ def startup_limit(timeout: float) -> float:
     """Seconds a worker may take to start before it is killed and its adapter counted unavailable:
     max(timeout, STARTUP_FLOOR). A worker hanging in its import is bounded by --timeout, or the floor."""
     return max(timeout, STARTUP_FLOOR)
-# Keep what is written to a busy worker below a pipe's buffer (64 KiB on Linux): then a write never
-# blocks while the worker is itself blocked writing results that nobody reads yet. A larger task
-# (the matrix's large cases) goes when at most _MAX_INFLIGHT_UNDER_LARGE tasks are ahead of it: their
-# answers fit in the worker's pipe, so the worker reaches it, and the runner's write ends, without the
-# worker going idle first.
-_MAX_INFLIGHT_BYTES = 48 * 1024
-_MAX_INFLIGHT = 64
-_MAX_INFLIGHT_UNDER_LARGE = 8
+# The runner writes tasks while the worker may itself be blocked writing answers: a write must never
+# block then, so what the worker has been sent and not answered stays within a pipe's buffer (64 KiB on
+# Linux; this leaves room for the size estimate's error). A task larger than this goes alone.
+_PIPE_ROOM = 48 * 1024
+# The pipe of answers, widened (_widen) so that a worker answering large cases does not wait for the
+# runner to judge the batch before.
 _ANSWER_PIPE_BYTES = 1 << 20
 # While a worker is busy the runner wakes this often (at most) to see, in the in-flight slot, whether it
 # has moved on to its next observation: the per-observation timeout restarts then (_await).
@@ -83,26 +82,17 @@ class Task:
     surfaces: tuple[str, ...]
     # Already decided (a crash or timeout pinned on it): passed on in its turn, never sent.
     verdict: Observation | None = None
-    _wire: dict = field(default_factory=dict, repr=False)
 
-    def frame(self) -> bytes:
-        """The task with its arrays, as a frame of its own (made when first sent)."""
-        if "frame" not in self._wire:
-            c, case = self.case.call, self.case
-            self._wire["frame"] = wire.pack({
-                "type": "task", "seq": self.seq, "case_id": case.id, "surfaces": list(self.surfaces),
-                "input": case.input, "target": case.target,
-                "call": {"reduction": c.reduction, "log_target": c.log_target, "size_average": c.size_average,
-                         "reduce": c.reduce},
-                "input_dtype": case.input_dtype, "target_dtype": case.target_dtype})
-        return self._wire["frame"]
+    def message(self, by_id: bool) -> wire.Task:
+        """The task as sent: by its golden case's id, or with the case's operands."""
+        c = self.case
+        operands = None if by_id else wire.Operands(c.input, c.target, c.call, c.input_dtype, c.target_dtype)
+        return wire.Task(self.seq, c.id, self.surfaces, operands)
 
-    def ref(self) -> bytes:
-        """The task by its golden case's id, as JSON `[seq, case_id, surfaces]`: one of the many that
-        `tasks_frame` puts in one frame."""
-        if "ref" not in self._wire:
-            self._wire["ref"] = json.dumps([self.seq, self.case.id, list(self.surfaces)]).encode()
-        return self._wire["ref"]
+    def size(self, by_id: bool) -> int:
+        """About the bytes it takes on the wire, at least (see _PIPE_ROOM)."""
+        c = self.case
+        return 64 + len(c.id) + (0 if by_id else np.asarray(c.input).nbytes + np.asarray(c.target).nbytes)
 
     def part(self, surfaces) -> "Task":
         """The same case (and seq) on some of its surfaces: what is left of a task after a death."""
@@ -151,15 +141,12 @@ class Worker:
     def holds(self, case) -> bool:
         return self.held.get(case.id) is case
 
-    def greeted(self, hello: dict) -> None:
-        if self.goldens is not None and hello.get("goldens") == self.goldens.digest:
+    def greeted(self, hello: wire.Hello) -> None:
+        if self.goldens is not None and hello.goldens == self.goldens.digest:
             self.held = self.goldens.cases
 
     def send(self, payload: bytes):
-        wire_fd = self.stdin.fileno()
-        view = memoryview(payload)
-        while view:
-            view = view[os.write(wire_fd, view):]
+        wire.write(self.stdin.fileno(), payload)
 
     def receive(self, deadline: float):
         """The next frame, or None when the deadline passes first. Raises EOFError/WireError on death."""
@@ -251,17 +238,19 @@ class AdapterSession:
         try:
             hello = worker.receive(time.monotonic() + limit)
         except (EOFError, wire.WireError):
-            hello = {"type": "unavailable", "reason": f"worker died while starting: {worker.death()}"}
+            hello = wire.Unavailable(self.adapter, f"worker died while starting: {worker.death()}")
         if hello is None:
             worker.kill()
-            hello = {"type": "unavailable", "reason": f"worker did not start within {limit:g} s "
-                                                      f"(the start-up limit: max(--timeout, {STARTUP_FLOOR:g} s))"}
-        if hello.get("type") != "hello":
+            hello = wire.Unavailable(self.adapter, f"worker did not start within {limit:g} s "
+                                                   f"(the start-up limit: max(--timeout, {STARTUP_FLOOR:g} s))")
+        if not isinstance(hello, wire.Hello):
             worker.close()
-            self.state.reason, self.state.hint = hello.get("reason"), hello.get("hint")
+            if not isinstance(hello, wire.Unavailable):
+                hello = wire.Unavailable(self.adapter, f"worker began with a {hello.TYPE} message, not a hello")
+            self.state.reason, self.state.hint = hello.reason, hello.hint
             return False
         worker.greeted(hello)
-        self.state.available, self.state.info, self.worker = True, hello, worker
+        self.state.available, self.state.info, self.worker = True, hello.info(), worker
         return True
 
     @property
@@ -337,20 +326,99 @@ def _declared_surfaces(adapter: str) -> tuple[str, ...]:
         return ("functional",)
 
 
-def tasks_frame(refs: list[bytes]) -> bytes:
-    """One frame for many tasks by id (`Task.ref`): the worker decodes one small header for all of them,
-    where a frame each cost it more, per observation, than encoding the answer."""
-    return wire.frame(b'{"type": "tasks", "tasks": [' + b", ".join(refs) + b"]}")
+class _Feed:
+    """The tasks one worker has been sent and not fully answered, in order, and the clock of the first."""
 
+    def __init__(self, worker: Worker, pending: deque, singles: set[int]):
+        self.worker, self.pending, self.singles = worker, pending, singles
+        self.inflight: deque[tuple[Task, int]] = deque()  # (task, its size as counted against _PIPE_ROOM)
+        self.bytes = 0
+        self.answered = 0  # observations already received for the first task in flight
+        self.since = time.monotonic()  # when the first task in flight became first
 
-def _may_send(size: int, task: Task, inflight: deque, inflight_bytes: int, singles: set[int]) -> bool:
-    if not inflight:
-        return True
-    if task.seq in singles or inflight[-1].seq in singles:  # a suspect travels alone
-        return False
-    if size > _MAX_INFLIGHT_BYTES:
-        return len(inflight) <= _MAX_INFLIGHT_UNDER_LARGE and inflight_bytes <= _MAX_INFLIGHT_BYTES
-    return len(inflight) < _MAX_INFLIGHT and inflight_bytes + size <= _MAX_INFLIGHT_BYTES
+    def _may_send(self, task: Task, size: int) -> bool:
+        if not self.inflight:
+            return True
+        if task.seq in self.singles or self.inflight[-1][0].seq in self.singles:  # a suspect travels alone
+            return False
+        return self.bytes + size <= _PIPE_ROOM
+
+    def send(self) -> tuple[list[Observation], bool]:
+        """Send what may go now, in one frame. Returns the decided verdicts whose turn has come (nothing
+        in flight before them), and False if the pipe broke (the worker died: the next receive says so)."""
+        ready: list[Observation] = []
+        out: list[wire.Task] = []
+        while self.pending:
+            task = self.pending[0]
+            if task.verdict is not None:
+                if self.inflight:
+                    break  # its turn comes when everything before it is answered
+                ready.append(self.pending.popleft().verdict)
+                continue
+            by_id = self.worker.holds(task.case)
+            size = task.size(by_id)
+            if not self._may_send(task, size):
+                break
+            self.pending.popleft()
+            if not self.inflight:
+                self.since = time.monotonic()  # the clock of a task starts when it is first in line
+            self.inflight.append((task, size))
+            self.bytes += size
+            out.append(task.message(by_id))
+        try:
+            if out:
+                self.worker.send(wire.encode(wire.Tasks(out)))
+        except OSError:  # (BrokenPipeError among them)
+            return ready, False
+        return ready, True
+
+    def receive(self, message, name: str) -> list[Observation]:
+        """The observations of an Answers message, checked against what is in flight, in order."""
+        if not isinstance(message, wire.Answers):
+            raise RuntimeError(f"worker sent a {message.TYPE} message where answers were expected")
+        out = []
+        for seq, obs in zip(message.seqs, message.observations):  # a batch, in the order asked
+            if not self.inflight:
+                raise RuntimeError(f"worker answered task {seq}, which it was not given")
+            task = self.inflight[0][0]
+            if seq != task.seq or obs.surface != task.surfaces[self.answered]:
+                raise RuntimeError(f"worker answered task {seq} ({obs.surface}) where task "
+                                   f"{task.seq} ({task.surfaces[self.answered]}) was expected")
+            obs.case_id, obs.adapter = task.case.id, name
+            out.append(obs)
+            self.worker.made += 1
+            self.answered += 1
+            if self.answered == len(task.surfaces):
+                self.bytes -= self.inflight.popleft()[1]
+                self.answered = 0
+        self.since = time.monotonic()
+        return out
+
+    def blame(self, died: bool, limit: float, adapter: str, batch_size: int) -> None:
+        """After a death (`died`) or a hang past `limit`: put everything unanswered back in `pending`, the
+        observation the in-flight slot names as a decided verdict (crashed, or timeout), or, where it names
+        several, those re-sent one case and surface at a time (`singles`), so that the next death names
+        its case and surface exactly."""
+        unanswered = [(t, s) for i, (t, _) in enumerate(self.inflight)
+                      for s in (t.surfaces[self.answered:] if i == 0 else t.surfaces)]
+        lo, hi = _suspects(self.worker, len(unanswered), batch_size, [t for t, _ in self.inflight], self.answered)
+        before, suspects, after = unanswered[:lo], unanswered[lo:hi], unanswered[hi:]
+        if not died or len(suspects) != 1:
+            self.worker.kill()
+        if not suspects:  # it died holding nothing (a broken pipe before the first task): start afresh
+            parts = []
+        elif len(suspects) > 1:
+            parts = [t.part((s,)) for t, s in suspects]
+            self.singles.update(t.seq for t in parts)
+        else:
+            (lost, surface), = suspects
+            if died:
+                status, detail = CRASHED, self.worker.death()
+            else:
+                status, detail = TIMEOUT, f"no answer within {limit:g} s; worker killed"
+            blamed = Observation(lost.case.id, adapter, surface, status, detail=detail)
+            parts = [Task(lost.seq, lost.case, (surface,), verdict=blamed)]
+        self.pending.extendleft(reversed(_regroup(before) + parts + _regroup(after)))
 
 
 def _drain(worker: Worker, pending: deque, on_observation, adapter: str, timeout: float, batch_size: int,
@@ -359,115 +427,33 @@ def _drain(worker: Worker, pending: deque, on_observation, adapter: str, timeout
 
     A worker answers in order, a batch of at most `batch_size` tasks at a time. When it dies or hangs,
     its in-flight slot names the observation it was making (`_suspects`): that one is blamed, and the
-    others it held go again to the next worker. Where the slot cannot name one (an adapter that observes
-    a batch in one go), nobody is blamed yet: the suspects are re-sent one case and surface at a time
-    (`singles`), so the next death names its case and surface exactly.
+    others it held go again to the next worker (`_Feed.blame`).
     """
-    inflight: deque[Task] = deque()
-    sizes: deque[int] = deque()  # the bytes each inflight task's frame took
-    answered = 0  # observations already received for inflight[0]
-    inflight_bytes = 0
-    last_progress = time.monotonic()
-
-    def send_more(ready: list) -> bool:
-        """Send what may go now, in one write; decided tasks whose turn has come go to `ready`. False
-        if the pipe broke (the worker died: the next receive says so)."""
-        nonlocal inflight_bytes, last_progress
-        out: list[bytes] = []
-        refs: list[bytes] = []  # consecutive tasks by id, for one frame
-        while pending:
-            task = pending[0]
-            if task.verdict is not None:
-                if inflight:
-                    break  # its turn comes when everything before it is answered
-                ready.append(pending.popleft().verdict)
-                continue
-            by_id = worker.holds(task.case)
-            data = task.ref() if by_id else task.frame()
-            if not _may_send(len(data), task, inflight, inflight_bytes, singles):
-                break
-            if by_id:
-                refs.append(data)
-            else:
-                if refs:
-                    out.append(tasks_frame(refs))
-                    refs = []
-                out.append(data)
-            pending.popleft()
-            if not inflight:
-                last_progress = time.monotonic()  # the clock of a task starts when it is first in line
-            inflight.append(task)
-            sizes.append(len(data))  # (a frame of refs adds a few bytes of its own: within the pipe's margin)
-            inflight_bytes += len(data)
-        if refs:
-            out.append(tasks_frame(refs))
-        try:
-            worker.send(b"".join(out))
-        except (BrokenPipeError, OSError):
-            return False
-        return True
-
-    while pending or inflight:
-        ready: list[Observation] = []
-        alive = send_more(ready)
+    feed = _Feed(worker, pending, singles)
+    while pending or feed.inflight:
+        ready, alive = feed.send()
         for obs in ready:
             on_observation(obs)
-        if alive and not inflight:
+        if alive and not feed.inflight:
             continue
-        died = False
         try:
-            msg, limit = _await(worker, timeout, last_progress)
+            message, limit = _await(worker, timeout, feed.since)
         except (EOFError, wire.WireError):
-            msg, limit, died = None, timeout, True
-        if msg is None:  # no answer in time, or the worker died
-            unanswered = [(t, s) for i, t in enumerate(inflight) for s in (t.surfaces[answered:] if i == 0 else t.surfaces)]
-            lo, hi = _suspects(worker, len(unanswered), batch_size, inflight, answered)
-            before, suspects, after = unanswered[:lo], unanswered[lo:hi], unanswered[hi:]
-            if not died or len(suspects) != 1:
-                worker.kill()
-            if not suspects:  # it died holding nothing (a broken pipe before the first task): start afresh
-                parts = []
-            elif len(suspects) > 1:  # nobody can be blamed yet: re-send them one case and surface at a time
-                parts = [t.part((s,)) for t, s in suspects]
-                singles.update(t.seq for t in parts)
-            else:
-                (lost, surface), = suspects
-                if not died:
-                    status, detail = TIMEOUT, f"no answer within {limit:g} s; worker killed"
-                else:
-                    status, detail = CRASHED, worker.death()
-                blamed = Observation(lost.case.id, adapter, surface, status, detail=detail)
-                parts = [Task(lost.seq, lost.case, (surface,), verdict=blamed)]
-            pending.extendleft(reversed(_regroup(before) + parts + _regroup(after)))
+            feed.blame(True, timeout, adapter, batch_size)
             return False
-        observations = []
-        arrays = wire.Arrays(msg.get("__data__"))
-        if len(msg["seqs"]) != len(msg["observations"]):
-            raise RuntimeError(f"worker sent {len(msg['observations'])} observations for {len(msg['seqs'])} tasks")
-        for seq, fields in zip(msg["seqs"], msg["observations"]):  # a batch, in the order asked
-            if not inflight:
-                raise RuntimeError(f"worker answered task {seq}, which it was not given")
-            task = inflight[0]
-            if seq != task.seq or fields[0] != task.surfaces[answered]:
-                raise RuntimeError(f"worker answered task {seq} ({fields[0]}) where task "
-                                   f"{task.seq} ({task.surfaces[answered]}) was expected")
-            observations.append(Observation.from_wire(fields, task.case.id, name or adapter, arrays))
-            worker.made += 1
-            answered += 1
-            if answered == len(task.surfaces):
-                inflight.popleft()
-                inflight_bytes -= sizes.popleft()
-                answered = 0
-        last_progress = time.monotonic()
+        if message is None:
+            feed.blame(False, limit, adapter, batch_size)
+            return False
+        observations = feed.receive(message, name or adapter)
         # Sent before the caller judges these: the worker goes on meanwhile rather than wait for it.
-        send_more(observations)
-        for obs in observations:
+        ready, _ = feed.send()
+        for obs in observations + ready:
             on_observation(obs)
     return True
 
 
-def _await(worker: Worker, timeout: float, since: float) -> tuple[dict | None, float]:
-    """The worker's next frame, or None when the observation it is making has run past its limit; and
+def _await(worker: Worker, timeout: float, since: float) -> tuple[object | None, float]:
+    """The worker's next message, or None when the observation it is making has run past its limit; and
     that limit. The limit is per observation, not per batch: `timeout` for an observation the in-flight
     slot names alone, restarting whenever the slot moves on to the next one, so a batch of many quick
     observations never times out while one slow observation still does. An adapter that observes a
@@ -497,7 +483,7 @@ def _span(mark: tuple[int, int], made: int) -> int:
     return last - first + 1 if 0 <= made <= first <= last else 1
 
 
-def _suspects(worker: Worker, unanswered: int, batch_size: int, inflight: deque, answered: int) -> tuple[int, int]:
+def _suspects(worker: Worker, unanswered: int, batch_size: int, inflight: list, answered: int) -> tuple[int, int]:
     """[lo, hi): which of a dead worker's unanswered observations (in order) it may have been making.
 
     Its in-flight slot says which, counted over all it ever made: the observation itself, or the batch
@@ -509,7 +495,7 @@ def _suspects(worker: Worker, unanswered: int, batch_size: int, inflight: deque,
     lo, hi = max(first - worker.made, 0), last - worker.made + 1
     if first >= 0 and lo < hi <= unanswered:
         return lo, hi
-    held = list(inflight)[:batch_size]
+    held = inflight[:batch_size]
     return 0, sum(len(t.surfaces) for t in held) - answered
 
 

@@ -1,14 +1,17 @@
-"""Messages between the runner and its worker processes: JSON plus NumPy arrays, no pickles.
+"""The runner <-> worker protocol: four message types and the one encoding they share. No pickles.
 
-A frame is a 4-byte big-endian length of the rest, a 4-byte length of the JSON header, the header, then
-the raw C-order bytes of each array the header refers to: as
-`{"__array__": [offset, nbytes], "dtype": "<f8", "shape": [...]}` (`pack`), the offset counted from the
-end of the header, or, where the receiver knows where to look, as `[dtype, shape]`, laid out in the
-order they were written (`Frame` and `Arrays`, for observations). Raw bytes rather than .npy, because
-parsing .npy headers costs more than the kernels being measured; the leading total length lets a reader
-see that a whole frame has arrived before it parses one, so it can read the pipe in large chunks.
-Pickle is avoided so that a worker in another environment (another Python, another NumPy) can talk to
-the runner, and so that nothing read from a pipe executes.
+A frame is a 4-byte big-endian length of the rest, a 4-byte length of the header, the header, then the
+raw C-order bytes of the message's arrays. The header is JSON, `[type, fields]`; each array in the
+fields is written as `[dtype, shape]` and its bytes follow the header in the order the fields name them,
+so a message's `from_wire` reads them back (`Decoder.array`) in the order its `to_wire` wrote them
+(`Encoder.array`). Raw bytes rather than .npy, because parsing .npy headers costs more than the kernels
+being measured; the leading total length lets a reader see that a whole frame has arrived before it
+parses one, so it reads the pipe in large chunks. Pickle is avoided so that a worker in another
+environment (another Python, another NumPy) can talk to the runner, and so that nothing read from a
+pipe executes.
+
+The messages: the worker's first frame is a `Hello` (or `Unavailable`); then the runner sends `Tasks`
+and the worker answers each batch with one `Answers` frame, in order.
 """
 
 from __future__ import annotations
@@ -17,10 +20,16 @@ import json
 import math
 import os
 import struct
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from .errors import KlCompatError
+from .spec import Call
+
+if TYPE_CHECKING:
+    from .adapters.base import Observation
 
 _LEN = struct.Struct(">I")
 MAX_FRAME = 1 << 30  # a length beyond this is a corrupt stream, not a frame
@@ -32,144 +41,80 @@ class WireError(KlCompatError):
     """A frame that is truncated or malformed (usually: the worker died mid-write)."""
 
 
-def pack(obj) -> bytes:
-    """A frame for `obj`: JSON-able values, NumPy arrays and scalars, and dataclass instances, nested."""
-    blobs: list[bytes] = []
-    offset = 0
+# ---- the encoding -----------------------------------------------------------------------------------
 
-    def encode(o):  # called by the JSON encoder (in C) for each value it cannot write itself
-        nonlocal offset
-        if isinstance(o, np.ndarray):
-            if o.dtype.hasobject:
-                raise TypeError("object arrays cannot be sent")
-            data = np.ascontiguousarray(o).tobytes()
-            blobs.append(data)
-            spec = {"__array__": [offset, len(data)], "dtype": o.dtype.str, "shape": list(o.shape)}
-            offset += len(data)
-            return spec
-        if isinstance(o, np.generic):
-            return o.item()
-        if hasattr(o, "__dataclass_fields__") and not isinstance(o, type):
-            return {name: getattr(o, name) for name in o.__dataclass_fields__}
-        raise TypeError(f"{type(o).__name__} cannot be sent")
+class Encoder:
+    """Collects a message's array bytes while its fields are written."""
 
-    return frame(json.dumps(obj, default=encode).encode(), blobs, offset)
-
-
-def frame(header: bytes, blobs=(), size: int = 0) -> bytes:
-    """A frame of a JSON header already encoded and the `blobs` (`size` bytes in all) it refers to."""
-    return b"".join([_LEN.pack(_LEN.size + len(header) + size), _LEN.pack(len(header)), header, *blobs])
-
-
-class Frame:
-    """A frame built by hand, for messages sent by the thousand. Its arrays are referred to as compact
-    [dtype, shape] lists and their bytes laid out in the order `array` was called, so the receiver reads
-    them back in that same order (`Arrays`, over the frame's data, which `Reader.read` puts under
-    "__data__"). The self-describing dicts that `pack` writes, and explicit offsets, would cost more to
-    encode and decode than the rest of such a message."""
-
-    # Such frames are lists and dicts built by their sender, never cyclic: checking costs ~8% of encoding.
-    _encode = json.JSONEncoder(check_circular=False).encode
-
-    def __init__(self):
+    def __init__(self) -> None:
         self.blobs: list[bytes] = []
         self.size = 0
 
     def array(self, a) -> list:
-        if type(a) is not np.ndarray:
-            a = np.asarray(a)
-        name = _DTYPE_STR.get(a.dtype) or _dtype_str(a.dtype)
+        """The reference the header holds for `a`, its bytes queued to follow the header."""
+        a = np.asarray(a)
+        if a.dtype.hasobject:
+            raise TypeError("object arrays cannot be sent")
         data = a.tobytes()  # C order whatever the layout
         self.blobs.append(data)
         self.size += len(data)
-        return [name, a.shape]  # (the shape tuple is written as a JSON list)
-
-    def pack(self, obj: dict) -> bytes:
-        return frame(self._encode(obj).encode(), self.blobs, self.size)
+        return [a.dtype.str, a.shape]
 
 
-_DTYPE_STR: dict = {}  # np.dtype -> its .str, which NumPy builds anew on each call (costlier than a tobytes)
+class Decoder:
+    """A frame's array bytes, read back one `array` call per `Encoder.array` call, in the same order."""
 
-
-def _dtype_str(dtype: np.dtype) -> str:
-    if dtype.hasobject:
-        raise TypeError("object arrays cannot be sent")
-    return _DTYPE_STR.setdefault(dtype, dtype.str)
-
-
-class Arrays:
-    """A Frame's arrays read back from its data, one `take` per `Frame.array` call, in the same order."""
-
-    def __init__(self, data):
-        self.data = b"" if data is None else data  # a frame whose arrays are all empty has no data
+    def __init__(self, data) -> None:
+        self.data = data
         self.at = 0
 
-    def take(self, ref: list) -> np.ndarray:
+    def array(self, ref) -> np.ndarray:
         try:
-            dtype_str, shape = ref
-            dtype = _DTYPES.get(dtype_str) or _dtype(dtype_str)
+            name, shape = ref
+            dtype = np.dtype(name)
             count = math.prod(shape)
         except (TypeError, ValueError) as e:
             raise WireError(f"malformed array reference {ref!r}: {e}") from None
-        a = _view(self.data, dtype, shape, self.at, count, ref)
+        if dtype.hasobject:
+            raise WireError("object arrays are refused")
+        if type(count) is not int or count < 0 or self.at + dtype.itemsize * count > len(self.data):
+            raise WireError(f"array reference {ref!r} does not fit the frame's {len(self.data)} data bytes")
+        a = np.frombuffer(self.data, dtype, count, self.at).reshape(shape)
         self.at += a.nbytes
         return a
 
 
-_DTYPES: dict = {}  # the dtypes named on the wire, made once each
+def encode(message) -> bytes:
+    """One frame holding `message` (one of MESSAGES' types)."""
+    arrays = Encoder()
+    header = json.dumps([message.TYPE, message.to_wire(arrays)]).encode()
+    return b"".join([_LEN.pack(_LEN.size + len(header) + arrays.size), _LEN.pack(len(header)), header,
+                     *arrays.blobs])
 
 
-def _dtype(name: str) -> np.dtype:
-    dtype = np.dtype(name)
-    if not dtype.hasobject:  # (refused by _view)
-        _DTYPES[name] = dtype
-    return dtype
-
-
-def _view(body, dtype: np.dtype, shape, offset: int, count, ref) -> np.ndarray:
-    """The `count` elements of `dtype` at `offset` in `body`, shaped, checked to lie within it. (Three
-    arrays per observation come through here: it takes what its callers have already computed.)"""
-    if dtype.hasobject:
-        raise WireError("object arrays are refused")
-    if type(count) is not int or count < 0 or offset < 0 or offset + dtype.itemsize * count > len(body):
-        raise WireError(f"array reference {ref!r} does not fit the frame's {len(body)} data bytes")
-    return np.frombuffer(body, dtype, count, offset).reshape(shape)
-
-
-def _array(spec: dict, body: bytes, start: int) -> np.ndarray:
-    try:
-        (offset, nbytes), dtype, shape = spec["__array__"], np.dtype(spec["dtype"]), tuple(spec["shape"])
-        count = math.prod(shape)
-    except (KeyError, TypeError, ValueError) as e:
-        raise WireError(f"malformed array reference {spec!r}: {e}") from None
-    if nbytes != dtype.itemsize * count:  # a byte count that disagrees with the shape
-        raise WireError(f"array reference {spec!r} does not fit the frame's {len(body) - start} data bytes")
-    return _view(memoryview(body)[start:], dtype, shape, offset, count, spec)
-
-
-def unpack(body: bytes):
-    """A frame's contents (everything after its leading length) back into objects and arrays."""
+def decode(body: bytes):
+    """The message in a frame's body (everything after its leading length). WireError if malformed."""
     if len(body) < _LEN.size:
         raise WireError("frame shorter than its header length")
     (header_len,) = _LEN.unpack_from(body)
     start = _LEN.size + header_len
     if start > len(body):
         raise WireError(f"frame header of {header_len} bytes overruns a frame of {len(body)}")
-
-    def decode(d: dict):  # called by the JSON decoder for each object it has read
-        return _array(d, body, start) if "__array__" in d else d
-
+    arrays = Decoder(memoryview(body)[start:])
     try:
-        obj = json.loads(body[_LEN.size:start], object_hook=decode)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise WireError(f"malformed frame header: {e}") from None
-    if isinstance(obj, dict) and start < len(body):
-        obj["__data__"] = memoryview(body)[start:]  # for `Arrays`: a Frame's arrays are laid out there
-    return obj
+        kind, fields = json.loads(body[_LEN.size:start])
+        message = MESSAGES[kind].from_wire(fields, arrays)
+    except WireError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError) as e:  # (JSON's and Unicode's errors are ValueErrors)
+        raise WireError(f"malformed frame header: {type(e).__name__}: {e}") from None
+    if arrays.at != len(arrays.data):
+        raise WireError(f"{len(arrays.data) - arrays.at} bytes of the frame's data belong to no array")
+    return message
 
 
 class Reader:
-    """Reads frames from a file descriptor, a large chunk at a time (one system call serves many small
+    """Reads messages from a file descriptor, a large chunk at a time (one system call serves many small
     frames). Reads block; a caller that polls the descriptor for readiness must first ask `has_frame`,
     since a whole frame may already sit in this reader's buffer."""
 
@@ -190,27 +135,153 @@ class Reader:
         return end is not None and len(self._buf) >= end
 
     def read(self):
+        """The next message; EOFError at a clean end between frames, WireError mid-frame."""
         end = self._frame_end()
         while end is None or len(self._buf) < end:
             # A large frame is read as far as the pipe holds, not in many small chunks.
             chunk = os.read(self.fd, _CHUNK if end is None else min(max(_CHUNK, end - len(self._buf)), _MAX_CHUNK))
             if not chunk:
                 if not self._buf:
-                    raise EOFError  # a clean end between frames
+                    raise EOFError
                 short = (end - len(self._buf)) if end else _LEN.size - len(self._buf)
                 raise WireError(f"stream ended {short} bytes short of a frame")
             self._buf += chunk
             end = self._frame_end()
         body = bytes(self._buf[_LEN.size:end])
         del self._buf[:end]
-        return unpack(body)
+        return decode(body)
 
 
-def write(fd: int, obj) -> None:
-    write_bytes(fd, pack(obj))
-
-
-def write_bytes(fd: int, data: bytes) -> None:
+def write(fd: int, data: bytes) -> None:
+    """All of `data` (frames from `encode`), however many writes the pipe takes."""
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
+
+
+# ---- the messages -----------------------------------------------------------------------------------
+
+@dataclass
+class Hello:
+    """A worker's first frame: its framework is imported and warmed up, and this is what it runs."""
+
+    TYPE: ClassVar[str] = "hello"
+    adapter: str
+    framework: str
+    version: str
+    surfaces: list[str]
+    batch_size: int
+    runtime: dict  # the adapter's runtime() and the worker's python, numpy, platform, executable
+    goldens: str | None = None  # the digest of the golden inputs it loaded (cases may then go by id)
+    goldens_error: str | None = None  # why it loaded none
+
+    def info(self) -> dict:
+        """The flat dict the rest of kl_compat reads a worker's facts from (runner.AdapterRun.info)."""
+        out = {"type": self.TYPE, "adapter": self.adapter, "framework": self.framework, "version": self.version,
+               "surfaces": list(self.surfaces), "batch_size": self.batch_size, **self.runtime}
+        out.update((k, v) for k, v in (("goldens", self.goldens), ("goldens_error", self.goldens_error)) if v)
+        return out
+
+    def to_wire(self, arrays: Encoder) -> list:
+        return [self.adapter, self.framework, self.version, self.surfaces, self.batch_size, self.runtime,
+                self.goldens, self.goldens_error]
+
+    @classmethod
+    def from_wire(cls, fields: list, arrays: Decoder) -> "Hello":
+        return cls(*fields)
+
+
+@dataclass
+class Unavailable:
+    """A worker's first frame when its adapter cannot run here (its framework does not import)."""
+
+    TYPE: ClassVar[str] = "unavailable"
+    adapter: str
+    reason: str
+    hint: str | None = None  # how to install what is missing
+
+    def to_wire(self, arrays: Encoder) -> list:
+        return [self.adapter, self.reason, self.hint]
+
+    @classmethod
+    def from_wire(cls, fields: list, arrays: Decoder) -> "Unavailable":
+        return cls(*fields)
+
+
+@dataclass
+class Operands:
+    """A case's inputs and call, for a task the worker cannot look up among its golden cases."""
+
+    input: np.ndarray
+    target: np.ndarray
+    call: Call
+    input_dtype: str
+    target_dtype: str
+
+
+@dataclass
+class Task:
+    """Observe one case on `surfaces`. `operands` travel only where the worker does not hold the case."""
+
+    seq: int
+    case_id: str
+    surfaces: tuple[str, ...]
+    operands: Operands | None = None
+
+    def to_wire(self, arrays: Encoder) -> list:
+        out: list = [self.seq, self.case_id, self.surfaces]
+        o = self.operands
+        if o is not None:
+            c = o.call
+            out += [arrays.array(o.input), arrays.array(o.target), o.input_dtype, o.target_dtype,
+                    [c.reduction, c.log_target, c.size_average, c.reduce]]
+        return out
+
+    @classmethod
+    def from_wire(cls, fields: list, arrays: Decoder) -> "Task":
+        seq, case_id, surfaces, *rest = fields
+        operands = None
+        if rest:
+            x, y, input_dtype, target_dtype, call = rest
+            operands = Operands(arrays.array(x), arrays.array(y), Call(*call), input_dtype, target_dtype)
+        return cls(seq, case_id, tuple(surfaces), operands)
+
+
+@dataclass
+class Tasks:
+    """The runner's frame: tasks for the worker, answered in this order."""
+
+    TYPE: ClassVar[str] = "tasks"
+    tasks: list[Task] = field(default_factory=list)
+
+    def to_wire(self, arrays: Encoder) -> list:
+        return [t.to_wire(arrays) for t in self.tasks]
+
+    @classmethod
+    def from_wire(cls, fields: list, arrays: Decoder) -> "Tasks":
+        return cls([Task.from_wire(f, arrays) for f in fields])
+
+
+@dataclass
+class Answers:
+    """The worker's frame for a batch: one observation per task and surface, in the order asked, each
+    with its task's seq. The observations' case_id and adapter do not travel: the runner knows them."""
+
+    TYPE: ClassVar[str] = "answers"
+    seqs: list[int]
+    observations: list[Observation]
+
+    def to_wire(self, arrays: Encoder) -> list:
+        return [self.seqs, [o.to_wire(arrays) for o in self.observations]]
+
+    @classmethod
+    def from_wire(cls, fields: list, arrays: Decoder) -> "Answers":
+        from .adapters.base import Observation  # (adapters.base imports this module)
+
+        seqs, observations = fields
+        if len(seqs) != len(observations):
+            raise WireError(f"{len(observations)} observations for {len(seqs)} tasks")
+        return cls(seqs, [Observation.from_wire(f, arrays) for f in observations])
+
+
+MESSAGES: dict[str, Any] = {m.TYPE: m for m in (Hello, Unavailable, Tasks, Answers)}

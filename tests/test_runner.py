@@ -173,16 +173,10 @@ def test_a_worker_holding_the_goldens_is_sent_their_ids_and_other_cases_whole(fa
     sent = []
     real_send = runner.Worker.send
 
-    def send(worker, payload):  # one write may hold several frames: a task whole, or many by id
-        rest = payload
-        while rest:
-            end = 4 + int.from_bytes(rest[:4], "big")
-            msg = wire.unpack(rest[4:end])
-            rest = rest[end:]
-            if msg["type"] == "tasks":
-                sent.extend(("by id", case_id) for _, case_id, _ in msg["tasks"])
-            else:
-                sent.append(("whole", msg["case_id"]))
+    def send(worker, payload):  # one frame of tasks: by id, or whole with their operands
+        msg = wire.decode(payload[4:])
+        assert 4 + int.from_bytes(payload[:4], "big") == len(payload) and isinstance(msg, wire.Tasks)
+        sent.extend(("by id" if t.operands is None else "whole", t.case_id) for t in msg.tasks)
         real_send(worker, payload)
 
     with pytest.MonkeyPatch.context() as mp:
