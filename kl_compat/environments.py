@@ -184,7 +184,10 @@ def create(env: Environment, *, root: Path | None = None, echo=print) -> Path:
     """Create (or complete) the environment; idempotent. Returns its interpreter."""
     target = env.path(root)
     if env.exists(root):
-        return env.python(root)
+        if _knows_adapter(env, root):
+            return env.python(root)
+        # kl_compat's metadata there predates its adapter's entry point (kl_compat.adapters): installed again
+        echo(f"environment {env.name}: its kl_compat does not register adapter {env.adapter!r}; installing it again")
     echo(f"creating environment {env.name} at {target} ({', '.join(env.requirements) or 'no requirements'})")
     subprocess.run([sys.executable, "-m", "venv", str(target)], check=True)
     cmd = pip_command(env, kl_compat_requirement(target / ".kl-compat-wheel"), root)
@@ -202,6 +205,18 @@ def create(env: Environment, *, root: Path | None = None, echo=print) -> Path:
             raise EnvError(f"environment {env.name}: `import {module}` fails:\n{check.stderr.strip()[-2000:]}")
     (target / ".kl-compat-ready").write_text("\n".join(env.requirements) + "\n")
     return env.python(root)
+
+
+def _knows_adapter(env: Environment, root: Path | None = None) -> bool:
+    """Does the environment's kl_compat find the environment's adapter (its entry point)? Asked from the
+    environment's own folder, so that no checkout in the current folder lends it its metadata."""
+    code = "import sys; from kl_compat.adapters import registry; sys.exit(sys.argv[1] not in registry())"
+    try:
+        done = subprocess.run([str(env.python(root)), "-c", code, env.adapter], capture_output=True,
+                              cwd=env.path(root), timeout=120)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0
 
 
 def adapter_spec(text: str, *, create_missing: bool = False, path: Path | None = None):
