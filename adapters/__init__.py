@@ -68,6 +68,10 @@ def target(name_or_target: str) -> str:
     if ":" not in found:
         from kl_compat.errors import UnknownAdapter
 
+        if not known:  # not even kl-compat's own: its installed metadata predates the entry points
+            raise UnknownAdapter(f"unknown adapter {name_or_target!r}: no adapter is registered in this Python "
+                                 f"environment (the installed kl-compat's metadata has no {GROUP!r} entry points: "
+                                 "install kl-compat again, or `kl-compat env create NAME` for a named environment)")
         raise UnknownAdapter(f"unknown adapter {name_or_target!r}: known adapters are {', '.join(known)}; "
                              "or give 'package.module:Class'")
     return found
