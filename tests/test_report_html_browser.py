@@ -145,6 +145,10 @@ def test_filters_and_links_work_in_the_browser(report):
     assert heat["float16_group"] == total("group", text="/float16/") > 0
     assert heat["float32"] == total("kind", dtype="float32") < heat["all"]
     assert heat["group0"] == total("kind", group=data["groups"][0])
+    lanes = [(data["columns"][x["column"]]["id"], x["surface"]) for x in data["lanes"]]
+    float32 = [[r for r in data["records"] if r[0] == i and data["dtypes"][data["facets"][r[1]][1]] == "float32"]
+               for i in range(len(lanes))]
+    assert found["match_float32"] == [f"{sum(r[2] == 0 for r in rs)} / {len(rs)}" for rs in float32]  # the match row too
 
 
 @pytest.mark.parametrize("width", [1400, 390])
