@@ -14,7 +14,6 @@ the unfiltered counts, so the page reads the same without JavaScript.
 
 from __future__ import annotations
 
-import html
 import json
 import re
 from dataclasses import dataclass
@@ -176,7 +175,3 @@ def views(m: dict, data: dict) -> list[dict]:
     out.append({"id": "group", "title": "case group", "rows": [
         row(g, None, [(i, by_group.get((r, i))) for i in cols]) for r, g in enumerate(data["groups"])]})
     return out
-
-
-def escape(text) -> str:
-    return html.escape(str(text), quote=True)
