@@ -67,6 +67,18 @@ def test_heat_map_counts_each_cell_as_a_share_of_the_records_run(page):
     assert by_group[(data["groups"].index("core"), 0)].n == 1
 
 
+def test_the_page_reads_without_javascript(page):
+    m, _ = page
+    served = html.render(m)  # what a browser without JavaScript shows: the heat map is in the page itself
+    assert re.search(r'<td class="c" data-r="1" style="background:rgba\(214,40,40,1.00\);color:#fff"[^>]*>'
+                     r'<a href="#cell-alpha-module-shape">1 · 100%</a>', served)
+    assert re.search(r'style="background:rgba\(230,160,0,[0-9.]+\)[^"]*"[^>]*><a href="#cell-alpha-functional-nan-inf">'
+                     r'2 · 18%</a>', served)
+    assert '<input type="radio" name="view" id="v-dtype">' in served  # the views switch by CSS alone
+    assert "#v-dtype:checked ~ .view-dtype" in served
+    assert "<noscript><style>#filters label { display: none; }</style></noscript>" in served  # no dead filters
+
+
 def test_the_embedded_json_cannot_end_its_script_block():
     hostile = {"cases": ["</script><script>alert(1)</script>", "<!-- & \u2028 -->"]}
     block = heatmap.json_block(hostile)
