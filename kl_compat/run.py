@@ -19,9 +19,12 @@ import numpy as np
 
 from . import __version__, compare, golden, known, results, runner
 from .errors import KlCompatError
+from .exitcode import ExitCode
 
-# Exit statuses of `kl-compat run` (and, where they apply, report, merge, diff, doctor); see EXIT_STATUS_HELP.
-OK, NEW_DIFFERENCES, USAGE, NOT_RUN, NOTHING_CHECKED, INTERRUPTED = 0, 1, 2, 3, 4, 130
+# Exit statuses of `kl-compat run` (and, where they apply, report, merge, diff, doctor): kl_compat.exitcode's,
+# by this module's names (each command's --help: kl_compat.cli.helptext).
+OK, NEW_DIFFERENCES, USAGE, NOT_RUN, NOTHING_CHECKED, INTERRUPTED = (
+    ExitCode.OK, ExitCode.FAILED, ExitCode.USAGE_ERROR, ExitCode.NOT_RUN, ExitCode.NOTHING_CHECKED, ExitCode.INTERRUPTED)
 # Bounds on what a run may be asked for.
 MAX_TIMEOUT = 86400.0  # seconds per case (a day); beyond it select() overflows, and nothing needs it
 WORKER_MEMORY = 300 * 2**20  # bytes a worker takes, about (a framework imported, the goldens' inputs loaded)
