@@ -13,8 +13,10 @@ def test_configured_and_ad_hoc_environments():
     assert env.adapter == "paddle" and "paddlepaddle==2.6.2" in env.requirements
     adhoc = envs.resolve("paddle==2.5.2")
     assert adhoc.name == "paddle-2.5.2" and adhoc.requirements == ["paddlepaddle==2.5.2"]
-    with pytest.raises(envs.EnvError, match="unknown environment 'jax==1'"):
-        envs.resolve("jax==1")
+    with pytest.raises(envs.EnvError, match="unknown environment 'nosuch==1'"):
+        envs.resolve("nosuch==1")
+    with pytest.raises(envs.EnvError, match=r"rtorch's framework \(R torch\) is installed in R"):
+        envs.resolve("rtorch==0.16.0")  # (its description says how, in R)
     with pytest.raises(envs.EnvError, match="is for adapter 'paddle', not 'torch'"):
         envs.adapter_spec("torch@paddle-2.6.2")
 

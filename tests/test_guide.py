@@ -200,7 +200,7 @@ def test_the_reverse_direction_and_frameworks_that_did_not_run(model):
     assert "`nn_kl_div_loss(reduction = \"mean\"), called as loss(input, target)`" in r
     pages = guide.render_all(model)
     assert sorted(pages) == sorted(f"{a}-to-{b}.md" for a, b in guide.pairs())
-    assert len(pages) == 6
+    assert {"torch", "paddle", "rtorch"} <= set(guide.FRAMEWORKS)  # (and any framework installed beside them)
 
 
 def test_guide_command_reads_a_report(model, tmp_path, capsys):
@@ -209,8 +209,8 @@ def test_guide_command_reads_a_report(model, tmp_path, capsys):
     out = tmp_path / "g.md"
     assert main(["guide", str(report), "--from", "torch", "--to", "paddle", "--out", str(out)]) == 0
     assert out.read_text() == guide.render(json_report.read(report), "torch", "paddle")
-    assert main(["guide", str(report), "--from", "torch", "--to", "jax"]) == 2
-    assert "unknown framework 'jax'" in capsys.readouterr().err
+    assert main(["guide", str(report), "--from", "torch", "--to", "nosuch"]) == 2
+    assert "unknown framework 'nosuch'" in capsys.readouterr().err
 
 
 @pytest.mark.slow
