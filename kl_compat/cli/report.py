@@ -112,8 +112,8 @@ def _write_report(args) -> int:
     """Run the matrix unless given results files, then build the model and write the report, the guides and
     (for the checkout's own report) the shipped measurements; a summary on standard output."""
     from .. import environments, guide, run
-    from ..report import DEFAULT_GUIDES, DEFAULT_OUT, write_files
     from ..progress import Progress
+    from ..report import DEFAULT_GUIDES, DEFAULT_OUT, write_files
     from ..report.assemble import build, render_all
 
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
