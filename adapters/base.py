@@ -19,6 +19,8 @@ from kl_compat import wire
 from kl_compat.dtypes import storage_array
 from kl_compat.spec import Call
 
+from .framework import Framework
+
 # Observation.status values; judging them is compare's job.
 OK, RAISED, UNSUPPORTED, CRASHED, TIMEOUT, UNAVAILABLE = "ok", "raised", "unsupported", "crashed", "timeout", "unavailable"
 # Gradient statuses: an array, no gradient at all from the framework, or an error while backpropagating.
@@ -92,6 +94,8 @@ class Adapter:
     surfaces: tuple[str, ...] = ()
     install_hint: str = ""
     batch_size: int = 1  # how many tasks a worker hands to observe_batch at once
+    # What kl_compat knows about its framework besides running it (title, language, reproducer template...)
+    description: Framework | None = None
     not_observed: tuple[type[Exception], ...] = ()  # (see observe_one: none for a framework)
 
     # -- lifecycle (called once per worker process) --
