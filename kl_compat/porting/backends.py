@@ -418,13 +418,17 @@ def _paddle_xlogy(paddle, log_value, log_apply):
             smallest = float(yv.min())  # (NumPy's min propagates nan)
             ordinary = smallest >= smallest_normal
             log_y = paddle.log(y) if ordinary else log_value(y)
+            ctx.views = None
             if large:
                 loss, av = buffer(y)
-                np.multiply(yv, view(log_y), out=av)
+                lv = view(log_y)
+                np.multiply(yv, lv, out=av)
                 if not ordinary:
                     np.copyto(av, 0, where=yv == 0)  # xlogy(0, 0) = 0 (== is exact in NumPy: -0.0 too)
-                bv = np.multiply(yv, view(x))
-                np.subtract(av, bv, out=av)
+                yx, bv = buffer(y)  # (y * x, then the backward's dl/dx)
+                xv = view(x)
+                np.subtract(av, np.multiply(yv, xv, out=bv), out=av)
+                ctx.views = xv, yv, lv, yx, bv
             else:
                 loss = paddle.multiply(y, log_y)
                 if not ordinary:
@@ -461,9 +465,18 @@ def _paddle_xlogy(paddle, log_value, log_apply):
                 if ctx.short and abs(d) <= 1 and abs(d) * ctx.smallest >= ctx.smallest_normal:
                     # every y normal, positive and finite, and dout * y normal (and finite: y * log y is):
                     # (dout * y) / y is dout within rounding
-                    gx = paddle.scale(y, -d)  # -dout * y (exactly: a product, plus 0)
-                    if need_y:
-                        paddle.subtract(log_y, x, out=log_y).scale_(d, bias=d)  # (log y - x) * dout + dout
+                    views, ctx.views = ctx.views, None
+                    if views is None:
+                        gx = paddle.scale(y, -d)  # -dout * y (exactly: a product, plus 0)
+                        if need_y:
+                            paddle.subtract(log_y, x, out=log_y).scale_(d, bias=d)  # (log y - x) * dout + dout
+                    else:  # the same, in NumPy, in the forward's buffers
+                        xv, yv, lv, gx, gxv = views
+                        if need_x:
+                            np.multiply(yv, yv.dtype.type(-d), out=gxv)
+                        if need_y:
+                            np.subtract(lv, xv, out=lv)
+                            log_y.scale_(d, bias=d)
                     return (gx if need_x else None), (log_y if need_y else None)
                 d = paddle.full([], d, y.dtype)
             return _exact_backward(paddle, x, y, log_y, d, need_x, need_y)
