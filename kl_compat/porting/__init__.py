@@ -6,8 +6,8 @@ takes torch or Paddle tensors (dispatching on their type without importing any o
 returns that framework's tensor, computed with the chosen semantics ("spec", or a framework's adapter
 name: "torch", "paddle", "rtorch"; see semantics.py). Where the chosen semantics are the tensors' own
 framework's, the native op is called: it is the definition. Elsewhere core.py computes them: a fused
-kernel (backends.py) where one gives exactly the composite's results, the composite of framework ops
-otherwise. Module forms:
+kernel (backends.py) where one gives the composite's results (exactly, but for one gradient within
+rounding: see core._fast_kernel), the composite of framework ops otherwise. Module forms:
 kl_compat.porting.torch_module.KLDivLoss and kl_compat.porting.paddle_module.KLDivLoss.
 """
 

@@ -4,7 +4,8 @@ Built from each framework's own differentiable operations, so autograd works nat
 where a branch is masked out, its inputs are replaced by harmless values first (a masked log(0) would
 otherwise send nan back through `where`). This composite is the definition; where a backend has a fused
 kernel for the semantics (one autograd function, a few passes over memory instead of a pass per masking
-op), `_fast_kernel` sends the call there instead, only where the kernel's results are the composite's.
+op), `_fast_kernel` sends the call there instead, only where the kernel's results are the composite's
+(bit for bit, but for one gradient within rounding: see `_fast_kernel`).
 """
 
 from __future__ import annotations
@@ -100,7 +101,11 @@ def _fast_kernel(ops, sem: Semantics, x, y, log_target, then_batch, out_dtype, c
     """The fused kernel (backends.py: one autograd function per framework) for this call, or None for the
     composite. A kernel is taken only where it gives the composite's results bit for bit (values, dtypes,
     shapes and both gradients: tests/test_porting_fast.py holds it to that over the whole matrix and
-    tensors full of edge values), so where a call goes changes speed, never semantics:
+    tensors full of edge values), so where a call goes changes speed, never semantics. One exception:
+    "xlogy"'s target gradient under a reduction where every target is normal, positive and finite, which
+    is formed as (log y - x) * dout + dout, within rounding of the composite's product rule (two passes
+    over memory instead of five); wherever the product rule's (dout * y) / y is not dout within rounding
+    (y == 0, y == inf, subnormal y or dout * y), it is the product rule, op for op.
 
     - "exact64" (torch tensors): the spec's family, y * (log y - x) computed in float64, a zero-probability
       term 0. Any float dtypes, mixed included: the composite casts each operand to float64 exactly and
