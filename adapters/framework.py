@@ -23,10 +23,12 @@ ROLES = ("input", "target", "reduction", "log_target", "size_average", "reduce")
 @dataclass(frozen=True)
 class Template:
     """A Jinja2 file shipped inside an installed package (read with importlib.resources), e.g.
-    Template("kl_compat.adapters", "templates/repro_torch.py.j2")."""
+    Template("kl_compat.adapters", "templates/repro_torch.py.j2"), and values of its own that it is
+    rendered with besides the renderer's, e.g. (("semantics", "torch"),)."""
 
     package: str
     path: str
+    values: tuple[tuple[str, str], ...] = ()
 
     def source(self) -> str:
         from importlib.resources import files
@@ -48,7 +50,8 @@ class Framework:
     functional: str  # the function's documented signature
     module: str  # the module's documented signature (and how it is called, where that differs)
     source: str  # where the documented signatures come from
-    # The loss's argument names there, by role (ROLES); None where it has no such argument.
+    # The loss's argument names there, by role (ROLES); None where it has no such argument; a role left out
+    # is named as the role.
     params: Mapping[str, str | None] = field(default_factory=dict)
     modules: tuple[str, ...] = ()  # what loads it: Python modules, or R packages (the first is imported)
     # How version {version} of it is installed: a pip requirement for a Python framework ("torch=={version}"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from .framework import Template
 from .paddle_backend import PaddleAdapter
 from .torch_backend import TorchAdapter
 
@@ -70,7 +71,10 @@ class PaddleAsRtorch(_Porting, PaddleAdapter):
 PORTING_ADAPTERS = {a.name: a for a in (TorchAsSpec, TorchAsPaddle, TorchAsRtorch, PaddleAsSpec, PaddleAsTorch,
                                         PaddleAsRtorch)}
 for _a in PORTING_ADAPTERS.values():
-    # Its tensors' framework, run through kl_compat.kl_div: no snippet of that framework's own calls
-    # reproduces what it does, and it has no kl_div of its own for the porting layer to copy.
-    _a.description = replace(_a.description, title=f"kl_compat.kl_div(semantics={_a.semantics!r}) on "
-                             f"{_a.description.title}", reproducer=None, semantics=None, porting_ops=None)
+    # Its tensors' framework, run through kl_compat.kl_div: its reproducers call that, with its semantics,
+    # and it has no kl_div of its own for the porting layer to copy.
+    _a.description = replace(
+        _a.description, title=f"kl_compat.kl_div(semantics={_a.semantics!r}) on {_a.description.title}",
+        reproducer=Template("kl_compat.adapters", f"templates/repro_porting_{_a.base_name}.py.j2",
+                            (("semantics", _a.semantics),)),
+        semantics=None, porting_ops=None)

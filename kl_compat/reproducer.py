@@ -460,7 +460,8 @@ def render(name: str, surface: str, case: GoldenCase, kinds, version=None, own=N
 
     The template gets: `input`, `target` (Operand), `call` (the spec.Call), `args` (call_args), `lit` (a
     value as a literal of the language), `surface`, `gradient` and `warnings` (whether the difference is
-    in the gradient, in the warnings: show them), `comments` (lines: the spec's expectation, what was seen)."""
+    in the gradient, in the warnings: show them), `comments` (lines: the spec's expectation, what was seen),
+    and the template's own values (Template.values, e.g. the porting adapters' `semantics`)."""
     if no_snippet_reason(name, case) is not None:
         return None
     described = framework_of(name)
@@ -468,6 +469,7 @@ def render(name: str, surface: str, case: GoldenCase, kinds, version=None, own=N
     language = described.language
     kinds = list(kinds)
     return _template(described.reproducer).render(
+        **dict(described.reproducer.values),
         input=operand(language, case.input, case.input_dtype), target=operand(language, case.target, case.target_dtype),
         call=case.call, args=call_args(language, case.call), lit=lambda v: literal(language, v), surface=surface,
         gradient="gradient" in kinds, warnings="warning" in kinds,

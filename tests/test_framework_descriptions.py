@@ -30,7 +30,8 @@ def test_a_framework_is_its_own_adapter_and_the_porting_adapters_are_not():
     assert set(SHIPPED) <= set(guide.FRAMEWORKS)
     assert "paddle-as-torch" not in guide.FRAMEWORKS and "rtorch-as-torch" not in guide.FRAMEWORKS
     ported = adapters.framework_of("paddle-as-torch")
-    assert ported.key == "paddle" and ported.reproducer is None and "semantics='torch'" in ported.title
+    assert ported.key == "paddle" and ported.semantics is None and "semantics='torch'" in ported.title
+    assert ported.reproducer.values == (("semantics", "torch"),)  # its template's own value
     assert guide.FRAMEWORKS["paddle"]["params"]["target"] == "label"
     assert guide.FRAMEWORKS["rtorch"]["params"]["log_target"] is None
 
@@ -66,8 +67,13 @@ def test_reproducers_come_from_the_description_template_or_say_why_not():
     assert "torch.tensor([[0.5, -1.0]], dtype=torch.float32, requires_grad=True)" in torch_code
     r_code = reproducer.render("rtorch", "torch_kl_div", case, ["gradient"])
     assert "array(c(0.5, -1.0), dim = c(1, 2))" in r_code and "reduction = torch_reduction_sum()" in r_code
-    assert reproducer.render("paddle-as-torch", "functional", case, []) is None
-    assert reproducer.no_snippet_reason("paddle-as-torch", case) == \
+    ported = reproducer.render("paddle-as-torch", "module", case, [])  # the porting layer's call, not Paddle's
+    assert "out = KLDivLoss(reduction='sum', semantics='torch')(input, label)" in ported
+    assert "paddle.to_tensor([[0.5, -1.0]], dtype='float32', stop_gradient=False)" in ported
+    assert "kl_compat.kl_div(input, target, reduction='sum', semantics='spec')" in reproducer.render(
+        "torch-as-spec", "functional", case, [])
+    assert reproducer.render("rtorch-as-torch", "functional", case, []) is None
+    assert reproducer.no_snippet_reason("rtorch-as-torch", case) == \
         "no reproducer: the adapter's framework description has none"
     assert reproducer.no_snippet_reason("nosuch", case) == "no reproducer: the adapter carries no framework description"
     big = reproducer.make_case("big", np.ones((9, 9)), np.ones((9, 9)), spec.Call("sum", False), "float32", "float32")
