@@ -311,13 +311,13 @@ def second_derivatives(input, target, call: Call, convention: Convention = SPEC)
     scale = np.float64(divisor_of(reduction, int(np.prod(bshape, dtype=np.int64)), x.shape))
     xb, yb = np.broadcast_to(x, bshape), np.broadcast_to(y, bshape)
     values, masks = _second_elementwise(xb, yb, call.log_target)
-    out, defined = [], []
-    for pair, ok in zip(values, masks):
-        grads = tuple(_unbroadcast(np.where(ok, np.broadcast_to(v, bshape) / scale, np.nan), shape)
-                      for v, shape in zip(pair, (x.shape, y.shape)))
-        out.append(grads)
-        defined.append(tuple(~np.isnan(g) for g in grads))
-    return SecondOrder(out[0], out[1], defined[0], defined[1])
+    def summed(v, ok, shape):
+        return _unbroadcast(np.where(ok, np.broadcast_to(v, bshape) / scale, np.nan), shape)
+
+    (gxx, gxy), (gyx, gyy) = values
+    of_x = (summed(gxx, masks[0], x.shape), summed(gxy, masks[0], y.shape))
+    of_y = (summed(gyx, masks[1], x.shape), summed(gyy, masks[1], y.shape))
+    return SecondOrder(of_x, of_y, (~np.isnan(of_x[0]), ~np.isnan(of_x[1])), (~np.isnan(of_y[0]), ~np.isnan(of_y[1])))
 
 
 def reference(input, target, call: Call, input_dtype: str = "float64", target_dtype: str = "float64",
