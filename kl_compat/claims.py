@@ -25,6 +25,7 @@ no matching case produced anything to check) or "not applicable" (a version outs
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,7 @@ import numpy as np
 from .compare import KINDS
 from .errors import KlCompatError
 from .known import version_matches
+from .record import CRASHED, OBSERVED_OK, OBSERVED_RAISED, TIMEOUT, UNSUPPORTED, Observed, Record
 from .tomlfile import read_toml
 
 FILE_NAME = "claims.toml"
@@ -103,26 +105,19 @@ def load(path: Path | None = None) -> list[dict]:
     return out
 
 
-def _num(v):
-    if isinstance(v, str):
-        return {"nan": np.nan, "inf": np.inf, "-inf": -np.inf}[v]
-    return v
+_NOTHING = Observed("")  # a record that kept no observation
 
 
-def _values(r: dict):
-    v = (r.get("observed") or {}).get("value")
-    if v is None:
-        return None
-    arr = np.asarray(v, dtype=object)
-    return np.vectorize(_num, otypes=[np.float64])(arr) if arr.size else arr.astype(np.float64)
+def _values(r: Record):
+    return r.observed.values() if r.observed is not None else None
 
 
-def _where(case, r) -> str:
-    return f"{case} ({r['surface']})"
+def _where(case, r: Record) -> str:
+    return f"{case} ({r.surface})"
 
 
 def evaluate_one(claim: dict, column: dict, records: dict) -> dict:
-    """One claim on one column; `records` maps (column id, surface, case) -> record."""
+    """One claim on one column; `records` maps (column id, surface, case) -> Record."""
     out = {"column": column["id"], "version": column.get("version")}
     if not column.get("available"):
         return {**out, "status": NOT_MEASURED,
@@ -134,55 +129,55 @@ def evaluate_one(claim: dict, column: dict, records: dict) -> dict:
 
     check = claim["check"]
     surface = check.get("surface", "*")
-    matched = sorted(((case, dict(r, surface=s)) for (cid, s, case), r in records.items()
-                      if cid == column["id"] and r["status"] != "unavailable" and fnmatch.fnmatchcase(s, surface)
-                      and any(fnmatch.fnmatchcase(case, p) for p in check["cases"])), key=lambda t: (t[0], t[1]["surface"]))
+    matched = sorted(((case, replace(r, surface=s)) for (cid, s, case), r in records.items()
+                      if cid == column["id"] and r.ran and fnmatch.fnmatchcase(s, surface)
+                      and any(fnmatch.fnmatchcase(case, p) for p in check["cases"])), key=lambda t: (t[0], t[1].surface))
     if not matched:
         return {**out, "status": NOT_MEASURED, "evidence": "no case of the matrix matches the claim's check"}
     checked, bad = 0, []
     if "shape" in check:
         want = list(check["shape"])
         for case, r in matched:
-            o = r.get("observed") or {}
-            if o.get("status") != "ok":
+            o = r.observed or _NOTHING
+            if o.status != OBSERVED_OK:
                 continue
             checked += 1
-            if list(o.get("shape") or []) != want:
-                bad.append(f"{_where(case, r)}: shape {o.get('shape')}")
+            if list(o.shape or []) != want:
+                bad.append(f"{_where(case, r)}: shape {o.shape}")
         detail = f"shape {want}"
     elif "raises" in check:
         for case, r in matched:
-            o = r.get("observed") or {}
-            if o.get("status") not in ("ok", "raised"):
+            o = r.observed or _NOTHING
+            if o.status not in (OBSERVED_OK, OBSERVED_RAISED):
                 continue
             checked += 1
-            if (o["status"] == "raised") != bool(check["raises"]):
-                what = f"raised {(o.get('error') or {}).get('type')}" if o["status"] == "raised" else \
-                    f"returned shape {o.get('shape')}"
+            if (o.status == OBSERVED_RAISED) != bool(check["raises"]):
+                what = f"raised {(o.error or {}).get('type')}" if o.status == OBSERVED_RAISED else \
+                    f"returned shape {o.shape}"
                 bad.append(f"{_where(case, r)}: {what}")
         detail = "raises" if check["raises"] else "returns a value"
     elif "supports" in check:
         arg = check["supports"]
         for case, r in matched:
-            o = r.get("observed") or {}
+            o = r.observed or _NOTHING
             checked += 1
-            if o.get("status") == "unsupported" and arg in str(o.get("unsupported")):
-                bad.append(f"{_where(case, r)}: no {o.get('unsupported')}")
+            if o.status == UNSUPPORTED and arg in str(o.unsupported):
+                bad.append(f"{_where(case, r)}: no {o.unsupported}")
         detail = f"accepts {arg}"
     elif "no_kind" in check:
         kind = check["no_kind"]
         for case, r in matched:
-            if r["status"] in ("unsupported", "crashed", "timeout"):
+            if r.status in (UNSUPPORTED, CRASHED, TIMEOUT):
                 continue
             checked += 1
-            d = next((d for d in r.get("differences", []) if d["kind"] == kind), None)
+            d = next((d for d in r.differences if d.kind == kind), None)
             if d:
-                bad.append(f"{_where(case, r)}: {d['message']}")
+                bad.append(f"{_where(case, r)}: {d.message}")
         detail = f"no {kind} difference"
     else:
         old, new = check["same_value_as"]
         for case, r in matched:
-            other = records.get((column["id"], r["surface"], case.replace(old, new)))
+            other = records.get((column["id"], r.surface, case.replace(old, new)))
             a, b = _values(r), None if other is None else _values(other)
             if a is None or b is None:
                 continue

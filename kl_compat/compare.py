@@ -1,24 +1,24 @@
-"""Judging an observation against its golden: one status per record, one message per difference.
+"""Judging an observation against its golden: one status per record, one structured difference per
+disagreement (kl_compat.record.Difference: kind, where, expected, observed, call; its one-line message
+is rendered from those fields).
 
-Statuses: match | differs | unsupported | error (raised where the spec gives a value) | crashed |
-timeout | unavailable. Difference kinds, each checked on its own so one never hides another:
+Statuses (kl_compat.record): match | differs | unsupported | error (raised where the spec gives a value) |
+crashed | timeout | unavailable. Difference kinds, each checked on its own so one never hides another:
 """
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import spec, tolerance
-from .adapters.base import CRASHED, GRAD_ERROR, GRAD_NONE, GRAD_OK, OK, RAISED, TIMEOUT, UNAVAILABLE, UNSUPPORTED
+from .adapters.base import GRAD_ERROR, GRAD_NONE, GRAD_OK, OK, RAISED
 from .dtypes import ulp
 from .golden import GoldenCase
-
-MATCH, DIFFERS, ERROR = "match", "differs", "error"
-STATUSES = (MATCH, DIFFERS, UNSUPPORTED, ERROR, CRASHED, TIMEOUT, UNAVAILABLE)
+from .record import (CRASHED, DIFFERS, ERROR, MATCH, STATUSES, TIMEOUT, UNAVAILABLE,  # noqa: F401 (re-exported)
+                     UNSUPPORTED, Difference)
 
 KINDS = {
     "value": "a finite value outside the dtype's tolerance",
@@ -40,13 +40,6 @@ _CONVENTIONS = (spec.Convention(nonpositive_target="zero"), spec.Convention(zero
 
 
 @dataclass
-class Difference:
-    kind: str
-    message: str
-    known: str | None = None  # the reason, when the known-differences file explains it
-
-
-@dataclass
 class Verdict:
     status: str
     differences: list[Difference] = field(default_factory=list)
@@ -54,7 +47,7 @@ class Verdict:
     convention: str | None = None  # a named convention the observed values follow, where not the spec's
 
     def copy(self) -> "Verdict":
-        return Verdict(self.status, [dataclasses.replace(d) for d in self.differences], self.max_ulp,
+        return Verdict(self.status, [d.copy() for d in self.differences], self.max_ulp,
                        self.convention)
 
 
@@ -89,24 +82,21 @@ def _judge(prepared: "_PreparedCase", obs) -> Verdict:
     case = prepared.case
     call = prepared.call
     if obs.status in (CRASHED, TIMEOUT, UNAVAILABLE):
-        kind = obs.status
-        return Verdict(obs.status, [Difference(kind, f"{obs.detail} [{call}]")] if kind != UNAVAILABLE else [])
+        return Verdict(obs.status, [_failed(obs, call)] if obs.status != UNAVAILABLE else [])
     if obs.status == UNSUPPORTED:
         said = f" ({obs.error['type']}: {_one_line(obs.error['message'])})" if obs.error else ""
-        return Verdict(UNSUPPORTED, [Difference(
-            "unsupported-argument", f"{obs.adapter}.{obs.surface} has no {obs.unsupported}{said} [{call}]")])
+        return Verdict(UNSUPPORTED, [Difference("unsupported-argument", "unsupported", "call", str(obs.unsupported),
+                                                f"{obs.adapter}.{obs.surface}", call, note=said or None)])
     exp = case.expects
     if exp.outcome == "error":
         if obs.status == RAISED:
             return Verdict(MATCH)
-        return Verdict(DIFFERS, [Difference(
-            "error-vs-value", f"returned a {obs.dtype} of shape {obs.shape} where the spec raises "
-                              f"{exp.error}: {exp.message} [{call}]")])
+        return Verdict(DIFFERS, [Difference("error-vs-value", "returned", "out", f"{exp.error}: {exp.message}",
+                                            f"a {obs.dtype} of shape {obs.shape}", call)])
     if obs.status == RAISED:
         err = obs.error or {}
-        return Verdict(ERROR, [Difference(
-            "error-vs-value", f"raised {err.get('type')}: {_one_line(err.get('message', ''))} where the spec "
-                              f"gives a {exp.dtype} of shape {exp.shape} [{call}]")])
+        return Verdict(ERROR, [Difference("error-vs-value", "raised", "error", f"a {exp.dtype} of shape {exp.shape}",
+                                          f"{err.get('type')}: {_one_line(err.get('message', ''))}", call)])
     if obs.status != OK:
         raise ValueError(f"observation of {case.id} has an unknown status {obs.status!r}")
 
@@ -121,9 +111,8 @@ def _judge(prepared: "_PreparedCase", obs) -> Verdict:
         diffs.extend(value_diffs)
         if value_diffs:
             verdict.convention = _matching_convention(prepared, obs, dtype)
-            if verdict.convention:
-                for d in value_diffs:
-                    d.message += f"; follows convention {verdict.convention}"
+            for d in value_diffs:
+                d.follows = verdict.convention
     verdict.max_ulp = max_ulp
     if exp.warnings or obs.warnings:
         diffs.extend(_compare_warnings(exp.warnings, obs.warnings, call))
@@ -267,12 +256,17 @@ def _prepared(case: GoldenCase) -> _PreparedCase:
     return p
 
 
+def _failed(obs, call: str) -> Difference:
+    """A worker that crashed or timed out on the observation, in its own words (kind: its status)."""
+    return Difference(obs.status, "failed", "worker", observed=str(obs.detail), call=call)
+
+
 def _shape_and_dtype(obs, shape, dtype, who: str, call: str) -> list[Difference]:
     out = []
     if tuple(obs.shape) != tuple(shape):
-        out.append(Difference("shape", f"out.shape={tuple(obs.shape)}, but {who} says {tuple(shape)} [{call}]"))
+        out.append(Difference("shape", "is", "out.shape", str(tuple(shape)), str(tuple(obs.shape)), call, who))
     if obs.dtype != dtype:
-        out.append(Difference("dtype", f"out.dtype={obs.dtype}, but {who} says {dtype} [{call}]"))
+        out.append(Difference("dtype", "is", "out.dtype", str(dtype), str(obs.dtype), call, who))
     return out
 
 
@@ -294,8 +288,7 @@ def _compare_arrays(name, observed, ref: Reference, dtype, call, kind_value="val
     that does not match is described element by element (`_describe`, which also defines the result)."""
     obs = np.asarray(observed, np.float64).reshape(-1)
     if obs.size != ref.flat.size:
-        return [Difference(kind_value, f"{name} has {obs.size} elements, but the spec has {ref.flat.size}; "
-                                       f"values not compared [{call}]")], None
+        return [Difference(kind_value, "count", name, str(ref.flat.size), str(obs.size), call)], None
     ok, err = _within(obs, ref)
     if not ok:
         return _describe(name, obs, ref, dtype, call, kind_value, kind_nonfinite)
@@ -340,8 +333,8 @@ def _describe(name, obs, ref: Reference, dtype, call, kind_value="value", kind_n
             i = int(np.flatnonzero(bad)[0])
             extra = f"; error {ulp_err[i]:.3g} ulp, tolerance {tol[i]:.3g}" if kind == kind_value else ""
             count = f" ({int(bad.sum())} of {exp.size} elements)" if exp.size > 1 else ""
-            out.append(Difference(kind, f"{where(i)}={_fmt(obs[i])}, but the spec says {_fmt(exp[i])}"
-                                        f"{extra}{count} [{call}]"))
+            out.append(Difference(kind, "is", where(i), _fmt(exp[i]), _fmt(obs[i]), call,
+                                  note=f"{extra}{count}" or None))
     return out, max_ulp
 
 
@@ -374,11 +367,11 @@ def _compare_warnings(expected, observed, call):
     out = []
     for topic in expected:
         if not any(t == topic for t, _ in got):
-            out.append(Difference("warning", f"no {topic!r} warning, but the spec expects one [{call}]"))
+            out.append(Difference("warning", "missing-warning", "warnings", expected=topic, call=call))
     for topic, w in got:
         if topic not in expected:
-            out.append(Difference("warning", f"warned {w['category']}: {_one_line(w['message'])!r}, which the "
-                                             f"spec does not expect [{call}]"))
+            out.append(Difference("warning", "warned", "warnings",
+                                  observed=f"{w['category']}: {_one_line(w['message'])!r}", call=call))
     return out
 
 
@@ -389,12 +382,12 @@ def _compare_gradient(prepared: _PreparedCase, wrt, grad, dtype, call):
     if grad is None or not defined.any():
         return []
     if grad.status == GRAD_NONE:
-        return [Difference("gradient", f"no gradient for the {wrt}, but the spec defines one [{call}]")]
+        return [Difference("gradient", "no-gradient", name, call=call)]
     if grad.status == GRAD_ERROR:
-        return [Difference("gradient", f"backward raised {_one_line(grad.message)} [{call}]")]
+        return [Difference("gradient", "backward-raised", name, observed=_one_line(grad.message), call=call)]
     value = np.asarray(grad.value)
     if value.shape != want.shape:
-        return [Difference("gradient", f"{name}.shape={value.shape}, but the spec says {want.shape} [{call}]")]
+        return [Difference("gradient", "is", f"{name}.shape", str(want.shape), str(value.shape), call)]
     gdt = tolerance.coarser(dtype, grad.dtype)
     diffs, _ = _compare_arrays(name, value, prepared.gradient(wrt, gdt), gdt, call, "gradient", "gradient")
     return diffs
@@ -423,25 +416,28 @@ def judge_against(case: GoldenCase, reference, obs) -> Verdict:
     if reference.status in (CRASHED, TIMEOUT, UNAVAILABLE):
         return Verdict(UNAVAILABLE, [])
     if obs.status in (CRASHED, TIMEOUT, UNAVAILABLE):
-        return Verdict(obs.status, [Difference(obs.status, f"{obs.detail} [{call}]")] if obs.status != UNAVAILABLE else [])
+        return Verdict(obs.status, [_failed(obs, call)] if obs.status != UNAVAILABLE else [])
     if (obs.status == UNSUPPORTED) != (reference.status == UNSUPPORTED):
-        who, what = (obs, "has") if obs.status == UNSUPPORTED else (reference, "the reference has")
-        return Verdict(DIFFERS, [Difference("unsupported-argument",
-                                            f"{'no' if who is obs else 'the reference has no'} {who.unsupported} "
-                                            f"where the other computes [{call}]")])
+        if obs.status == UNSUPPORTED:
+            d = Difference("unsupported-argument", "unsupported-here", "call", observed=str(obs.unsupported), call=call)
+        else:
+            d = Difference("unsupported-argument", "unsupported-there", "call", expected=str(reference.unsupported),
+                           call=call, by=_REFERENCE)
+        return Verdict(DIFFERS, [d])
     if obs.status == UNSUPPORTED:
         return Verdict(MATCH)
     if (obs.status == RAISED) != (reference.status == RAISED):
         if obs.status == RAISED:
-            msg = f"raised {obs.error['type']}: {_one_line(obs.error['message'])} where the reference gives a value"
-            return Verdict(ERROR, [Difference("error-vs-value", f"{msg} [{call}]")])
-        msg = f"returned a {obs.dtype} of shape {obs.shape} where the reference raises {reference.error['type']}"
-        return Verdict(DIFFERS, [Difference("error-vs-value", f"{msg} [{call}]")])
+            return Verdict(ERROR, [Difference("error-vs-value", "raised", "error", "a value",
+                                              f"{obs.error['type']}: {_one_line(obs.error['message'])}", call,
+                                              _REFERENCE)])
+        return Verdict(DIFFERS, [Difference("error-vs-value", "returned", "out", str(reference.error['type']),
+                                            f"a {obs.dtype} of shape {obs.shape}", call, _REFERENCE)])
     if obs.status == RAISED:
         return Verdict(MATCH)
     verdict = Verdict(MATCH)
     diffs = verdict.differences
-    diffs.extend(_shape_and_dtype(obs, reference.shape, reference.dtype, "the reference", call))
+    diffs.extend(_shape_and_dtype(obs, reference.shape, reference.dtype, _REFERENCE, call))
     dtype = tolerance.coarser(reference.dtype, obs.dtype)
     reduction = spec.effective_reduction(case.call) if isinstance(case.call.reduction, str) and \
         (case.call.reduction in spec.REDUCTIONS or case.call.uses_legacy()) else "none"
@@ -456,7 +452,7 @@ def judge_against(case: GoldenCase, reference, obs) -> Verdict:
     ref_topics = sorted({warning_topic(w["message"]) for w in reference.warnings})
     got_topics = sorted({warning_topic(w["message"]) for w in obs.warnings})
     if ref_topics != got_topics:
-        diffs.append(Difference("warning", f"warnings about {got_topics}, but the reference warns about {ref_topics} [{call}]"))
+        diffs.append(Difference("warning", "warnings", "warnings", str(ref_topics), str(got_topics), call, _REFERENCE))
     exp = case.expects
     for wrt, g, r, dtype_ in (("input", obs.grad_input, reference.grad_input, case.input_dtype),
                               ("target", obs.grad_target, reference.grad_target, case.target_dtype)):
@@ -464,14 +460,15 @@ def judge_against(case: GoldenCase, reference, obs) -> Verdict:
             continue
         if (g.status == GRAD_NONE) != (r.status == GRAD_NONE):
             have = "no gradient" if g.status == GRAD_NONE else "a gradient"
-            diffs.append(Difference("gradient", f"{have} for the {wrt}, but the reference has "
-                                                f"{'one' if g.status == GRAD_NONE else 'none'} [{call}]"))
+            diffs.append(Difference("gradient", "gradient-presence", f"grad_{wrt}",
+                                    "one" if g.status == GRAD_NONE else "none", have, call, _REFERENCE))
             continue
         if g.status != "ok" or r.status != "ok":
             continue
         gv, rv = np.asarray(g.value), np.asarray(r.value)
         if gv.shape != rv.shape:
-            diffs.append(Difference("gradient", f"grad_{wrt}.shape={gv.shape}, but the reference says {rv.shape} [{call}]"))
+            diffs.append(Difference("gradient", "is", f"grad_{wrt}.shape", str(rv.shape), str(gv.shape), call,
+                                    _REFERENCE))
             continue
         defined = getattr(exp, f"grad_{wrt}_defined") if exp.outcome == "value" else None
         if defined is not None and np.shape(defined) != rv.shape:
@@ -487,6 +484,10 @@ def judge_against(case: GoldenCase, reference, obs) -> Verdict:
     return verdict
 
 
+_REFERENCE = "the reference"
+
+
 def _rename(d: Difference) -> Difference:
-    d.message = d.message.replace("but the spec says", "but the reference says")
+    if d.form == "is":  # (the element count's sentence keeps "the spec": it always has)
+        d.by = _REFERENCE
     return d

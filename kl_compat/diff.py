@@ -38,8 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import KlCompatError
+from .record import BAD, MATCH, UNSUPPORTED
 
-BAD = ("differs", "error", "crashed", "timeout")
 CATEGORIES = ("broken", "fixed", "changed", "new", "removed")
 # What an input's run line says about what it checked (results file run line; report.json run_info.inputs).
 _RUN_KEYS = ("truncated", "goldens", "cases", "selected", "shard", "patterns")
@@ -91,11 +91,10 @@ def load(path) -> Snapshot:
     except model.ReportError as e:
         raise DiffError(str(e)) from None
     columns = {c.id: {"name": c.name, "version": c.version, "available": c.available,
-                      "reason": c.info.get("reason")} for c in loaded.columns.values()}
-    records = {key: (r["status"], tuple(sorted({d["kind"] for d in r.get("differences", [])})),
-                     tuple(sorted({d["kind"] for d in r.get("differences", []) if d.get("known") is None})))
-               for key, r in loaded.records.items() if r["status"] != "unavailable"}
-    inputs = [{"path": i["path"], "truncated": i["truncated"], **{k: i["run"].get(k) for k in _RUN_KEYS[1:]}}
+                      "reason": c.info.reason if c.info else None} for c in loaded.columns.values()}
+    records = {key: (r.status, tuple(r.kinds()), tuple(r.kinds(new_only=True)))
+               for key, r in loaded.records.items() if r.ran}
+    inputs = [{"path": i["path"], "truncated": i["truncated"], **{k: getattr(i["run"], k) for k in _RUN_KEYS[1:]}}
               for i in loaded.inputs]
     return Snapshot(str(path), columns, records, list(loaded.notes), inputs)
 
@@ -164,11 +163,11 @@ def classify(old: tuple, new: tuple) -> str | None:
     (s0, k0), (s1, k1) = old[:2], new[:2]
     if s0 == s1 and set(k0) == set(k1):
         return None
-    if s0 in BAD and s1 == "match":
+    if s0 in BAD and s1 == MATCH:
         return "fixed"
-    if s0 in ("match", "unsupported") and s1 in BAD:
+    if s0 in (MATCH, UNSUPPORTED) and s1 in BAD:
         return "broken"
-    if s0 == "match" and s1 == "unsupported":
+    if s0 == MATCH and s1 == UNSUPPORTED:
         return "broken"
     if s0 in BAD and s1 in BAD and set(k1) - set(k0):
         return "broken"

@@ -250,11 +250,14 @@ def has_overflowing_term(x, y, input_dtype: str, target_dtype: str, log_target: 
 
 
 def explain(entries, adapter: str, surface: str, version: str | None, case_ids, differences) -> None:
-    """Set `known` on each difference that an entry of its kind explains for one of `case_ids`."""
+    """Set `known` on each difference to the id of the entry (kl_compat.known.explain) that explains it
+    for one of `case_ids`, the matrix cases the generated case resembles."""
+    from .record import DIFFERS, Record
+
+    records = [Record(c, adapter, surface, DIFFERS, version=version) for c in case_ids]
     for d in differences:
-        for e in entries:
-            if d.known is None and d.kind in e.kinds and any(e.applies(adapter, surface, c, version) for c in case_ids):
-                d.known = e.reason
+        if d.known is None:
+            d.known = next((e.id for e in (known.explain(entries, r, d) for r in records) if e is not None), None)
 
 
 # ---- running ------------------------------------------------------------------------------------------
@@ -319,7 +322,7 @@ class _NewDifference(Exception):
 class Observer:
     """Every adapter's session, kept alive for the whole run; observes and judges one case at a time."""
 
-    def __init__(self, adapters, *, timeout: float = runner.DEFAULT_TIMEOUT, known_path: Path | None = None,
+    def __init__(self, adapters, *, timeout: float = runner.DEFAULT_TIMEOUT, known_path: Path | list[Path] | None = None,
                  python: str | None = None, env: dict | None = None):
         self.adapters = list(adapters)
         self.entries = known.load(known_path)
@@ -376,7 +379,8 @@ def _database(cache_dir: Path | None, adapters):
 
 def fuzz(adapters=DEFAULT_ADAPTERS, *, max_examples: int = DEFAULT_MAX_EXAMPLES, seed: int = 0,
          cache_dir: Path | None = DEFAULT_CACHE_DIR, timeout: float = runner.DEFAULT_TIMEOUT,
-         known_path: Path | None = None, python: str | None = None, env: dict | None = None) -> FuzzResult:
+         known_path: Path | list[Path] | None = None, python: str | None = None,
+         env: dict | None = None) -> FuzzResult:
     """Fuzz `adapters` for `max_examples` examples; `cache_dir=None` runs without a database."""
     from hypothesis import HealthCheck, Phase, Verbosity, given, settings
     from hypothesis import seed as hypothesis_seed
@@ -557,7 +561,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--no-cache", action="store_true", help="no hypothesis database (no replay of past failures)")
     p.add_argument("--timeout", type=float, default=runner.DEFAULT_TIMEOUT,
                    help="seconds per case before its worker is killed")
-    p.add_argument("--known", type=Path, default=None, help="known-differences file (default: the package's)")
+    p.add_argument("--known", type=Path, action="append", default=None, metavar="FILE",
+                   help="known-differences file (default: the package's); repeatable, the files' entries "
+                        "combined in order (e.g. the package's, then your own)")
     p.set_defaults(func=cmd_fuzz)
     return p
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from . import guide_sections as sections
 from .guide_sections import pick_column
+from .record import UNSUPPORTED
 from .results import version_label
 
 
@@ -131,15 +132,14 @@ def measure_arguments(records: dict, column_id: str) -> dict:
     """{argument: {"accepted": n, "refused": m}} for the optional arguments, from a column's records."""
     out = {"log_target": {"accepted": 0, "refused": 0}, "size_average/reduce": {"accepted": 0, "refused": 0}}
     for (cid, _surface, case), r in records.items():
-        if cid != column_id or r["status"] == "unavailable":
+        if cid != column_id or not r.ran:
             continue
-        o = r.get("observed") or {}
         for arg, uses in (("log_target", case.endswith("/log")), ("size_average/reduce", case.startswith("legacy/"))):
             if not uses:
                 continue
             # refused when the framework said it lacks any of the argument's names (R names only those given)
-            refused = o.get("status") == "unsupported" and any(
-                a in str(o.get("unsupported")).split("/") for a in arg.split("/"))
+            refused = r.observed is not None and r.observed.status == UNSUPPORTED and any(
+                a in str(r.observed.unsupported).split("/") for a in arg.split("/"))
             out[arg]["refused" if refused else "accepted"] += 1
     return out
 
@@ -189,7 +189,9 @@ def _outcome(o: dict | None) -> str:
     if o.get("status") == "match":
         return f"{text} (as the spec)"
     if set(o.get("kinds") or ()) - set(VALUE_KINDS):
-        msgs = [" ".join(m.split("[kl_div(")[0].split()).rstrip(" ;") for m in o.get("messages") or []]
+        msgs = [" ".join(m.split()).rstrip(" ;") for m in o.get("sentences") or ()]  # (reproducer.outcome)
+        if "sentences" not in o:  # measurements written before the sentences were kept: their messages, cut at the call
+            msgs = [" ".join(m.split("[kl_div(")[0].split()).rstrip(" ;") for m in o.get("messages") or []]
         text += "; " + "; ".join(m for m in msgs[:3] if m)
     return text
 

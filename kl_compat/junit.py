@@ -19,30 +19,32 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from .npzio import atomic_write_bytes
+from .record import UNAVAILABLE, UNSUPPORTED, Record
 
-SKIPPED = ("unsupported", "unavailable")
+SKIPPED = (UNSUPPORTED, UNAVAILABLE)
 
 
-def testcase(record: dict) -> tuple[ET.Element, str]:
-    """The <testcase> of one record, and its outcome: "failure", "skipped" or "passed"."""
-    adapter, surface = record["adapter"], record["surface"]
-    case = ET.Element("testcase", classname=f"kl_compat.{adapter}.{surface}", name=record["case"])
-    new = [d for d in record.get("differences") or () if d.get("known") is None]
-    known = [d for d in record.get("differences") or () if d.get("known") is not None]
+def testcase(record: Record, reasons: dict[str, str] | None = None) -> tuple[ET.Element, str]:
+    """The <testcase> of one record, and its outcome: "failure", "skipped" or "passed". `reasons` maps a
+    known-differences entry id to its reason (the results file's end line holds them)."""
+    case = ET.Element("testcase", classname=f"kl_compat.{record.adapter}.{record.surface}", name=record.case)
+    new = [d for d in record.differences if d.known is None]
+    known = [d for d in record.differences if d.known is not None]
     if new:
-        failure = ET.SubElement(case, "failure", type=new[0]["kind"], message=new[0]["message"])
-        failure.text = "\n".join(f"{d['kind']}: {d['message']}" for d in new)
+        failure = ET.SubElement(case, "failure", type=new[0].kind, message=new[0].message)
+        failure.text = "\n".join(f"{d.kind}: {d.message}" for d in new)
         outcome = "failure"
-    elif record["status"] in SKIPPED:
-        observed = record.get("observed") or {}
-        why = observed.get("unsupported") or observed.get("detail") or observed.get("error")
-        ET.SubElement(case, "skipped", message=f"{record['status']}" + (f": {why}" if why else ""))
+    elif record.status in SKIPPED:
+        o = record.observed
+        why = (o.unsupported or o.detail or o.error) if o is not None else None
+        ET.SubElement(case, "skipped", message=f"{record.status}" + (f": {why}" if why else ""))
         outcome = "skipped"
     else:
         outcome = "passed"
     if known:
         out = ET.SubElement(case, "system-out")
-        out.text = "\n".join(f"known: {d['kind']}: {d['message']} ({d['known']})" for d in known)
+        out.text = "\n".join(f"known: {d.kind}: {d.message} ({(reasons or {}).get(d.known or '', d.known)})"
+                              for d in known)
     return case, outcome
 
 
@@ -51,11 +53,11 @@ def document(res) -> ET.Element:
     suites: dict[str, ET.Element] = {}
     counts: dict[str, dict[str, int]] = {}
     for a in res.adapters:
-        suites.setdefault(a["adapter"], ET.Element("testsuite", name=a["adapter"]))
+        suites.setdefault(a.adapter, ET.Element("testsuite", name=a.adapter))
     for record in res.records:
-        label = record["adapter"]
+        label = record.adapter
         suite = suites.setdefault(label, ET.Element("testsuite", name=label))
-        case, outcome = testcase(record)
+        case, outcome = testcase(record, res.end.known if res.end is not None else None)
         suite.append(case)
         c = counts.setdefault(label, {"tests": 0, "failure": 0, "skipped": 0})
         c["tests"] += 1

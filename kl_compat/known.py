@@ -13,27 +13,37 @@ Model: array-api-tests' xfail files and WPT's metadata. conformance/known_differ
     advice  = "what to write instead"  # optional: the portable way around it, shown in porting guides
     advice_code = { torch = "...", paddle = "...", rtorch = "..." }  # optional: that advice as code,
                                       # per framework the code is ported to
+    id      = "paddle-no-float16"     # optional: a stable name; default "<file stem>:<number>",
+                                      # e.g. "known_differences:12" (results files carry it)
 
 A guide shows a difference's advice only from the entry that explains it: the fix belongs to the cause.
 
-A run marks each difference `known` (an entry matches it) or `new`. Under --strict, an entry that
-matches no case at all is "stale" and an entry whose cases no longer show its difference is "fixed";
-both fail the run, so the file cannot silently rot.
+Several files may be combined (`--known A --known B`, a user's own on top of the shipped one): their
+entries are read in that order, and a difference is explained by the first entry that fits it.
+
+Every reader (run, merge, report, fuzz, the pytest plugin) asks the same two pure functions:
+`explain(entries, record, difference)` gives the entry explaining a difference (its id is what the
+record's difference carries as `known`, else None: a new difference), and `problems(entries, records)`
+the entries that no longer fit: an entry that matches no case at all is "stale", one whose cases no
+longer show its difference is "fixed". Under --strict both fail the run, so the file cannot silently rot.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .compare import KINDS
 from .errors import KlCompatError
+from .record import Difference, Record
 from .tomlfile import read_toml
 
 FILE_NAME = "known_differences.toml"
-_FIELDS = {"adapter", "surface", "cases", "kind", "reason", "link", "versions", "advice", "advice_code"}
+_FIELDS = {"id", "adapter", "surface", "cases", "kind", "reason", "link", "versions", "advice", "advice_code"}
 
 
 class KnownDifferencesError(KlCompatError):
@@ -46,9 +56,12 @@ def default_path() -> Path:
     return Path(conformance.__file__).parent / FILE_NAME
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class Entry:
-    index: int
+    """One [[difference]] table. Immutable: what it explains is computed from records (`explain`,
+    `problems`), never counted on it."""
+
+    index: int  # its place in its file, from 1
     adapter: str
     cases: tuple[str, ...]
     kinds: tuple[str, ...]
@@ -58,12 +71,15 @@ class Entry:
     versions: str | None = None
     advice: str | None = None
     advice_code: dict[str, str] = field(default_factory=dict)
-    seen_cases: set = field(default_factory=set)  # case ids the entry's patterns matched this run
-    seen_differences: int = 0
+    id: str = ""  # stable: the entry's `id` field, else "<file stem>:<index>"; records carry it
+    shown: str = ""  # how problems name it: its index in the first file given, else its id
 
     def __post_init__(self):
         # Every record of a run is matched against the entries: compile the case globs once.
-        self._cases = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in self.cases)).match
+        pattern = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in self.cases))
+        object.__setattr__(self, "_cases", pattern.match)
+        object.__setattr__(self, "id", self.id or f"entry:{self.index}")
+        object.__setattr__(self, "shown", self.shown or str(self.index))
 
     def concerns(self, adapter: str, surface: str, version: str | None) -> bool:
         """Whether the entry is about this adapter, surface and version (whatever the case)."""
@@ -71,33 +87,55 @@ class Entry:
         return (fnmatch.fnmatchcase(adapter, self.adapter) and any(fnmatch.fnmatchcase(surface, s) for s in surfaces)
                 and version_matches(version, self.versions))
 
+    def matches_case(self, case_id: str) -> bool:
+        return self._cases(case_id) is not None  # type: ignore[attr-defined]
+
     def applies(self, adapter: str, surface: str, case_id: str, version: str | None) -> bool:
-        return self.concerns(adapter, surface, version) and self._cases(case_id) is not None
+        return self.concerns(adapter, surface, version) and self.matches_case(case_id)
 
     def label(self) -> str:
-        return f"entry {self.index} ({self.adapter}, {'/'.join(self.kinds)}, {', '.join(self.cases)})"
+        return f"entry {self.shown} ({self.adapter}, {'/'.join(self.kinds)}, {', '.join(self.cases)})"
 
 
-class Entries(list):
-    """The file's entries, remembering which of them concern each (adapter, surface, version): a run
-    marks every record it writes, and most entries are about another adapter or surface."""
-
-    def concerning(self, adapter: str, surface: str, version: str | None) -> list[Entry]:
-        cache = self.__dict__.setdefault("_concerning", {})
-        key = (adapter, surface, version)
-        if key not in cache:
-            cache[key] = [e for e in self if e.concerns(adapter, surface, version)]
-        return cache[key]
+Entries = tuple  # the entries of one or more files, in order: the first that fits explains a difference
 
 
 # Each field's type: a string, or (for the listed ones) a non-empty list of strings; none may be blank.
 _FIELD_TYPES = {"adapter": "a glob", "surface": "a glob or list of globs", "cases": "a glob or list of globs",
                 "kind": "a kind or list of kinds", "reason": "a sentence", "link": "a URL",
-                "versions": "a version specifier", "advice": "a sentence"}
+                "versions": "a version specifier", "advice": "a sentence", "id": "a name"}
 _LISTED = ("surface", "cases", "kind")
 
 
-def load(path: Path | None = None) -> Entries:
+def load(paths: Path | str | Sequence[Path | str] | None = None) -> tuple[Entry, ...]:
+    """The entries of one or more known-differences files, in the order given (a user's own file after
+    the shipped one: `--known A --known B`), each file read by `load_file`. None (or an empty list) reads
+    the package's file. Entry ids must be unique across the files: a clash names both files."""
+    if paths is None or isinstance(paths, (str, Path)):
+        paths = [paths] if paths is not None else []
+    files: list[Path | str | None] = [*paths] or [None]
+    entries: list[Entry] = []
+    where: dict[str, Path] = {}
+    for n, path in enumerate(files):
+        for e in load_file(path, first=n == 0):
+            if e.id in where:
+                raise KnownDifferencesError(f"{path or default_path()}: entry id {e.id!r} is also in {where[e.id]}; "
+                                            "give one of them an explicit `id`, or rename one file")
+            where[e.id] = Path(path or default_path())
+            entries.append(e)
+    return tuple(entries)
+
+
+def given(paths) -> Path | list[Path]:
+    """The known-differences file(s) as a command was given them (--known, repeatable): one Path (the
+    package's file when none), or the list of several."""
+    if paths is None or isinstance(paths, (str, Path)):
+        return Path(paths or default_path())
+    paths = [Path(p) for p in paths]
+    return paths[0] if len(paths) == 1 else (paths or default_path())
+
+
+def load_file(path: Path | str | None = None, first: bool = True) -> tuple[Entry, ...]:
     """The entries of a known-differences file, every field checked: a file named explicitly must exist
     (a typo never reads as "nothing is known"), and an unknown field, a field of the wrong type, an empty
     pattern or an unreadable version specifier fails here, naming the file, the entry and the field, for
@@ -134,7 +172,7 @@ def load(path: Path | None = None) -> Entries:
                 version_matches("0", part)  # raises naming a comparison it cannot read
             except KnownDifferencesError as e:
                 raise KnownDifferencesError(f"{where}: 'versions': {e}") from None
-    entries = Entries()
+    entries: list[Entry] = []
     for i, raw in enumerate(data.get("difference", []), 1):
         where = f"{path}: [[difference]] number {i}"
         unknown = set(raw) - _FIELDS
@@ -159,42 +197,105 @@ def load(path: Path | None = None) -> Entries:
             raise KnownDifferencesError(f"{where}: 'advice_code' must be a table of framework = \"code\" strings")
         if code and advice is None:
             raise KnownDifferencesError(f"{where}: 'advice_code' needs an 'advice' text to go with it")
-        entries.append(Entry(i, raw["adapter"], cases, kinds, raw["reason"], surface,
-                             raw.get("link"), raw.get("versions"), advice, dict(code)))
-    return entries
+        entry_id = raw.get("id") or f"{path.stem}:{i}"
+        entries.append(Entry(i, raw["adapter"], cases, kinds, raw["reason"], surface, raw.get("link"),
+                             raw.get("versions"), advice, dict(code), entry_id, str(i) if first else entry_id))
+    ids = [entry.id for entry in entries]
+    for entry_id in ids:
+        if ids.count(entry_id) > 1:
+            raise KnownDifferencesError(f"{path}: entry id {entry_id!r} is given to {ids.count(entry_id)} entries")
+    return tuple(entries)
 
 
-def mark(entries: list[Entry], adapter: str, surface: str, case_id: str, version: str | None, differences,
-         measured: bool = True) -> None:
-    """Set `known` on each difference an entry explains; count what each entry matched.
+# ---- which entry explains what: pure functions of the entries and the records -------------------------
+
+@functools.lru_cache(maxsize=4096)
+def _concerning(entries: tuple, adapter: str, surface: str, version: str | None) -> tuple:
+    # Most entries are about another adapter or surface; which ones concern a column is asked for every
+    # record, so it is remembered (a function of its arguments alone: entries never change).
+    return tuple(e for e in entries if e.concerns(adapter, surface, version))
+
+
+def explain(entries, record: Record, difference: Difference | None = None, *, name: str | None = None,
+            version: str | None = None) -> Entry | None:
+    """The entry that explains `difference` of `record` (the first in order whose adapter, surface,
+    version, case and kind fit), or None; without `difference`, the entry explaining the record's first
+    difference that one explains. `name` is the adapter's registry name when the record's adapter is a
+    label ("paddle@paddle-2.6.2" is named "paddle"); `version` stands in for a record without one.
+    A record the adapter did not observe (unavailable) is explained by nothing."""
+    if not record.ran:
+        return None
+    found = _concerning(tuple(entries), name or record.adapter, record.surface, record.version or version)
+    fits = [e for e in found if e.matches_case(record.case)]
+    for d in ([difference] if difference is not None else record.differences):
+        for e in fits:
+            if d.kind in e.kinds:
+                return e
+    return None
+
+
+def explained(entries, record: Record, *, name: str | None = None, version: str | None = None) -> Record:
+    """A copy of `record` whose differences carry the id of the entry explaining each (or None)."""
+    ids = []
+    for d in record.differences:
+        e = explain(entries, record, d, name=name, version=version)
+        ids.append(e.id if e is not None else None)
+    return record.with_known(ids)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A known-differences entry that no longer fits the records: "stale" (its patterns match no record)
+    or "fixed" (it matched `matched` records, none of which shows its difference any more)."""
+
+    kind: str
+    entry: Entry
+    matched: int = 0
+
+    def __str__(self) -> str:
+        if self.kind == "stale":
+            return f"stale: {self.entry.label()} matches no case that ran"
+        return (f"fixed: {self.entry.label()} matched {self.matched} record(s), none of which shows "
+                f"a {'/'.join(self.entry.kinds)} difference any more")
+
+
+def problems(entries, records, *, names: dict[str, str] | None = None, ran: dict[str, set] | None = None,
+             versions: dict[str, str | None] | None = None) -> list[Problem]:
+    """Stale and fixed entries over `records` (the whole of a run). An entry is judged only where its
+    adapter ran: `ran` maps each adapter name that ran to the versions it ran in (by default, those of
+    the records the adapters observed); an absent framework or version proves nothing. `names` maps a
+    record's adapter label to its registry name, `versions` a label to the version of a record without one.
 
     A record that was not measured (the API lacks an argument the case needs) cannot show that an entry
-    is fixed; it counts only for entries about unsupported arguments."""
-    if not isinstance(entries, Entries):
-        entries = Entries(entries)
-    for e in entries.concerning(adapter, surface, version):
-        if e._cases(case_id) is not None:
-            if measured or "unsupported-argument" in e.kinds:
-                e.seen_cases.add((adapter, surface, case_id))
-            for d in differences:
-                if d.kind in e.kinds and d.known is None:
-                    d.known = e.reason
-                    e.seen_differences += 1
-
-
-def problems(entries: list[Entry], ran: dict[str, set]) -> list[str]:
-    """Stale and fixed entries. `ran` maps each adapter name that ran to the versions it ran in; an
-    entry is judged only where one of them ran (an absent framework or version proves nothing)."""
+    is fixed; it counts as a match only for entries about unsupported arguments."""
+    names, versions = names or {}, versions or {}
+    if ran is None:
+        ran = {}
+        for r in records:
+            if r.ran:
+                ran.setdefault(names.get(r.adapter, r.adapter), set()).add(r.version or versions.get(r.adapter))
+    matched: dict[str, int] = {}
+    shown: set[str] = set()
+    for r in records:
+        if not r.ran:
+            continue
+        name, version = names.get(r.adapter, r.adapter), r.version or versions.get(r.adapter)
+        for e in _concerning(tuple(entries), name, r.surface, version):
+            if e.matches_case(r.case) and (r.measured or "unsupported-argument" in e.kinds):
+                matched[e.id] = matched.get(e.id, 0) + 1
+        for d in r.differences:
+            e = explain(entries, r, d, name=name, version=version)
+            if e is not None:
+                shown.add(e.id)
     out = []
     for e in entries:
-        if not any(fnmatch.fnmatchcase(name, e.adapter) and any(version_matches(v, e.versions) for v in versions)
-                   for name, versions in ran.items()):
+        if not any(fnmatch.fnmatchcase(n, e.adapter) and any(version_matches(v, e.versions) for v in vs)
+                   for n, vs in ran.items()):
             continue
-        if not e.seen_cases:
-            out.append(f"stale: {e.label()} matches no case that ran")
-        elif not e.seen_differences:
-            out.append(f"fixed: {e.label()} matched {len(e.seen_cases)} record(s), none of which shows "
-                       f"a {'/'.join(e.kinds)} difference any more")
+        if not matched.get(e.id):
+            out.append(Problem("stale", e))
+        elif e.id not in shown:
+            out.append(Problem("fixed", e, matched[e.id]))
     return out
 
 

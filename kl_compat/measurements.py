@@ -6,6 +6,8 @@ this compact form of it instead, conformance/measurements.json.gz (about 110 kB)
 `records`, and `generated`, `run_info`, `summary` and `new`, as gzipped JSON, schema
 "kl-compat-measurements/1". Any field of the report that is kept means what it means there
 (kl_compat/report/json_report.py); a reader that needs another field reads a report.json instead.
+Fields added since a file was written are absent from it: the guide reads a reproducer's `sentences`
+where they are, else cuts its `messages` at the call, so an older file still reads.
 
 `kl-compat report` rewrites the file whenever it writes the source checkout's own report
 (conformance/report/ of the checkout kl_compat runs from; never into an installed package), so that the

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import compare, golden, known, results
+import dataclasses
+
+from . import golden, known, results
 from .errors import KlCompatError
+from .record import AdapterLine, Record
 from .run import RunSummary, end_line, load_known
 
 
@@ -20,7 +23,7 @@ class MergeError(KlCompatError):
     pass
 
 
-def merge(paths: list[Path], out: Path, *, known_path: Path | None = None, golden_dir: Path | None = None,
+def merge(paths: list[Path], out: Path, *, known_path: Path | list[Path] | None = None, golden_dir: Path | None = None,
           allow_partial: bool = False, warn=None) -> RunSummary:
     """Merge results files into `out` (written whole or not at all, under its lock: results.Writer).
 
@@ -40,9 +43,9 @@ def merge(paths: list[Path], out: Path, *, known_path: Path | None = None, golde
             incomplete.append(f"{part.path}: incomplete (partial: no end line, {len(part.records)} records): "
                               "that run did not finish")
         for key in ("goldens", "cases", "kl_compat", "patterns"):
-            if part.run.get(key) != first.run.get(key):
-                raise MergeError(f"{part.path}: {key} {part.run.get(key)!r} differs from {first.path}'s "
-                                 f"{first.run.get(key)!r}: not shards of one run")
+            if getattr(part.run, key) != getattr(first.run, key):
+                raise MergeError(f"{part.path}: {key} {getattr(part.run, key)!r} differs from {first.path}'s "
+                                 f"{getattr(first.run, key)!r}: not shards of one run")
     incomplete += _missing_shards(parts)
     if incomplete and not allow_partial:
         more = f" (and {len(incomplete) - 1} more problem(s))" if len(incomplete) > 1 else ""
@@ -50,64 +53,63 @@ def merge(paths: list[Path], out: Path, *, known_path: Path | None = None, golde
     for problem in incomplete:
         (warn or (lambda m: None))(problem)
     entries = load_known(known_path)
-    order = {c.id: i for i, c in enumerate(golden.load(golden_dir))}
-    adapters: dict[str, dict] = {}
+    adapters: dict[str, AdapterLine] = {}
     for part in parts:
         for line in part.adapters:
-            label = line["adapter"]
-            if label not in adapters or (line["available"] and not adapters[label]["available"]):
+            label = line.adapter
+            if label not in adapters or (line.available and not adapters[label].available):
                 adapters[label] = line  # a shard where it ran describes it, not one where it could not
-    adapter_rank = {label: i for i, label in enumerate(adapters)}
-    surface_rank = {label: {s: i for i, s in enumerate(line.get("surfaces") or [])}
-                    for label, line in adapters.items()}
-    seen: dict[tuple, Path] = {}
-    records = []
-    for part in parts:
-        for r in part.records:
-            record_key = (r["adapter"], r["surface"], r["case"])
-            if record_key in seen:
-                raise MergeError(f"{part.path}: {r['adapter']}.{r['surface']} {r['case']} is also in {seen[record_key]}")
-            seen[record_key] = part.path
-            records.append(r)
-    try:
-        records.sort(key=lambda r: (adapter_rank[r["adapter"]], order[r["case"]],
-                                    surface_rank[r["adapter"]].get(r["surface"], 0)))
-    except KeyError as e:
-        raise MergeError(f"a record names {e.args[0]!r}, which is not in the goldens or adapter lines") from None
+    records = _ordered_records(parts, adapters, {c.id: i for i, c in enumerate(golden.load(golden_dir))})
 
     summary = RunSummary(Path(out))
     ran: dict[str, set] = {}
-    names = {label: line.get("name") or label for label, line in adapters.items()}
+    names = {label: line.registry_name for label, line in adapters.items()}
     for label, line in adapters.items():
-        if line.get("available"):
-            ran.setdefault(names[label], set()).add(line.get("version"))
+        if line.available:
+            ran.setdefault(names[label], set()).add(line.version)
+    records = [known.explained(entries, r, name=names[r.adapter]) for r in records]
     for r in records:
-        diffs = [compare.Difference(d["kind"], d["message"]) for d in r["differences"]]
-        known.mark(entries, names[r["adapter"]], r["surface"], r["case"], r.get("version"), diffs,
-                   measured=r["status"] != compare.UNSUPPORTED)
-        r["differences"] = [vars(d) for d in diffs]
         summary.add(r)
-    summary.unavailable = {label: line.get("reason") for label, line in adapters.items() if not line.get("available")}
+    summary.unavailable = {label: line.reason for label, line in adapters.items() if not line.available}
     summary.partial = incomplete
-    summary.known_problems = (known.problems(entries, ran) if not incomplete and not first.run.get("patterns")
-                              else [])
-    run_line = dict(first.run, shard=None, selected=sum(p.run.get("selected") or 0 for p in parts),
-                    started=min(str(p.run.get("started", "")) for p in parts),
-                    merged_from=[str(p.path) for p in parts])
-    if incomplete:
-        run_line["incomplete"] = incomplete
+    summary.known_problems = ([str(p) for p in known.problems(entries, summary.judged, names=names, ran=ran)]
+                              if not incomplete and not first.run.patterns else [])
+    run_line = dataclasses.replace(first.run, shard=None, selected=sum(p.run.selected or 0 for p in parts),
+                                   started=min(str(p.run.started or "") for p in parts),
+                                   merged_from=[str(p.path) for p in parts], incomplete=incomplete or None)
     with results.Writer(out) as w:
         w.write(run_line)
         for label, line in adapters.items():
             w.write(line)
             for r in records:
-                if r["adapter"] == label:
+                if r.adapter == label:
                     w.write(r)
         ends = [p.end for p in parts if p.end is not None]
-        end = end_line(summary, any(e.get("strict") for e in ends))
-        end["finished"] = max((str(e.get("finished", "")) for e in ends), default=end["finished"])
+        end = end_line(summary, any(e.strict for e in ends), entries)
+        end.finished = max((str(e.finished or "") for e in ends), default=end.finished)
         w.write(end)
     return summary
+
+
+def _ordered_records(parts, adapters: dict[str, AdapterLine], order: dict[str, int]) -> list[Record]:
+    """Every record of `parts`, in the run's order (adapter, the matrix's case order, surface); a record
+    in two parts, or naming a case or adapter the goldens and adapter lines lack, is a MergeError."""
+    adapter_rank = {label: i for i, label in enumerate(adapters)}
+    surface_rank = {label: {s: i for i, s in enumerate(line.surfaces or [])} for label, line in adapters.items()}
+    seen: dict[tuple, Path] = {}
+    records = []
+    for part in parts:
+        for r in part.records:
+            record_key = (r.adapter, r.surface, r.case)
+            if record_key in seen:
+                raise MergeError(f"{part.path}: {r.adapter}.{r.surface} {r.case} is also in {seen[record_key]}")
+            seen[record_key] = part.path
+            records.append(r)
+    try:
+        records.sort(key=lambda r: (adapter_rank[r.adapter], order[r.case], surface_rank[r.adapter].get(r.surface, 0)))
+    except KeyError as e:
+        raise MergeError(f"a record names {e.args[0]!r}, which is not in the goldens or adapter lines") from None
+    return records
 
 
 def _missing_shards(parts) -> list[str]:
@@ -116,14 +118,14 @@ def _missing_shards(parts) -> list[str]:
     by_label: dict[str, list] = {}
     for p in parts:
         for line in p.adapters:
-            by_label.setdefault(line["adapter"], []).append(p)
+            by_label.setdefault(line.adapter, []).append(p)
     out = []
     for label, ps in by_label.items():
-        if any(not p.run.get("shard") for p in ps):
+        if any(not p.run.shard for p in ps):
             continue
         given: dict[tuple, results.Results] = {}
         for p in ps:
-            shard = tuple(p.run["shard"])
+            shard = tuple(p.run.shard)
             if shard in given:
                 raise MergeError(f"{p.path}: shard {shard[0]}/{shard[1]} of {label} is also in {given[shard].path}")
             given[shard] = p
@@ -145,7 +147,9 @@ def add_parser(sub) -> None:
     p = sub.add_parser("merge", help="merge shard results files into one, as an unsharded run writes it")
     p.add_argument("inputs", nargs="+", type=Path, metavar="RESULTS")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--known", type=Path, default=None, help="known-differences file (default: the package's)")
+    p.add_argument("--known", type=Path, action="append", default=None, metavar="FILE",
+                   help="known-differences file (default: the package's); repeatable, the files' entries "
+                        "combined in order (e.g. the package's, then your own)")
     p.add_argument("--strict", action="store_true", help="fail on stale or fixed known-difference entries")
     p.add_argument("--allow-partial", action="store_true",
                    help="merge partial inputs and incomplete sets of shards (said on stderr; the merged file "

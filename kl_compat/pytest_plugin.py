@@ -35,7 +35,8 @@ Options of the `kl_compat` marker (keywords):
   dtypes    operand dtypes; default every dtype NumPy has (float16, float32, float64, int32, int64).
             "bfloat16" cases get ml_dtypes' bfloat16 arrays (pip install 'kl-compat[bfloat16]'); without
             ml_dtypes they skip, saying so
-  known     a known-differences file, relative to pytest's rootdir
+  known     a known-differences file, relative to pytest's rootdir, or a list of them (their entries
+            combined in order, e.g. the package's and your own)
   adapter   the adapter name the file's entries are matched against (default "user")
   warnings  "ignore" (default): warnings are not judged; "none": any warning is a difference;
             "torch": exactly the warnings PyTorch gives (spec S5: size_average/reduce and reduction='mean')
@@ -209,10 +210,14 @@ def _options(given: dict, config=None) -> dict:
             raise PluginError(f"@pytest.mark.{MARKER}(dtypes=...): unknown dtype(s) {', '.join(map(repr, wrong))}; "
                               f"dtypes are {', '.join(ALL_DTYPES)}")
     if options.get("known"):
-        path = Path(options["known"])
-        if not path.is_absolute() and config is not None:
-            path = Path(str(config.rootpath)) / path
-        options["known"] = path
+        files = options["known"] if isinstance(options["known"], (list, tuple)) else [options["known"]]
+        paths = []
+        for p in files:
+            path = Path(p)
+            if not path.is_absolute() and config is not None:
+                path = Path(str(config.rootpath)) / path
+            paths.append(path)
+        options["known"] = tuple(paths)
     return options
 
 
@@ -414,13 +419,25 @@ def _shown(value) -> str:
     return f"a {type(value).__name__}: {text if len(text) <= 60 else text[:57] + '...'}"
 
 
-def load_known(path) -> list:
-    """A known-differences file's entries, every field's type checked first: a malformed file is one
-    PluginError naming the file, the entry and the field (at collection, not a TypeError mid-run)."""
+def load_known(paths) -> tuple:
+    """The entries of a known-differences file (or of several, combined in order), every field's type
+    checked first: a malformed file is one PluginError naming the file, the entry and the field (at
+    collection, not a TypeError mid-run)."""
+    from . import known
+
+    paths = [Path(p) for p in paths] if isinstance(paths, (list, tuple)) else [Path(paths)]
+    for path in paths:
+        _check_known_file(path)
+    try:
+        return known.load(paths)
+    except known.KnownDifferencesError as e:
+        raise PluginError(str(e)) from None
+
+
+def _check_known_file(path: Path) -> None:
     from . import known
     from .tomlfile import read_toml
 
-    path = Path(path)
     if not path.is_file():
         raise PluginError(f"known-differences file {path} does not exist (known= of @pytest.mark.{MARKER} is "
                           "relative to pytest's rootdir)")
@@ -438,20 +455,23 @@ def load_known(path) -> list:
             known.version_matches("0", raw.get("versions"))  # a specifier that cannot be read fails now, not mid-run
         except known.KnownDifferencesError as e:
             raise PluginError(f"{path}: [[difference]] number {i}: 'versions': {e}") from None
-    try:
-        return known.load(path)
-    except known.KnownDifferencesError as e:
-        raise PluginError(str(e)) from None
 
 
 class _KnownFile:
-    """One known-differences file in a run: its entries (shared by every test naming the file), the
-    (adapter, case id) pairs the collected tests select, and those judged so far."""
+    """One known-differences file (or list of files) in a run: its entries (shared by every test naming
+    it), the (adapter, case id) pairs the collected tests select, those judged so far, and the ids of the
+    entries that explained a difference of theirs (kl_compat.known.explain)."""
 
-    def __init__(self, path: Path, entries: list):
-        self.path, self.entries = path, entries
+    def __init__(self, paths, entries):
+        self.paths = tuple(paths) if isinstance(paths, (list, tuple)) else (Path(paths),)
+        self.path = ", ".join(str(p) for p in self.paths)  # how problems name it
+        self.entries = entries
         self.selected: set = set()
         self.checked: set = set()
+        self.explained: set[str] = set()
+
+    def reason(self, entry_id: str) -> str:
+        return next((e.reason for e in self.entries if e.id == entry_id), entry_id)
 
     def problems(self) -> list[str]:
         out = []
@@ -459,7 +479,7 @@ class _KnownFile:
             matched = {pair for pair in self.selected if e.applies(pair[0], SURFACE, pair[1], None)}
             if not matched:
                 out.append(f"{self.path}: stale: {e.label()} matches no case the collected tests select")
-            elif matched <= self.checked and not e.seen_differences:
+            elif matched <= self.checked and e.id not in self.explained:
                 out.append(f"{self.path}: fixed: {e.label()} matched {len(matched)} case(s), all judged, none of "
                            f"which shows a {'/'.join(e.kinds)} difference any more")
         return out
@@ -467,14 +487,14 @@ class _KnownFile:
 
 class _Session:
     def __init__(self):
-        self.known: dict[Path, _KnownFile] = {}
+        self.known: dict[tuple, _KnownFile] = {}
         self.problems: list[str] = []
 
-    def known_file(self, path: Path) -> _KnownFile:
-        path = Path(path).resolve()
-        if path not in self.known:
-            self.known[path] = _KnownFile(path, load_known(path))
-        return self.known[path]
+    def known_file(self, paths) -> _KnownFile:
+        key = tuple(Path(p).resolve() for p in (paths if isinstance(paths, (list, tuple)) else [paths]))
+        if key not in self.known:
+            self.known[key] = _KnownFile(key, load_known(key))
+        return self.known[key]
 
 
 # ---- judging ----------------------------------------------------------------------------------------
@@ -497,15 +517,15 @@ def _apply_options(verdict, case, obs, raised, options: dict) -> None:
         verdict.differences[:] = [d for d in verdict.differences if d.kind != "warning"]
         if mode == "none":
             verdict.differences.extend(
-                Difference("warning", f"warned {w['category']}: {_one_line(w['message'])!r}, and warnings='none' "
-                                      f"expects no warning [{case.call}]") for w in obs.warnings)
+                Difference("warning", "warned-none", "warnings", observed=f"{w['category']}: {_one_line(w['message'])!r}",
+                           call=str(case.call)) for w in obs.warnings)
         verdict.status = DIFFERS if verdict.differences else MATCH
     if (exp.outcome == "error" and obs.status == RAISED and options.get("errors", ERRORS[0]) == "spec"
             and not _raised_as_spec_says(raised, exp.error)):
         verdict.status = DIFFERS
         verdict.differences.append(Difference(
-            "error-vs-value", f"raised {type(raised).__name__}: {_one_line(str(raised))}, but the spec raises "
-                              f"{exp.error}: {exp.message} [{case.call}] (errors='any' accepts any exception)"))
+            "error-vs-value", "raised-other", "error", f"{exp.error}: {exp.message}",
+            f"{type(raised).__name__}: {_one_line(str(raised))}", str(case.call)))
 
 
 class ConformanceCase:
@@ -526,8 +546,9 @@ class ConformanceCase:
 
     def _known(self) -> _KnownFile | None:
         if self._known_file is None and self.options.get("known"):
-            path = Path(self.options["known"])
-            self._known_file = _KnownFile(path, load_known(path))
+            paths = self.options["known"]
+            paths = [Path(p) for p in paths] if isinstance(paths, (list, tuple)) else [Path(paths)]
+            self._known_file = _KnownFile(paths, load_known(paths))
         return self._known_file
 
     def judge(self, fn, grad=None):
@@ -535,7 +556,7 @@ class ConformanceCase:
         differences marked; no pytest outcome. Raises ImplementationError for a return value that is not an
         array of numbers, Bfloat16Unavailable for a bfloat16 case without ml_dtypes."""
         from . import compare, known
-        from .adapters.base import UNSUPPORTED
+        from .record import Record
 
         adapter = self.options.get("adapter") or "user"
         obs, raised = _observe(fn, self.case, grad, adapter)
@@ -544,8 +565,12 @@ class ConformanceCase:
         known_file = self._known()
         if known_file is not None:
             known_file.checked.add((adapter, self.case.id))
-            known.mark(known_file.entries, adapter, SURFACE, self.case.id, None, verdict.differences,
-                       measured=verdict.status != UNSUPPORTED)
+            record = Record(self.case.id, adapter, SURFACE, verdict.status, verdict.differences)
+            for d in verdict.differences:
+                e = known.explain(known_file.entries, record, d)
+                d.known = e.id if e is not None else None
+                if e is not None:
+                    known_file.explained.add(e.id)
         return verdict
 
     def check(self, fn, grad=None):
@@ -567,7 +592,9 @@ class ConformanceCase:
             pytest.skip(f"unsupported: {verdict.differences[0].message}")
         lines = [f"{d.kind}: {d.message}" for d in verdict.differences]
         if verdict.differences and all(d.known for d in verdict.differences):
-            pytest.xfail("known difference: " + "; ".join(sorted({d.known for d in verdict.differences})))
+            known_file = self._known()
+            reasons = {known_file.reason(d.known) if known_file else d.known for d in verdict.differences}
+            pytest.xfail("known difference: " + "; ".join(sorted(str(r) for r in reasons)))
         pytest.fail(f"{self.case.id} {verdict.status}:\n" + "\n".join(lines), pytrace=False)
 
     def __repr__(self) -> str:

@@ -3,7 +3,7 @@
 For a finding (kl_compat.report.model), start from its representative failing case and build candidates,
 smallest first:
   - every single element as a 1-element pair of the same rank, shape (1,)*ndim ((), when the case is 0-d),
-    the element named in the difference's message first (`out[3]=...`);
+    the element the difference is about first (its `where`, e.g. `out[3]`);
   - the first k elements (k = 2, 4, 8, ...) as shape (k, 1, ..., 1), for differences that need several
     terms (a float16 sum that overflows before 'batchmean' divides it);
   - for operands of different shapes (broadcasting), one element each, each keeping its own rank.
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +39,6 @@ from .results import version_label
 
 MAX_LITERAL_ELEMENTS = 64  # larger inputs are not printed as literals
 MAX_SINGLES = 64  # single-element candidates tried per finding
-_INDEX = re.compile(r"^(?:out|grad_input|grad_target)\[(\d+)\]")
 
 
 # ---- candidates ---------------------------------------------------------------------------------------
@@ -74,9 +72,11 @@ def candidate_arrays(case: GoldenCase, hint: int | None = None) -> list[tuple[np
     return out
 
 
-def _hint(message: str) -> int | None:
-    m = _INDEX.match(message)
-    return int(m.group(1)) if m else None
+def _hint(where: str | None) -> int | None:
+    """The element a difference is about, from its `where` (`out[3]` -> 3): tried first when minimising."""
+    from .record import element_index
+
+    return element_index(where) if where and where.split("[")[0] in ("out", "grad_input", "grad_target") else None
 
 
 # ---- running ------------------------------------------------------------------------------------------
@@ -150,7 +150,8 @@ def outcome(case: GoldenCase, obs) -> dict:
     """What an adapter did on a case, judged: for reports and guides."""
     verdict = compare.judge(case, obs)
     out = {"status": verdict.status, "kinds": sorted({d.kind for d in verdict.differences}),
-           "messages": [d.message for d in verdict.differences], "observed": obs.status}
+           "messages": [d.message for d in verdict.differences],
+           "sentences": [d.sentence for d in verdict.differences], "observed": obs.status}
     if obs.status == "ok":
         out.update(shape=list(obs.shape), dtype=obs.dtype, value=_plain(obs.value))
     elif obs.status == "raised":
@@ -202,7 +203,7 @@ def reproduce(findings: list[dict], columns: dict[str, dict], goldens_by_id: dic
             f["reproducer"] = {"minimised": False, "note": f"case {item['case']} is not in the current goldens",
                                "case": item["case"], "surface": item["surface"]}
             continue
-        hint = next((_hint(e["message"]) for e in f["examples"] if e["case"] == item["case"]), None)
+        hint = next((_hint(e.get("where")) for e in f["examples"] if e["case"] == item["case"]), None)
         cands = [make_case(f"repro/{f['id']}/{i}", x, y, original.call, original.input_dtype, original.target_dtype)
                  for i, (x, y) in enumerate(candidate_arrays(original, hint))]
         plans[f["id"]] = (item, original, cands)

@@ -1,4 +1,5 @@
-"""The results file: JSON Lines, one object a line, written as the run goes (schema "kl-compat-results/1").
+"""The results file: JSON Lines, one object a line, written as the run goes (schema record.SCHEMA,
+"kl-compat-results/2"; a file of another schema, /1 included, is refused in one line: run it again).
 
 Writer streams the lines to a temporary file beside the target, `.<name>.partial-<pid>`, and renames it
 onto the target only when the run ends normally: the target is always a whole file, and the previous
@@ -7,22 +8,29 @@ lines in `<stem>.partial<suffix>` (results/latest.partial.jsonl); one killed out
 the hidden stream, which the next run writing the same target moves to that name. A lock on
 `<target>.lock` (flock) keeps two processes from writing one target. The stream is flushed at most
 every 0.2 s, so a killed run keeps the records judged up to a moment before; a reader accepts a file
-whose last line was cut off or that has no end line, and says so (`Results.truncated`). Lines, by "type":
+whose last line was cut off or that has no end line, and says so (`Results.truncated`).
+
+Every line is a typed record of kl_compat.record (RunLine, AdapterLine, Record, EndLine: the fields
+are listed there), written with its to_json() and read back with from_json(): `read` gives typed lines,
+and no reader looks into the JSON itself. In short, by "type":
 
   run      first line. schema, kl_compat version, started (ISO 8601 UTC), argv, python, numpy,
-           platform, goldens (manifest sha256), cases (how many the matrix holds), shard; a merge of
-           partial inputs (merge --allow-partial) adds merged_from and incomplete [why, ...].
-  adapter  one per adapter, before its records. adapter, available, framework, version, python,
+           platform, goldens (manifest sha256), cases (how many the matrix holds), shard, patterns; a
+           merge adds merged_from, and incomplete [why, ...].
+  adapter  one per adapter, before its records. adapter, name, available, framework, version, python,
            numpy, executable, environment (a named environment, or null), reason and hint when
            unavailable; what the adapter's runtime() reports among RUNTIME_FIELDS (r, libtorch) when
            it reports it. Shown to people as version_label() formats it.
   record   one per case x adapter x surface. case, group, adapter, surface, version, status
-           (kl_compat.compare.STATUSES), differences [{kind, message, known}], max_ulp, convention,
-           observed {status, shape, dtype, warnings [{category, message}], error {type, message},
-           value (a list when at most 64 elements, else null), grad_input and grad_target
-           {status, dtype, message}, seconds, detail, unsupported}.
+           (kl_compat.record.STATUSES), differences [{kind, form, where, expected, observed, by, note,
+           call, follows, known, message}] (known: the explaining entry's id; message: rendered from
+           the other fields, never read back), max_ulp, convention, observed {status, shape, dtype,
+           warnings [{category, message}], error {type, message}, value (a list when at most 64
+           elements, else null), grad_input and grad_target {status, dtype, message}, seconds,
+           detail, unsupported}.
   end      last line. finished, counts {adapter: {surface: {status: n}}}, known_problems (stale or
-           fixed entries of the known-differences file), strict.
+           fixed entries of the known-differences files), strict, unavailable, known {entry id:
+           reason} (the entries the records name).
 Non-finite numbers are written as the strings "nan", "inf" and "-inf" (JSON has no such numbers).
 """
 
@@ -39,9 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import KlCompatError
-
-SCHEMA = "kl-compat-results/1"
-INLINE_VALUES = 64
+from .record import INLINE_VALUES, SCHEMA, AdapterLine, EndLine, Observed, Record, RecordError, RunLine  # noqa: F401
 
 
 class ResultsError(KlCompatError):
@@ -88,16 +94,8 @@ def version_label(name, version, runtime: dict | None = None) -> str:
 
 
 def observed_summary(obs) -> dict:
-    value = None
-    if obs.value is not None and np.size(obs.value) <= INLINE_VALUES:
-        value = jsonable(np.asarray(obs.value))
-    grads = {}
-    for name in ("grad_input", "grad_target"):
-        g = getattr(obs, name)
-        grads[name] = None if g is None else {"status": g.status, "dtype": g.dtype, "message": g.message}
-    return {"status": obs.status, "shape": None if obs.shape is None else list(obs.shape), "dtype": obs.dtype,
-            "warnings": obs.warnings, "error": obs.error, "value": value, **grads,
-            "seconds": round(obs.seconds, 6), "detail": obs.detail, "unsupported": obs.unsupported}
+    """The `observed` field of a record for an adapter's Observation."""
+    return Observed.of(obs).to_json()
 
 
 _encode = json.JSONEncoder(allow_nan=False).encode  # (json.dumps would build an encoder per line)
@@ -153,7 +151,10 @@ class Writer:
         os.replace(left[-1], self.partial)
         return self.partial
 
-    def write(self, obj: dict) -> None:
+    def write(self, obj) -> None:
+        """One line: a typed line of kl_compat.record (its to_json()) or a dict."""
+        if not isinstance(obj, dict):
+            obj = obj.to_json()
         try:
             line = _encode(obj)
         except (ValueError, TypeError):  # non-finite floats or NumPy scalars: the slower, general route
@@ -301,26 +302,27 @@ def _why(e: OSError) -> str:
 @dataclass
 class Results:
     path: Path
-    run: dict
-    adapters: list[dict] = field(default_factory=list)
-    records: list[dict] = field(default_factory=list)
-    end: dict | None = None
+    run: RunLine
+    adapters: list[AdapterLine] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)
+    end: EndLine | None = None
     truncated: bool = False  # partial: the file stops before its "end" line (the run did not end normally),
     # or it merges partial inputs (its run line lists them under "incomplete")
 
     def counts(self) -> dict:
         out: dict = {}
         for r in self.records:
-            by_status = out.setdefault(r["adapter"], {}).setdefault(r["surface"], {})
-            by_status[r["status"]] = by_status.get(r["status"], 0) + 1
+            by_status = out.setdefault(r.adapter, {}).setdefault(r.surface, {})
+            by_status[r.status] = by_status.get(r.status, 0) + 1
         return out
 
 
 def read(path: Path) -> Results:
     """A results file, checked line by line: a line that is not JSON, of an unknown type, or missing a
-    field or holding one of the wrong type raises ResultsError naming the file, the line and the field.
-    A file whose last line was cut off, or that has no end line, reads as `truncated` (the run did not
-    end normally: a `<stem>.partial<suffix>` file, or a killed run's stream)."""
+    field or holding one of the wrong type raises ResultsError naming the file, the line and the field;
+    a file of another schema (an older kl_compat's) raises it saying which, and to run again. A file
+    whose last line was cut off, or that has no end line, reads as `truncated` (the run did not end
+    normally: a `<stem>.partial<suffix>` file, or a killed run's stream)."""
     path = Path(path)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -332,8 +334,6 @@ def read(path: Path) -> Results:
         raise ResultsError(f"{path}: not a text file ({e})") from None
     except OSError as e:
         raise ResultsError(f"{path}: cannot read: {_why(e)}") from None
-    from .compare import KINDS, STATUSES
-
     res = None
     for n, line in enumerate(lines, 1):
         if not line.strip():
@@ -347,58 +347,86 @@ def read(path: Path) -> Results:
             raise ResultsError(f"{path}:{n}: not JSON ({e})") from None
         kind = obj.get("type") if isinstance(obj, dict) else None
         if res is None:
-            if kind != "run" or obj.get("schema") != SCHEMA:
-                raise ResultsError(f"{path}:{n}: not a kl-compat results file (first line must be a "
-                                   f"'run' line with schema {SCHEMA!r})")
+            _check_schema(obj, kind, path, n)
             _check(obj, _RUN_FIELDS, path, n)
-            res = Results(path, obj)
+            res = Results(path, RunLine.from_json(obj))
             continue
         if res.end is not None:
             raise ResultsError(f"{path}:{n}: a {kind!r} line after the end line (two files joined?)")
-        if kind == "adapter":
-            _check(obj, _ADAPTER_FIELDS, path, n)
-            res.adapters.append(obj)
-        elif kind == "record":
-            _check(obj, _RECORD_FIELDS, path, n)
-            if obj["status"] not in STATUSES:
-                raise ResultsError(f"{path}:{n}: record: status {obj['status']!r} is not one of {', '.join(STATUSES)}")
-            for d in obj["differences"]:
-                if not isinstance(d, dict):
-                    raise ResultsError(f"{path}:{n}: record: a difference must be an object, got {d!r}")
-                _check(d, _DIFFERENCE_FIELDS, path, n, "difference")
-                if d["kind"] not in KINDS:
-                    raise ResultsError(f"{path}:{n}: difference: kind {json.dumps(d['kind'])[:60]} is not one of "
-                                       f"{', '.join(KINDS)}")
-            res.records.append(obj)
-        elif kind == "end":
-            _check(obj, _END_FIELDS, path, n)
-            res.end = obj
-        else:
-            raise ResultsError(f"{path}:{n}: unknown line type {kind!r}")
+        _read_line(res, obj, kind, path, n)
     if res is None:
         raise ResultsError(f"{path}: empty results file")
-    if res.end is None or res.run.get("incomplete"):  # (a merge of partial inputs, allowed: merge.py)
+    if res.end is None or res.run.incomplete:  # (a merge of partial inputs, allowed: merge.py)
         res.truncated = True
     return res
+
+
+def _check_schema(obj, kind, path: Path, n: int) -> None:
+    if kind != "run" or not isinstance(obj.get("schema"), str):
+        raise ResultsError(f"{path}:{n}: not a kl-compat results file (first line must be a "
+                           f"'run' line with schema {SCHEMA!r})")
+    if obj["schema"] != SCHEMA:
+        raise ResultsError(f"{path}:{n}: not a kl-compat results file of this version: schema "
+                           f"{json.dumps(obj['schema'])[:60]}, this kl_compat reads {SCHEMA!r}; run it again "
+                           "with this version (kl-compat run)")
+
+
+def _read_line(res: Results, obj: dict, kind, path: Path, n: int) -> None:
+    from .compare import KINDS
+    from .record import FORMS, STATUSES
+
+    if kind == "adapter":
+        _check(obj, _ADAPTER_FIELDS, path, n)
+        res.adapters.append(AdapterLine.from_json(obj))
+    elif kind == "record":
+        _check(obj, _RECORD_FIELDS, path, n)
+        if obj["status"] not in STATUSES:
+            raise ResultsError(f"{path}:{n}: record: status {obj['status']!r} is not one of {', '.join(STATUSES)}")
+        for d in obj["differences"]:
+            if not isinstance(d, dict):
+                raise ResultsError(f"{path}:{n}: record: a difference must be an object, got {d!r}")
+            _check(d, _DIFFERENCE_FIELDS, path, n, "difference")
+            if d["kind"] not in KINDS:
+                raise ResultsError(f"{path}:{n}: difference: kind {json.dumps(d['kind'])[:60]} is not one of "
+                                   f"{', '.join(KINDS)}")
+            if "form" in d and d["form"] not in FORMS:
+                raise ResultsError(f"{path}:{n}: difference: form {json.dumps(d['form'])[:60]} is not one of "
+                                   f"{', '.join(FORMS)}")
+            if "form" not in d and "message" not in d:
+                raise ResultsError(f"{path}:{n}: difference without 'message'")
+            if "form" in d and "where" not in d:
+                raise ResultsError(f"{path}:{n}: difference without 'where'")
+        res.records.append(Record.from_json(obj))
+    elif kind == "end":
+        _check(obj, _END_FIELDS, path, n)
+        res.end = EndLine.from_json(obj)
+    else:
+        raise ResultsError(f"{path}:{n}: unknown line type {kind!r}")
 
 
 # Per line type: field -> (the types it may have, whether it is required). What readers of results files
 # (diff, merge, report) rely on; a line may hold more.
 _STR, _INT, _NONE = (str,), (int,), (type(None),)
 _RUN_FIELDS = {"goldens": (_STR + _NONE, False), "cases": (_INT + _NONE, False), "selected": (_INT + _NONE, False),
-               "shard": ((list,) + _NONE, False), "patterns": ((list,) + _NONE, False), "started": (_STR, False),
-               "kl_compat": (_STR + _NONE, False)}
+               "shard": ((list,) + _NONE, False), "patterns": ((list,) + _NONE, False),
+               "started": (_STR + _NONE, False),
+               "kl_compat": (_STR + _NONE, False), "argv": ((list,), False),
+               "merged_from": ((list,) + _NONE, False), "incomplete": ((list,) + _NONE, False)}
 _ADAPTER_FIELDS = {"adapter": (_STR, True), "available": ((bool,), True), "name": (_STR + _NONE, False),
                    "version": (_STR + _NONE, False), "surfaces": ((list,) + _NONE, False),
                    "reason": (_STR + _NONE, False)}
 _RECORD_FIELDS = {"case": (_STR, True), "adapter": (_STR, True), "surface": (_STR, True), "status": (_STR, True),
                   "differences": ((list,), True), "version": (_STR + _NONE, False),
-                  "observed": ((dict,) + _NONE, False)}
-_DIFFERENCE_FIELDS = {"kind": (_STR, True), "message": (_STR, True), "known": (_STR + _NONE, False)}
-_END_FIELDS = {"finished": (_STR, False), "counts": ((dict,), False), "known_problems": ((list,), False),
-               "strict": ((bool,), False)}
-_TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false", list: "a list", dict: "an object",
-               type(None): "null"}
+                  "observed": ((dict,) + _NONE, False), "group": (_STR + _NONE, False),
+                  "convention": (_STR + _NONE, False), "max_ulp": ((int, float, str) + _NONE, False)}
+_OPT_STR = (_STR + _NONE, False)
+_DIFFERENCE_FIELDS = {"kind": (_STR, True), "message": (_STR, False), "known": _OPT_STR, "form": (_STR, False),
+                      "where": (_STR, False), "expected": _OPT_STR, "observed": _OPT_STR, "by": (_STR, False),
+                      "note": _OPT_STR, "call": (_STR, False), "follows": _OPT_STR}
+_END_FIELDS = {"finished": (_STR + _NONE, False), "counts": ((dict,), False), "known_problems": ((list,), False),
+               "strict": ((bool,), False), "unavailable": ((dict,), False), "known": ((dict,), False)}
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list",
+               dict: "an object", type(None): "null"}
 
 
 def _check(obj: dict, fields: dict, path: Path, n: int, what: str | None = None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import fnmatch
 import gc
@@ -20,6 +21,7 @@ import numpy as np
 from . import __version__, compare, golden, known, results, runner
 from .errors import KlCompatError
 from .exitcode import ExitCode
+from .record import UNAVAILABLE, AdapterLine, Difference, EndLine, Observed, Record, RunLine
 
 # Exit statuses of `kl-compat run` (and, where they apply, report, merge, diff, doctor): kl_compat.exitcode's,
 # by this module's names (each command's --help: kl_compat.cli.helptext).
@@ -54,7 +56,7 @@ class AdapterSpec:
 class RunSummary:
     path: Path
     counts: dict = field(default_factory=dict)
-    new: list = field(default_factory=list)  # (adapter, surface, case, Difference) not explained
+    new: list[tuple[str, str, str, Difference]] = field(default_factory=list)  # (adapter, surface, case, d): new
     known_problems: list = field(default_factory=list)
     unavailable: dict = field(default_factory=dict)  # adapter -> reason
     records: int = 0
@@ -63,17 +65,18 @@ class RunSummary:
     skipped: dict = field(default_factory=dict)  # adapter -> records not observed (unavailable)
     partial: list = field(default_factory=list)  # why the results are incomplete (merge --allow-partial)
     recovered: Path | None = None  # a killed run's stream of the same file, moved aside (results.Writer)
+    judged: list[Record] = field(default_factory=list)  # every record, without its observation: for known.problems
 
-    def add(self, record: dict) -> None:
-        by_status = self.counts.setdefault(record["adapter"], {}).setdefault(record["surface"], {})
-        by_status[record["status"]] = by_status.get(record["status"], 0) + 1
+    def add(self, record: Record) -> None:
+        by_status = self.counts.setdefault(record.adapter, {}).setdefault(record.surface, {})
+        by_status[record.status] = by_status.get(record.status, 0) + 1
         self.records += 1
-        if record["status"] != runner.UNAVAILABLE:
+        self.judged.append(dataclasses.replace(record, observed=None))
+        if record.status != UNAVAILABLE:
             self.checked += 1
-            self.new.extend((record["adapter"], record["surface"], record["case"], compare.Difference(**d))
-                            for d in record["differences"] if d["known"] is None)
+            self.new.extend((record.adapter, record.surface, record.case, d) for d in record.new)
         else:
-            self.skipped[record["adapter"]] = self.skipped.get(record["adapter"], 0) + 1
+            self.skipped[record.adapter] = self.skipped.get(record.adapter, 0) + 1
 
     def failed(self, strict: bool) -> bool:
         return bool(self.new) or (strict and bool(self.known_problems))
@@ -111,7 +114,7 @@ def select_cases(cases, patterns=None, shard: tuple[int, int] | None = None):
 
 
 def run(adapters: list[AdapterSpec], out: Path, *, patterns=None, shard=None, timeout=runner.DEFAULT_TIMEOUT,
-        known_path: Path | None = None, golden_dir: Path | None = None, strict: bool = False,
+        known_path: Path | list[Path] | None = None, golden_dir: Path | None = None, strict: bool = False,
         progress: bool = False, argv=None, workers: int = 1) -> RunSummary:
     """Run `adapters` over the selected cases, streaming one record per case x surface to `out`.
 
@@ -142,12 +145,11 @@ def run(adapters: list[AdapterSpec], out: Path, *, patterns=None, shard=None, ti
     summary = RunSummary(Path(out))
     with results.Writer(out) as w:
         summary.recovered = w.recovered
-        w.write({"type": "run", "schema": results.SCHEMA, "kl_compat": __version__, "started": _now(),
-                 "argv": list(argv or sys.argv), "python": platform.python_version(), "numpy": np.__version__,
-                 "platform": platform.platform(), "goldens": golden.manifest_digest(manifest),
-                 "cases": len(all_cases), "selected": len(cases),
-                 "shard": list(shard) if shard else None, "patterns": patterns})
+        w.write(RunLine(results.SCHEMA, __version__, _now(), list(argv or sys.argv), platform.python_version(),
+                        np.__version__, platform.platform(), golden.manifest_digest(manifest), len(all_cases),
+                        len(cases), list(shard) if shard else None, patterns))
         ran: dict[str, set] = {}
+        names: dict[str, str] = {}
         for spec_ in adapters:
             label = spec_.label or spec_.name
             sessions = [runner.AdapterSession(spec_.name, timeout=timeout, python=spec_.python, goldens=goldens)
@@ -159,6 +161,7 @@ def run(adapters: list[AdapterSpec], out: Path, *, patterns=None, shard=None, ti
                 available = all([s.start() for s in sessions])
                 state = sessions[0].state
                 w.write(adapter_line(spec_, label, state))
+                names[label] = spec_.name
                 if available:
                     ran.setdefault(spec_.name, set()).add(state.info.get("version"))
                 else:
@@ -181,8 +184,9 @@ def run(adapters: list[AdapterSpec], out: Path, *, patterns=None, shard=None, ti
             finally:
                 for s in sessions:
                     s.close()
-        summary.known_problems = known.problems(entries, ran) if not patterns and not shard else []
-        w.write(end_line(summary, strict))
+        summary.known_problems = [str(p) for p in known.problems(entries, summary.judged, names=names, ran=ran)] \
+            if not patterns and not shard else []
+        w.write(end_line(summary, strict, entries))
     return summary
 
 
@@ -243,35 +247,39 @@ def _observe(sessions, cases, on_observation) -> None:
         raise RuntimeError(f"no observation of {order[cursor][0]} on {order[cursor][1]} came back from the workers")
 
 
-def adapter_line(spec_: AdapterSpec, label: str, state) -> dict:
+def adapter_line(spec_: AdapterSpec, label: str, state) -> AdapterLine:
     info = state.info
-    line = {"type": "adapter", "adapter": label, "name": spec_.name, "available": state.available,
-            "environment": spec_.environment}
+    line = AdapterLine(label, state.available, spec_.name, spec_.environment)
     if state.available:
-        line.update({k: info.get(k) for k in ("framework", "version", "python", "numpy", "platform",
-                                               "executable", "surfaces")})
-        line.update({k: info[k] for k in results.RUNTIME_FIELDS if k in info})
+        for k in AdapterLine._AVAILABLE:
+            setattr(line, k, info.get(k))
+        line.runtime = {k: info[k] for k in results.RUNTIME_FIELDS if k in info}
     else:
-        line.update(reason=state.reason, hint=state.hint)
+        line.reason, line.hint = state.reason, state.hint
     return line
 
 
-def judge_record(case, obs, name: str, label: str, version: str | None, entries) -> dict:
-    """The results-file record of one observation, its differences marked known or not."""
+def judge_record(case, obs, name: str, label: str, version: str | None, entries) -> Record:
+    """The results-file record of one observation, each difference carrying the id of the entry that
+    explains it, or None."""
     verdict = compare.judge(case, obs)
+    record = Record(case.id, label, obs.surface, verdict.status, verdict.differences, case.group, version,
+                    verdict.max_ulp, verdict.convention, Observed.of(obs))
     # Known differences are matched on the adapter's name (and its version), not the label: an entry
     # for "paddle" covers paddle@paddle-2.6.2 too unless its `versions` say otherwise.
-    known.mark(entries, name, obs.surface, case.id, version, verdict.differences,
-               measured=verdict.status != compare.UNSUPPORTED)
-    return {"type": "record", "case": case.id, "group": case.group, "adapter": label, "surface": obs.surface,
-            "version": version, "status": verdict.status, "differences": [vars(d) for d in verdict.differences],
-            "max_ulp": verdict.max_ulp, "convention": verdict.convention,
-            "observed": results.observed_summary(obs)}
+    return known.explained(entries, record, name=name) if record.differences else record
 
 
-def end_line(summary: "RunSummary", strict: bool) -> dict:
-    return {"type": "end", "finished": _now(), "counts": summary.counts, "known_problems": summary.known_problems,
-            "strict": strict, "unavailable": summary.unavailable}
+def known_reasons(entries, records) -> dict[str, str]:
+    """The end line's `known`: the id and reason of each entry the records name, so that a results file
+    explains its own ids."""
+    named = {d.known for r in records for d in r.differences if d.known is not None}
+    return {e.id: e.reason for e in entries if e.id in named}
+
+
+def end_line(summary: "RunSummary", strict: bool, entries=()) -> EndLine:
+    return EndLine(_now(), summary.counts, summary.known_problems, strict, summary.unavailable,
+                   known_reasons(entries, summary.judged))
 
 
 def _progress(enabled: bool, label: str, total: int, state):
@@ -352,6 +360,7 @@ def check_workers(n) -> int:
     return n
 
 
-def load_known(path: Path | None = None):
-    """known.load, before any worker starts: a bad entry fails at once, naming itself, rather than mid-run."""
-    return known.load(path)
+def load_known(paths: Path | list[Path] | None = None):
+    """known.load (one file or several), before any worker starts: a bad entry fails at once, naming
+    itself, rather than mid-run."""
+    return known.load(paths)

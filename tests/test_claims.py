@@ -10,6 +10,7 @@ import pytest
 
 from kl_compat import claims
 from kl_compat.adapters import REGISTRY
+from kl_compat.record import Record
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = [ROOT.parent / "shared" / "seeds", ROOT / "seeds"]
@@ -67,10 +68,11 @@ def test_malformed_claims_are_rejected(tmp_path, body, error):
 
 def _rec(status="ok", shape=(), value=0.5, kinds=(), unsupported=None, error=None, surface="functional"):
     record_status = {"ok": "differs" if kinds else "match", "raised": "error", "unsupported": "unsupported"}[status]
-    return {"status": record_status, "surface": surface,
-            "differences": [{"kind": k, "message": f"{k} message", "known": None} for k in kinds],
-            "observed": {"status": status, "shape": list(shape), "value": value, "unsupported": unsupported,
-                         "error": error}}
+    return Record.from_json({
+        "case": "", "adapter": "fw", "status": record_status, "surface": surface,
+        "differences": [{"kind": k, "message": f"{k} message", "known": None} for k in kinds],
+        "observed": {"status": status, "shape": list(shape), "value": value, "unsupported": unsupported,
+                     "error": error}})
 
 
 COL = {"id": "fw", "name": "fw", "version": "2.1.0", "available": True}
@@ -82,7 +84,7 @@ def _claim(check, versions=None):
 
 
 def _eval(check, records, column=COL, versions=None):
-    recs = {("fw", r["surface"], case): r for case, r in records.items()}
+    recs = {("fw", r.surface, case): r for case, r in records.items()}
     return claims.evaluate_one(_claim(check, versions), column, recs)
 
 

@@ -25,7 +25,7 @@ def test_every_case_on_every_surface_is_accounted_for(full_run, golden_cases):
     assert not res.truncated
     for adapter in ("torch", "paddle"):
         for surface in ("functional", "module"):
-            got = [r["case"] for r in res.records if r["adapter"] == adapter and r["surface"] == surface]
+            got = [r.case for r in res.records if r.adapter == adapter and r.surface == surface]
             assert got == [c.id for c in golden_cases], (adapter, surface)
     assert summary.records == 4 * len(golden_cases)
 
@@ -38,18 +38,18 @@ def test_no_new_differences_and_no_stale_entries(full_run):
 
 def test_the_run_finds_real_differences(full_run):
     _, res = full_run
-    statuses = {(r["adapter"], r["status"]) for r in res.records}
+    statuses = {(r.adapter, r.status) for r in res.records}
     # Not a list of expected findings: only that neither framework is reported as perfect or as absent.
     assert ("torch", "match") in statuses and ("torch", "differs") in statuses
     assert ("paddle", "match") in statuses and ("paddle", "differs") in statuses
-    assert all(d["known"] for r in res.records for d in r["differences"])
+    assert all(d.known in res.end.known for r in res.records for d in r.differences)  # each an entry's id
 
 
 def test_run_info_is_captured(full_run):
     _, res = full_run
     for key in ("kl_compat", "python", "numpy", "platform", "goldens", "started"):
-        assert res.run[key]
-    versions = {a["adapter"]: a["version"] for a in res.adapters}
+        assert getattr(res.run, key)
+    versions = {a.adapter: a.version for a in res.adapters}
     import paddle
     import torch
 

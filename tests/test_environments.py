@@ -50,13 +50,13 @@ def test_paddle_262_runs_beside_the_current_paddle(paddle_262, tmp_path):
     from kl_compat import results
 
     res = results.read(tmp_path / "r.jsonl")
-    versions = {a["adapter"]: a["version"] for a in res.adapters}
+    versions = {a.adapter: a.version for a in res.adapters}
     assert versions["paddle@paddle-2.6.2"] == "2.6.2" and versions["paddle"].startswith("3.")
     # every difference of both versions explained, no entry stale or fixed
     assert [f"{a}.{s} {c}: {d.message}" for a, s, c, d in summary.new] == []
     assert summary.known_problems == []
     # and the two versions really differ: 2.6 has no log_target, 3.x has it
-    by = {(r["adapter"], r["case"], r["surface"]): r["status"] for r in res.records}
+    by = {(r.adapter, r.case, r.surface): r.status for r in res.records}
     case = "core/proper/2d/float32/sum/log"
     assert by[("paddle@paddle-2.6.2", case, "functional")] == "unsupported"
     assert by[("paddle", case, "functional")] != "unsupported"

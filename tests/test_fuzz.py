@@ -101,7 +101,7 @@ def test_known_entries_explain_generated_cases_through_their_candidates():
     entries = known.load()
 
     def explained(adapter, case, kind):
-        d = Difference(kind, "message")
+        d = Difference(kind, "text", "", observed="message")
         fuzz.explain(entries, adapter, "functional", None, fuzz.candidate_ids(case), [d])
         return d.known is not None
 

@@ -258,7 +258,7 @@ def test_run_junit_has_a_testcase_per_record(torch_run):
     assert suite.get("name") == "torch" and len(cases) == int(suite.get("tests")) == int(root.get("tests")) == 64
     assert (suite.get("failures"), suite.get("skipped"), suite.get("errors")) == ("0", "0", "0")
     assert {c.get("classname") for c in cases} == {"kl_compat.torch.functional", "kl_compat.torch.module"}
-    assert {c.get("name") for c in cases} == {r["case"] for r in results.read(where / "results/latest.jsonl").records}
+    assert {c.get("name") for c in cases} == {r.case for r in results.read(where / "results/latest.jsonl").records}
 
 
 def test_junit_failures_skips_and_known_differences(tmp_path):

@@ -48,7 +48,7 @@ def test_shards_are_disjoint_and_cover_the_matrix(golden_cases, tmp_path):
     for i in (1, 2):
         out = tmp_path / f"s{i}.jsonl"
         run([AdapterSpec("torch")], out, shard=(i, 2))
-        ids.append({r["case"] for r in results.read(out).records})
+        ids.append({r.case for r in results.read(out).records})
     assert not ids[0] & ids[1]
     assert ids[0] | ids[1] == {c.id for c in golden_cases}
 

@@ -37,7 +37,7 @@ def cmd_report(args) -> int:
         status = _check_run(inputs[0], explicit, args.allow_unavailable)
         if status is not None:
             return status
-    if not any(r["status"] != "unavailable" for res in inputs for r in res.records):
+    if not any(r.ran for res in inputs for r in res.records):
         print("kl-compat report: error: nothing was checked: no record observed anything", file=sys.stderr)
         return ExitCode.NOTHING_CHECKED
     return rc
@@ -49,7 +49,7 @@ def _check_options(args) -> None:
 
     run.check_timeout(args.timeout)
     needs("jinja2", "cli", "the report (its HTML page and reproducers)")
-    for flag, path in (("--known", args.known), ("--claims", args.claims)):
+    for flag, path in [*(("--known", p) for p in args.known or ()), ("--claims", args.claims)]:
         if path is not None and not path.is_file():
             raise UsageError(f"{flag} {path}: " + ("is a directory, not a file" if path.is_dir() else "no such file"))
     for flag, path in (("--out", args.out), ("--guides", args.guides)):
@@ -96,7 +96,7 @@ def _adapters_to_run(asked: list[str] | None) -> list[str]:
 def _check_run(results, explicit: bool, allow_unavailable: bool) -> int | None:
     """After the run: an adapter named with --adapters that did not run is exit 3 (unless allowed); one of
     the default list is skipped, and said."""
-    not_run = {a["adapter"]: a.get("reason") for a in results.adapters if not a["available"]}
+    not_run = {a.adapter: a.reason for a in results.adapters if not a.available}
     if not_run and explicit and not allow_unavailable:
         label, why = next(iter(not_run.items()))
         print(f"kl-compat report: error: {label} did not run: {why}; --allow-unavailable if that is expected",
@@ -223,7 +223,9 @@ def add_parsers(sub) -> None:
                          "kl_compat's) anyway: said on stderr, and the report says so")
     rp.add_argument("--run-out", type=Path, default=DEFAULT_RESULTS, help=f"the run's results (default {DEFAULT_RESULTS})")
     rp.add_argument("--timeout", type=float, default=60.0, help=TIMEOUT_HELP)
-    rp.add_argument("--known", type=Path, default=None, help="known-differences file (default: the package's)")
+    rp.add_argument("--known", type=Path, action="append", default=None, metavar="FILE",
+                    help="known-differences file (default: the package's); repeatable, the files' entries combined "
+                         "in order (e.g. the package's, then your own)")
     rp.add_argument("--claims", type=Path, default=None, help="claims file (default: the package's)")
     rp.add_argument("--no-reproducers", action="store_true", help="do not minimise reproducers (no workers)")
     rp.add_argument("--no-screenshot", action="store_true", help="do not render report.png in headless Chromium")

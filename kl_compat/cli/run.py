@@ -136,7 +136,9 @@ def add_parsers(sub) -> None:
     r.add_argument("--cases", action="append", metavar="GLOB", help="only cases whose id matches (repeatable)")
     r.add_argument("--shard", type=shard, help="run the deterministic slice i/n")
     r.add_argument("--timeout", type=float, default=60.0, help=TIMEOUT_HELP)
-    r.add_argument("--known", type=Path, default=None, help="known-differences file (default: the package's)")
+    r.add_argument("--known", type=Path, action="append", default=None, metavar="FILE",
+                   help="known-differences file (default: the package's); repeatable, the files' entries combined "
+                        "in order (e.g. the package's, then your own)")
     r.add_argument("--strict", action="store_true", help="also fail on stale or fixed known-difference entries")
     r.add_argument("--workers", type=positive, default=1,
                    help="worker processes per adapter (default 1; at most 2 per CPU and one per ~300 MB of "

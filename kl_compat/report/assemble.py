@@ -26,7 +26,7 @@ def build(paths, *, known_path=None, claims_path=None, golden_dir=None, reproduc
     what a reader must know even under --quiet: an interpreter the inputs name that kl-compat does not run.
     `progress` shows each phase (reproducers, signature probes); default: nothing."""
     progress = progress or Progress(enabled=False)
-    known_path = Path(known_path or known.default_path())
+    known_path = known.given(known_path)  # one file, or the list of several (--known repeated)
     claims_path = Path(claims_path or _claims.default_path())
     loaded = model.load(paths)
     entries, by_reason = model.mark_known(loaded, known_path)

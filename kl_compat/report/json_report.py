@@ -8,7 +8,8 @@ renamed or changes meaning makes it "kl-compat-report/2". Non-finite numbers are
   generated     ISO 8601 UTC time the report was written
   run_info      kl_compat (version), goldens (sha256 digest of the goldens' manifest: what the report was
                 judged against), goldens_in_results (the digests the inputs' runs used),
-                known_differences {path, sha256}, claims {path, sha256}, machine {python, numpy,
+                known_differences {path, sha256, files? [{path, sha256}] (when several were combined:
+                path and sha256 are the first's)}, claims {path, sha256}, machine {python, numpy,
                 platform, r} (where the report was written), inputs [{path, sha256, truncated, kl_compat,
                 started, finished, python, numpy, platform, goldens, cases, selected, shard, patterns, argv}]
   columns       [{id, label, name, version, available, framework, python, numpy, platform, r, libtorch,
@@ -22,11 +23,13 @@ renamed or changes meaning makes it "kl-compat-report/2". Non-finite numbers are
   matrix        {kinds [{kind, description}], cells [{column, surface, kind, known, new,
                 cases [{case, status, new, message}]}]}: difference kinds x (column, surface)
   findings      [{id, column, title, known, reason, link, advice, advice_code {framework: code}, entry,
+                entry_id (the known-differences entry's id, kl_compat.known; null for a new finding),
                 family, kinds, surfaces, count,
-                cases [{case, surface, status}], examples [{kind, case, surface, message}], conventions,
+                cases [{case, surface, status}], examples [{kind, case, surface, message, where}], conventions,
                 reproducer {case, surface, minimised, note, input, target, input_shape, target_shape,
                 input_dtype, target_dtype, call {reduction, log_target, size_average, reduce},
-                spec {outcome, ...}, observed {status, kinds, messages, ...} | null,
+                spec {outcome, ...}, observed {status, kinds, messages, sentences (each message without
+                its call), ...} | null,
                 others {column: {status, kinds, messages, surface, ...}}, language, code}}]
   claims        [{id, framework, source, url (the page's public address, or null), quote, asserts, versions, check,
                 results [{column, version, status, evidence, checked?, counter?}]}]

@@ -5,7 +5,7 @@ the results file (normally its name, e.g. "paddle"); when the inputs hold one la
 (two results files, Paddle 2.6.2 and 3.3.1), each version becomes its own column, "paddle@2.6.2".
 Shards of one run (same label, same version) merge into one column.
 
-The `known` flag of every difference is set again here from the known-differences file the report is
+The `known` id of every difference is set again here from the known-differences files the report is
 made with (entries name adapters, so an entry for "paddle" applies to every paddle column, subject to
 its `versions`), so a report, its staleness check and its "new difference" exit status all refer to
 one file, whose sha256 the report records.
@@ -22,15 +22,15 @@ import hashlib
 import platform
 import shutil
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from .. import __version__, compare, golden, known, results
 from ..errors import KlCompatError
+from ..record import BAD, DIFFERS, ERROR, UNSUPPORTED, AdapterLine, Record  # noqa: F401 (BAD: re-exported)
 
-BAD = ("differs", "error", "crashed", "timeout")
 SUMMARY_FIELDS = ("run", "match", "differs_known", "differs_new", "unsupported", "error", "error_new",
                   "crashed", "timeout")
 
@@ -46,15 +46,15 @@ class Column:
     name: str  # the adapter's registry name (what known-differences and claims entries name)
     version: str | None
     available: bool
-    info: dict = field(default_factory=dict)  # the results file's adapter line
+    info: AdapterLine | None = None  # the results file's adapter line (None: records without one)
     sources: list = field(default_factory=list)  # results files it came from
 
 
 @dataclass
 class Loaded:
-    inputs: list  # [{"path", "sha256", "run", "end", "truncated"}]
+    inputs: list  # [{"path", "sha256", "run" (RunLine), "end" (EndLine or None), "truncated"}]
     columns: dict  # id -> Column, in first-seen order
-    records: dict  # (column id, surface, case) -> record dict (differences as dicts)
+    records: dict[tuple[str, str, str], Record]  # (column id, surface, case) -> record
     notes: list = field(default_factory=list)
 
 
@@ -80,8 +80,8 @@ def load(paths) -> Loaded:
     versions: dict[str, set] = {}
     for res in parsed:
         for a in res.adapters:
-            if a.get("available"):
-                versions.setdefault(a["adapter"], set()).add(a.get("version"))
+            if a.available:
+                versions.setdefault(a.adapter, set()).add(a.version)
     split = {label for label, vs in versions.items() if len(vs) > 1}
 
     def column_id(label, version, available):
@@ -97,14 +97,13 @@ def load(paths) -> Loaded:
         if res.truncated:
             notes.append(f"{res.path}: the run stopped before its end line (killed?); its records are used as they are")
         for a in res.adapters:
-            label = a["adapter"]
-            cid = column_id(label, a.get("version"), a.get("available"))
+            label = a.adapter
+            cid = column_id(label, a.version, a.available)
             col = columns.get(cid)
             if col is None:
-                col = columns[cid] = Column(cid, label, a.get("name") or label, a.get("version"),
-                                            bool(a.get("available")), dict(a))
-            elif a.get("available") and not col.available:  # a shard where it ran beats one where it did not
-                col.available, col.version, col.info = True, a.get("version"), dict(a)
+                col = columns[cid] = Column(cid, label, a.registry_name, a.version, a.available, a)
+            elif a.available and not col.available:  # a shard where it ran beats one where it did not
+                col.available, col.version, col.info = True, a.version, a
             if str(res.path) not in col.sources:
                 col.sources.append(str(res.path))
     # An unavailable column that has an available twin of the same label is not a column of its own.
@@ -112,14 +111,14 @@ def load(paths) -> Loaded:
     duplicates = 0
     for res in parsed:
         for r in res.records:
-            label = r["adapter"]
-            cid = column_id(label, r.get("version"), r["status"] != "unavailable")
+            label = r.adapter
+            cid = column_id(label, r.version, r.ran)
             if cid not in columns:  # a record without an adapter line (hand-made file)
-                columns[cid] = Column(cid, label, label, r.get("version"), r["status"] != "unavailable")
+                columns[cid] = Column(cid, label, label, r.version, r.ran)
             col = columns[cid]
-            if r["status"] == "unavailable" and col.available:
+            if not r.ran and col.available:
                 continue  # this shard could not run the adapter; another could
-            key = (cid, r["surface"], r["case"])
+            key = (cid, r.surface, r.case)
             if key in records:
                 duplicates += 1
             records[key] = r
@@ -140,8 +139,8 @@ def input_problems(inputs, golden_dir: Path | None = None) -> tuple[list[str], l
     now = golden.manifest_digest(golden.read_manifest(Path(golden_dir or golden.default_dir())))
     by_digest: dict[str, list[str]] = {}
     for res in inputs:
-        if res.run.get("goldens"):
-            by_digest.setdefault(res.run["goldens"], []).append(str(res.path))
+        if res.run.goldens:
+            by_digest.setdefault(res.run.goldens, []).append(str(res.path))
     mismatched = []
     if len(by_digest) > 1:
         mismatched.append("the inputs were judged against different goldens ("
@@ -157,56 +156,55 @@ def input_problems(inputs, golden_dir: Path | None = None) -> tuple[list[str], l
 
 # ---- re-judging known differences ---------------------------------------------------------------------
 
-def mark_known(loaded: Loaded, known_path: Path | None) -> tuple[list, dict]:
-    """Set each difference's `known` from the known-differences file; returns (entries, reason -> entry)."""
+def mark_known(loaded: Loaded, known_path) -> tuple[tuple, dict]:
+    """Set each difference's `known` (an entry id, or None) from the known-differences file(s) (a path, a
+    list of paths, or None for the package's); returns (entries, entry id -> entry)."""
     entries = known.load(known_path)
-    by_reason: dict[str, known.Entry] = {}
-    for e in entries:
-        by_reason.setdefault(e.reason, e)
-    for (cid, surface, case), r in loaded.records.items():
-        col = loaded.columns[cid]
-        diffs = [compare.Difference(d["kind"], d["message"]) for d in r.get("differences", [])]
-        if r["status"] != "unavailable":
-            known.mark(entries, col.name, surface, case, r.get("version") or col.version, diffs,
-                       measured=r["status"] != "unsupported")
-        r["differences"] = [{"kind": d.kind, "message": d.message, "known": d.known} for d in diffs]
-    return entries, by_reason
+    for key, r in loaded.records.items():
+        col = loaded.columns[key[0]]
+        loaded.records[key] = known.explained(entries, r, name=col.name, version=col.version)
+    return entries, {e.id: e for e in entries}
 
 
 def known_problems(loaded: Loaded, entries) -> list[str]:
     """Stale and fixed entries, judged only on columns (adapter name and version) that ran every case."""
-    total = max((i["run"].get("cases") or 0 for i in loaded.inputs), default=0)
+    total = max((i["run"].cases or 0 for i in loaded.inputs), default=0)
     per_column: dict[str, set] = {}
     for (cid, _surface, case), r in loaded.records.items():
-        if r["status"] != "unavailable":
+        if r.ran:
             per_column.setdefault(cid, set()).add(case)
     ran: dict[str, set] = {}
     for cid, cases in per_column.items():
         if total and len(cases) >= total:
             col = loaded.columns[cid]
             ran.setdefault(col.name, set()).add(col.version)
-    return known.problems(entries, ran) if ran else []
+    if not ran:
+        return []
+    keyed = [replace(r, adapter=cid) for (cid, _s, _c), r in loaded.records.items()]
+    names = {cid: c.name for cid, c in loaded.columns.items()}
+    versions = {cid: c.version for cid, c in loaded.columns.items()}
+    return [str(p) for p in known.problems(entries, keyed, names=names, ran=ran, versions=versions)]
 
 
 # ---- summary, matrix, findings ------------------------------------------------------------------------
 
-def is_new(r: dict) -> bool:
-    return r["status"] != "unavailable" and any(d["known"] is None for d in r.get("differences", []))
+def is_new(r: Record) -> bool:
+    return bool(r.new)
 
 
 def summary(loaded: Loaded) -> list[dict]:
     rows: dict = {}
     for (cid, surface, _case), r in loaded.records.items():
-        if r["status"] == "unavailable":
+        if not r.ran:
             continue
         row = rows.setdefault((cid, surface), {"column": cid, "surface": surface, **{k: 0 for k in SUMMARY_FIELDS}})
         row["run"] += 1
-        s = r["status"]
-        if s == "differs":
+        s = r.status
+        if s == DIFFERS:
             row["differs_new" if is_new(r) else "differs_known"] += 1
         elif s in row:
             row[s] += 1
-            if s == "error" and is_new(r):
+            if s == ERROR and is_new(r):
                 row["error_new"] += 1
     order = list(loaded.columns)
     return sorted(rows.values(), key=lambda x: (order.index(x["column"]), x["surface"]))
@@ -216,18 +214,18 @@ def matrix(loaded: Loaded) -> dict:
     """Difference kinds x (column, surface): per cell, the cases showing that kind, known or new."""
     cells: dict = {}
     for (cid, surface, case), r in loaded.records.items():
-        if r["status"] == "unavailable":
+        if not r.ran:
             continue
         for kind in compare.KINDS:
-            ds = [d for d in r.get("differences", []) if d["kind"] == kind]
+            ds = [d for d in r.differences if d.kind == kind]
             key = (cid, surface, kind)
             cell = cells.setdefault(key, {"column": cid, "surface": surface, "kind": kind, "known": 0, "new": 0,
                                           "cases": []})
             if not ds:
                 continue
-            new = any(d["known"] is None for d in ds)
+            new = any(d.known is None for d in ds)
             cell["new" if new else "known"] += 1
-            cell["cases"].append({"case": case, "status": r["status"], "new": new, "message": ds[0]["message"]})
+            cell["cases"].append({"case": case, "status": r.status, "new": new, "message": ds[0].message})
     order = list(loaded.columns)
     kinds = list(compare.KINDS)
     out = sorted(cells.values(), key=lambda c: (kinds.index(c["kind"]), order.index(c["column"]), c["surface"]))
@@ -244,41 +242,26 @@ def _short_id(*parts) -> str:
     return hashlib.sha1("\x00".join(map(str, parts)).encode()).hexdigest()[:8]
 
 
-def findings(loaded: Loaded, by_reason: dict) -> list[dict]:
+def findings(loaded: Loaded, by_id: dict) -> list[dict]:
+    """The distinct differences; `by_id` maps an entry id to its known-differences entry (mark_known)."""
     groups: dict = {}
-    kind_order = list(compare.KINDS)
     for (cid, surface, case), r in loaded.records.items():
-        if r["status"] == "unavailable":
+        if not r.ran:
             continue
-        for d in r.get("differences", []):
+        for d in r.differences:
+            entry = by_id.get(d.known) if d.known is not None else None
             key: tuple[str, ...]
-            if d["known"] is not None:
-                key = (cid, "known", d["known"])
+            if d.known is not None:
+                key = (cid, "known", d.known)
             else:
-                key = (cid, "new", d["kind"], _family(case))
+                key = (cid, "new", d.kind, _family(case))
             g = groups.get(key)
             if g is None:
-                entry = by_reason.get(d["known"]) if d["known"] else None
-                g = groups[key] = {
-                    "id": f"{cid}-{_short_id(*key)}", "column": cid, "known": d["known"] is not None,
-                    "reason": d["known"], "link": entry.link if entry else None,
-                    "advice": entry.advice if entry else None, "advice_code": dict(entry.advice_code) if entry else {},
-                    "entry": entry.index if entry else None, "family": None if entry else _family(case),
-                    "kinds": [], "surfaces": [], "cases": [], "messages": {}, "conventions": [],
-                    "reproducer": None,
-                }
-            if d["kind"] not in g["kinds"]:
-                g["kinds"].append(d["kind"])
-            if surface not in g["surfaces"]:
-                g["surfaces"].append(surface)
-            item = {"case": case, "surface": surface, "status": r["status"]}
-            if not g["cases"] or g["cases"][-1] != item:
-                g["cases"].append(item)
-            g["messages"].setdefault(d["kind"], {"case": case, "surface": surface, "message": d["message"]})
-            if d["kind"] in ("value", "nan-inf") and r.get("convention") and r["convention"] not in g["conventions"]:
-                g["conventions"].append(r["convention"])
+                g = groups[key] = _finding(cid, key, entry, case, d.known)
+            _add_to_finding(g, r, d, surface, case)
     out = list(groups.values())
     order = list(loaded.columns)
+    kind_order = list(compare.KINDS)
     for g in out:
         g["kinds"].sort(key=kind_order.index)
         g["surfaces"].sort()
@@ -289,6 +272,32 @@ def findings(loaded: Loaded, by_reason: dict) -> list[dict]:
     # New findings first (they need attention), then by column, then the largest first.
     out.sort(key=lambda g: (g["known"], order.index(g["column"]), -g["count"], g["id"]))
     return out
+
+
+def _finding(cid: str, key: tuple, entry, case: str, entry_id: str | None) -> dict:
+    # A known finding's id hashes its entry's reason (as it always has), so its anchor outlives renumbering.
+    hashed = (cid, "known", entry.reason) if entry is not None else key
+    return {
+        "id": f"{cid}-{_short_id(*hashed)}", "column": cid, "known": entry_id is not None,
+        "reason": entry.reason if entry else entry_id, "link": entry.link if entry else None,
+        "advice": entry.advice if entry else None, "advice_code": dict(entry.advice_code) if entry else {},
+        "entry": entry.index if entry else None, "entry_id": entry_id,
+        "family": None if entry_id is not None else _family(case),
+        "kinds": [], "surfaces": [], "cases": [], "messages": {}, "conventions": [], "reproducer": None,
+    }
+
+
+def _add_to_finding(g: dict, r: Record, d, surface: str, case: str) -> None:
+    if d.kind not in g["kinds"]:
+        g["kinds"].append(d.kind)
+    if surface not in g["surfaces"]:
+        g["surfaces"].append(surface)
+    item = {"case": case, "surface": surface, "status": r.status}
+    if not g["cases"] or g["cases"][-1] != item:
+        g["cases"].append(item)
+    g["messages"].setdefault(d.kind, {"case": case, "surface": surface, "message": d.message, "where": d.where})
+    if d.kind in ("value", "nan-inf") and r.convention and r.convention not in g["conventions"]:
+        g["conventions"].append(r.convention)
 
 
 def _title(g: dict) -> str:
@@ -340,46 +349,51 @@ def shown_path(path: Path) -> str:
         return str(path)
 
 
-def run_info(loaded: Loaded, known_path: Path, claims_path: Path, golden_dir: Path | None) -> dict:
+def _known_files(known_path) -> dict:
+    """{path, sha256} of the known-differences file; given several, the first's, and all under "files"."""
+    paths = [Path(p) for p in known_path] if isinstance(known_path, (list, tuple)) else [Path(known_path)]
+    files = [{"path": shown_path(p), "sha256": sha256_file(p)} for p in paths]
+    return dict(files[0], files=files) if len(files) > 1 else files[0]
+
+
+def run_info(loaded: Loaded, known_path, claims_path: Path, golden_dir: Path | None) -> dict:
     goldens_now = golden.manifest_digest(golden.read_manifest(Path(golden_dir or golden.default_dir())))
-    in_results = sorted({i["run"].get("goldens") for i in loaded.inputs if i["run"].get("goldens")})
+    in_results = sorted({i["run"].goldens for i in loaded.inputs if i["run"].goldens})
     return {
         "kl_compat": __version__,
         "goldens": goldens_now,
         "goldens_in_results": in_results,
-        "known_differences": {"path": shown_path(known_path), "sha256": sha256_file(known_path)},
+        "known_differences": _known_files(known_path),
         "claims": {"path": shown_path(claims_path), "sha256": sha256_file(claims_path)},
         "machine": {"python": platform.python_version(), "numpy": np.__version__, "platform": platform.platform(),
                     "r": r_version()},
         "inputs": [{"path": shown_path(i["path"]), "sha256": i["sha256"], "truncated": i["truncated"],
-                    **{k: i["run"].get(k) for k in ("kl_compat", "started", "python", "numpy", "platform", "goldens",
-                                                     "cases", "selected", "shard", "patterns", "argv")},
-                    "finished": (i["end"] or {}).get("finished")} for i in loaded.inputs],
+                    **{k: getattr(i["run"], k) for k in ("kl_compat", "started", "python", "numpy", "platform",
+                                                          "goldens", "cases", "selected", "shard", "patterns", "argv")},
+                    "finished": i["end"].finished if i["end"] is not None else None} for i in loaded.inputs],
     }
 
 
 def column_dict(col: Column) -> dict:
-    i = col.info
+    i = col.info or AdapterLine(col.label, col.available)
     return {"id": col.id, "label": col.label, "name": col.name, "version": col.version, "available": col.available,
-            "framework": i.get("framework"), "python": i.get("python"), "numpy": i.get("numpy"),
-            "platform": i.get("platform"), "r": i.get("r") or i.get("r_version"), "libtorch": i.get("libtorch"),
-            "executable": i.get("executable"), "environment": i.get("environment"),
-            "surfaces": i.get("surfaces") or [], "reason": i.get("reason"), "hint": i.get("hint"),
-            "sources": col.sources}
+            "framework": i.framework, "python": i.python, "numpy": i.numpy, "platform": i.platform,
+            "r": i.runtime.get("r") or i.runtime.get("r_version"), "libtorch": i.runtime.get("libtorch"),
+            "executable": i.executable, "environment": i.environment, "surfaces": i.surfaces or [],
+            "reason": i.reason, "hint": i.hint, "sources": col.sources}
 
 
 def records_dict(loaded: Loaded) -> list[dict]:
     """Per column and surface, each case's status and difference kinds (what `kl-compat diff` reads)."""
     out: dict = {}
     for (cid, surface, case), r in sorted(loaded.records.items()):
-        if r["status"] == "unavailable":
+        if not r.ran:
             continue
         col = loaded.columns[cid]
         block = out.setdefault((cid, surface), {"column": cid, "name": col.name, "version": col.version,
                                                "surface": surface, "cases": {}})
-        item = {"status": r["status"]}
-        kinds = sorted({d["kind"] for d in r.get("differences", [])})
-        new = sorted({d["kind"] for d in r.get("differences", []) if d["known"] is None})
+        item: dict = {"status": r.status}
+        kinds, new = r.kinds(), r.kinds(new_only=True)
         if kinds:
             item["kinds"] = kinds
         if new:
@@ -388,7 +402,7 @@ def records_dict(loaded: Loaded) -> list[dict]:
     return list(out.values())
 
 
-def select(records: dict, column: str, surface: str, patterns) -> list[tuple[str, dict]]:
+def select(records: dict, column: str, surface: str, patterns) -> list[tuple[str, Record]]:
     """(case, record) of a column whose surface and case id match the globs."""
     return [(case, r) for (cid, s, case), r in records.items()
             if cid == column and fnmatch.fnmatchcase(s, surface)
