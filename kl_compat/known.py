@@ -97,9 +97,6 @@ class Entry:
         return f"entry {self.shown} ({self.adapter}, {'/'.join(self.kinds)}, {', '.join(self.cases)})"
 
 
-Entries = tuple  # the entries of one or more files, in order: the first that fits explains a difference
-
-
 # Each field's type: a string, or (for the listed ones) a non-empty list of strings; none may be blank.
 _FIELD_TYPES = {"adapter": "a glob", "surface": "a glob or list of globs", "cases": "a glob or list of globs",
                 "kind": "a kind or list of kinds", "reason": "a sentence", "link": "a URL",

@@ -396,7 +396,10 @@ def _read_line(res: Results, obj: dict, kind, path: Path, n: int) -> None:
                 raise ResultsError(f"{path}:{n}: difference without 'message'")
             if "form" in d and "where" not in d:
                 raise ResultsError(f"{path}:{n}: difference without 'where'")
-        res.records.append(Record.from_json(obj))
+        try:
+            res.records.append(Record.from_json(obj))
+        except (RecordError, TypeError, KeyError) as e:  # (the checks above make this the odd case)
+            raise ResultsError(f"{path}:{n}: record: {e}") from None
     elif kind == "end":
         _check(obj, _END_FIELDS, path, n)
         res.end = EndLine.from_json(obj)
