@@ -415,8 +415,8 @@ USAGE = [
     ("golden-data-file-edited", lambda c: ["golden", "--check", "--dir", _goldens(c, edit="cases.json")], 2,
      "does not match"),
     # guide
-    ("guide-unknown-from", lambda c: ["guide", c.full, "--from", "jax", "--to", "torch"], 2, "unknown framework"),
-    ("guide-unknown-to", lambda c: ["guide", c.full, "--from", "torch", "--to", "jax"], 2, "unknown framework"),
+    ("guide-unknown-from", lambda c: ["guide", c.full, "--from", "nosuch", "--to", "torch"], 2, "unknown framework"),
+    ("guide-unknown-to", lambda c: ["guide", c.full, "--from", "torch", "--to", "nosuch"], 2, "unknown framework"),
     ("guide-missing-input", lambda c: ["guide", c.tmp / "nosuch.json", "--from", "torch", "--to", "paddle"], 2,
      "no such report"),
     ("guide-input-directory", lambda c: ["guide", c.tmp, "--from", "torch", "--to", "paddle"], 2, "is a directory"),

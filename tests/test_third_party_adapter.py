@@ -179,7 +179,7 @@ def test_doctor_run_report_and_guide_with_a_third_party_adapter(venv, tmp_path):
     doctor = _kl(venv, "doctor", "--adapters", "numpyfw,numpyfw-bare", cwd=tmp_path)
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
     line = next(x for x in doctor.stdout.splitlines() if x.split()[:1] == ["numpyfw"])
-    assert "available, klc-numpy-adapter 0.3" in line and "[NumPy KL reference]" in line, doctor.stdout
+    assert line.endswith("available, klc-numpy-adapter 0.3"), doctor.stdout
     rows = json.loads(_kl(venv, "doctor", "--adapters", "numpyfw", "--format", "json", cwd=tmp_path).stdout)
     assert rows["adapters"][0]["title"] == "NumPy KL reference"
 

@@ -117,7 +117,7 @@ def cmd_doctor(args) -> int:
         print(json.dumps({"schema": DOCTOR_SCHEMA, "adapters": rows}, indent=1, sort_keys=True))
     for row in rows if args.format == "text" else ():
         state = f"available, {row['label']}" if row["available"] else f"unavailable: {row['reason']}"
-        print(f"{row['adapter']:>10}  {state}" + (f" [{row['title']}]" if row.get("title") else ""))
+        print(f"{row['adapter']:>10}  {state}")
         if not row["available"] and row.get("hint"):
             print(f"{'':>10}  fix: {row['hint']}")
     missing = [row["adapter"] for row in rows if not row["available"]]
