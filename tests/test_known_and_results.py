@@ -271,3 +271,26 @@ def test_junit_names_the_reason_of_a_known_difference_from_the_end_line(tmp_path
     assert case.find("system-out").text == ("known: value: " + _full_record().differences[0].message
                                             + " (Paddle 2.6 says so.)")
     assert case.find("failure").get("type") == "warning"  # the second difference is new
+
+
+def test_the_pytest_plugin_takes_a_list_of_known_files(tmp_path):
+    """known=[A, B]: B's entries on top of A's, one accounting (an entry of A that explains nothing is
+    reported as fixed, B's explains the difference and names its reason in the xfail)."""
+    from test_pytest_plugin import _counts, _pytest
+
+    (tmp_path / "a.toml").write_text('[[difference]]\nadapter = "mine"\ncases = "edge/negative-target/*"\n'
+                                     'kind = "value"\nreason = "not this one"\n')
+    (tmp_path / "b.toml").write_text('[[difference]]\nadapter = "mine"\ncases = "edge/negative-target/*"\n'
+                                     'kind = "nan-inf"\nreason = "we give 0 for negative targets"\n')
+    proc = _pytest(tmp_path, '''
+        import pytest
+        from impls import zero_for_negative_targets
+
+        @pytest.mark.kl_compat(cases=["edge/negative-target/2d/float32/*/prob"], known=["a.toml", "b.toml"],
+                               adapter="mine")
+        def test_kl(kl_compat_case):
+            kl_compat_case.check(zero_for_negative_targets)
+    ''')
+    assert _counts(proc.stdout) == {"xfailed": 4}, proc.stdout[-3000:]
+    assert "known difference: we give 0 for negative targets" in proc.stdout
+    assert "fixed: entry 1 (mine, value, edge/negative-target/*)" in proc.stdout, proc.stdout[-3000:]
