@@ -18,7 +18,7 @@ machine does not inflate (information only: the goals are judged on the paired w
 `path` column says what ran (from the dispatcher): native, fused (one autograd function) or composite.
 Goals: the fused rows <= 1.5x native at 1K and <= 1.2x at 1M and 16M; the dispatch rows <= 1.05x at 1M
 and above (a few microseconds per call).
-Usage: python benchmarks/bench_porting.py [--sizes 1000,1000000,16000000] [--repeats N]
+Usage: python benchmarks/bench_porting.py [--sizes 1000,1000000,16000000] [--repeats N] [--frameworks torch,paddle]
 """
 
 from __future__ import annotations
