@@ -55,12 +55,12 @@ def test_version_label_adds_the_libtorch_the_runtime_names():
 
 def test_the_adapter_line_carries_runtime_fields_and_keeps_the_version_bare():
     state = SimpleNamespace(available=True, info=dict(R_HELLO, type="hello", batch_size=64))
-    line = adapter_line(AdapterSpec("rtorch"), "rtorch", state)
+    line = adapter_line(AdapterSpec("rtorch"), "rtorch", state).to_json()
     assert line["version"] == "0.17.0" and line["libtorch"] == "2.13.0" and line["r"] == "R version 4.2.2"
     assert version_label(line["framework"], line["version"], line) == "torch (R) 0.17.0 on libtorch 2.13.0"
     # an adapter whose runtime reports neither: no such fields (not nulls)
     plain = SimpleNamespace(available=True, info={k: v for k, v in R_HELLO.items() if k not in results.RUNTIME_FIELDS})
-    assert not set(results.RUNTIME_FIELDS) & set(adapter_line(AdapterSpec("torch"), "torch", plain))
+    assert not set(results.RUNTIME_FIELDS) & set(adapter_line(AdapterSpec("torch"), "torch", plain).to_json())
 
 
 def test_doctor_shows_the_label(monkeypatch, capsys):
