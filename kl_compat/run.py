@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime
 import fnmatch
-import gc
 import math
 import os
 import platform
@@ -176,8 +174,7 @@ def run(adapters: list[AdapterSpec], out: Path, *, patterns=None, shard=None, ti
                         bar.update(1)
 
                 started = time.perf_counter()  # after the workers' imports and warm-up
-                with _collector_frozen():
-                    _observe(sessions, cases, on_observation)
+                _observe(sessions, cases, on_observation)
                 summary.seconds[label] = time.perf_counter() - started
                 if bar is not None:
                     bar.close()
@@ -188,21 +185,6 @@ def run(adapters: list[AdapterSpec], out: Path, *, patterns=None, shard=None, ti
             if not patterns and not shard else []
         w.write(end_line(summary, strict, entries))
     return summary
-
-
-@contextlib.contextmanager
-def _collector_frozen():
-    """What exists before the observing (goldens, their prepared references, known entries) outlives it:
-    frozen, a full collection does not walk it (one that did took ~30 ms, longer than the work a worker
-    holds queued). Left alone where the caller has frozen objects of its own: unfreezing would thaw them."""
-    ours = gc.get_freeze_count() == 0
-    if ours:
-        gc.freeze()
-    try:
-        yield
-    finally:
-        if ours:
-            gc.unfreeze()
 
 
 def _observe(sessions, cases, on_observation) -> None:
