@@ -460,9 +460,9 @@ def _paddle_xlogy(paddle, log_value, log_apply):
             if log_y is None:
                 log_y = paddle.log(y) if ctx.smallest >= ctx.smallest_normal else log_value(y)
             d = grad if ctx.divisor is None else grad / ctx.divisor  # (Paddle's division, as the composite's)
-            if tuple(d.shape) != tuple(y.shape):  # under a reduction: one number
-                d = d.item()
-                if ctx.short and abs(d) <= 1 and abs(d) * ctx.smallest >= ctx.smallest_normal:
+            if ctx.short:  # (under a reduction: dout is one number)
+                d, dt = d.item(), d
+                if abs(d) <= 1 and abs(d) * ctx.smallest >= ctx.smallest_normal:
                     # every y normal, positive and finite, and dout * y normal (and finite: y * log y is):
                     # (dout * y) / y is dout within rounding
                     views, ctx.views = ctx.views, None
@@ -478,7 +478,7 @@ def _paddle_xlogy(paddle, log_value, log_apply):
                             np.subtract(lv, xv, out=lv)
                             log_y.scale_(d, bias=d)
                     return (gx if need_x else None), (log_y if need_y else None)
-                d = paddle.full([], d, y.dtype)
+                d = dt
             return _exact_backward(paddle, x, y, log_y, d, need_x, need_y)
 
     return XlogyKL
