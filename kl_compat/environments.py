@@ -25,6 +25,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .cache import cache_root
 from .checkout import package_dir, source_checkout
 from .errors import KlCompatError
 from .tomlfile import read_toml
@@ -80,10 +81,6 @@ class Environment:
 
     def exists(self, root: Path | None = None) -> bool:
         return (self.path(root) / ".kl-compat-ready").exists()
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("KL_COMPAT_CACHE", ".kl-compat-cache")).resolve()
 
 
 def config_path() -> Path:
