@@ -11,13 +11,15 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from kl_compat import wire
 from kl_compat.dtypes import storage_array
 from kl_compat.spec import Call
+
+if TYPE_CHECKING:  # (for annotations only: wire imports this module)
+    from kl_compat import wire
 
 from .framework import Framework
 
@@ -68,9 +70,10 @@ class Observation:
 
     @classmethod
     def from_wire(cls, fields: list, arrays: wire.Decoder, case_id: str = "", adapter: str = "") -> "Observation":
-        """An observation back from `to_wire`'s list, its arrays read from `arrays` in the same order."""
+        """An observation back from `to_wire`'s list, its arrays read from `arrays` in the same order.
+        ValueError where the list is not one (wire.decode makes it a WireError)."""
         if len(fields) != _WIRE_LENGTH:
-            raise wire.WireError(f"an observation on the wire has {len(fields)} fields, not {_WIRE_LENGTH}")
+            raise ValueError(f"an observation on the wire has {len(fields)} fields, not {_WIRE_LENGTH}")
         (surface, status, value, shape, dtype, warnings_, error, *gradients, unsupported, nanoseconds,
          detail) = fields
         if value is not None:

@@ -21,15 +21,13 @@ import math
 import os
 import struct
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
+from .adapters.base import Observation
 from .errors import KlCompatError
 from .spec import Call
-
-if TYPE_CHECKING:
-    from .adapters.base import Observation
 
 _LEN = struct.Struct(">I")
 MAX_FRAME = 1 << 30  # a length beyond this is a corrupt stream, not a frame
@@ -276,8 +274,6 @@ class Answers:
 
     @classmethod
     def from_wire(cls, fields: list, arrays: Decoder) -> "Answers":
-        from .adapters.base import Observation  # (adapters.base imports this module)
-
         seqs, observations = fields
         if len(seqs) != len(observations):
             raise WireError(f"{len(observations)} observations for {len(seqs)} tasks")
