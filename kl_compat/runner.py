@@ -44,6 +44,8 @@ def startup_limit(timeout: float) -> float:
     """Seconds a worker may take to start before it is killed and its adapter counted unavailable:
     max(timeout, STARTUP_FLOOR). A worker hanging in its import is bounded by --timeout, or the floor."""
     return max(timeout, STARTUP_FLOOR)
+
+
 # The runner writes tasks while the worker may itself be blocked writing answers: a write must never
 # block then, so what the worker has been sent and not answered stays within a pipe's buffer (64 KiB on
 # Linux; this leaves room for the size estimate's error). A task larger than this goes alone.
@@ -90,7 +92,7 @@ class Task:
         return wire.Task(self.seq, c.id, self.surfaces, operands)
 
     def size(self, by_id: bool) -> int:
-        """About the bytes it takes on the wire, at least (see _PIPE_ROOM)."""
+        """About the bytes it takes on the wire (_PIPE_ROOM's margin covers the difference)."""
         c = self.case
         return 64 + len(c.id) + (0 if by_id else np.asarray(c.input).nbytes + np.asarray(c.target).nbytes)
 
