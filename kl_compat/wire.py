@@ -82,10 +82,15 @@ class Decoder:
         return a
 
 
+# Messages are trees built afresh by to_wire, never cyclic: json.dumps's cycle check would be wasted work on
+# every observation.
+_dumps = json.JSONEncoder(check_circular=False).encode
+
+
 def encode(message) -> bytes:
     """One frame holding `message` (one of MESSAGES' types)."""
     arrays = Encoder()
-    header = json.dumps([message.TYPE, message.to_wire(arrays)]).encode()
+    header = _dumps([message.TYPE, message.to_wire(arrays)]).encode()
     return b"".join([_LEN.pack(_LEN.size + len(header) + arrays.size), _LEN.pack(len(header)), header,
                      *arrays.blobs])
 
