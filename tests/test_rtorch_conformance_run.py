@@ -17,8 +17,8 @@ def rtorch_run(tmp_path_factory):
     summary = run([AdapterSpec("rtorch")], out, strict=True)
     res = results.read(out)
     (info,) = res.adapters
-    if not info["available"]:
-        pytest.skip(f"R torch is not available here: {info.get('reason')}")
+    if not info.available:
+        pytest.skip(f"R torch is not available here: {info.reason}")
     return summary, res
 
 
@@ -26,7 +26,7 @@ def test_every_case_on_every_r_surface_is_accounted_for(rtorch_run, golden_cases
     summary, res = rtorch_run
     assert not res.truncated
     for surface in RTorchAdapter.surfaces:
-        got = [r["case"] for r in res.records if r["surface"] == surface]
+        got = [r.case for r in res.records if r.surface == surface]
         assert got == [c.id for c in golden_cases], surface
     assert summary.records == 3 * len(golden_cases)
 
@@ -39,11 +39,11 @@ def test_no_new_differences_and_no_stale_or_fixed_entries(rtorch_run):
 
 def test_the_r_column_is_measured_not_assumed(rtorch_run):
     _, res = rtorch_run
-    statuses = {(r["surface"], r["status"]) for r in res.records}
+    statuses = {(r.surface, r.status) for r in res.records}
     for surface in RTorchAdapter.surfaces:
         assert (surface, "match") in statuses and (surface, "differs") in statuses, surface
-    unsupported = [r for r in res.records if r["status"] == "unsupported"]
-    assert unsupported and all(r["observed"]["error"]["message"].startswith("unused argument")
+    unsupported = [r for r in res.records if r.status == "unsupported"]
+    assert unsupported and all(r.observed is not None and r.observed.error["message"].startswith("unused argument")
                                for r in unsupported)
     (info,) = res.adapters
-    assert info["version"] and info.get("libtorch"), info
+    assert info.version and info.runtime.get("libtorch"), info
