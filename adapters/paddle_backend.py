@@ -13,7 +13,7 @@ import numpy as np
 from kl_compat.porting.semantics import Semantics
 
 from .base import Adapter
-from .framework import Framework, Template
+from .framework import Api, Framework, Template
 
 PADDLE = Framework(
     key="paddle", title="PaddlePaddle", language="python",
@@ -30,6 +30,14 @@ PADDLE = Framework(
                         legacy="unsupported", unknown_reduction="none", mean_warning=None, legacy_warning=None,
                         target_gradient=False, low_precision=False, mixed_dtypes="float32-float64"),
     porting_ops="kl_compat.porting.backends:PaddleOps",
+    scan_apis=(
+        Api("paddle.nn.functional.kl_div", "functional", ("input", "label", "reduction", "log_target", "name"),
+            "functional"),
+        Api("paddle.nn.functional.loss.kl_div", "functional", ("input", "label", "reduction", "log_target", "name"),
+            "functional"),
+        Api("paddle.nn.KLDivLoss", "module", ("reduction", "log_target"), "module"),
+        Api("paddle.nn.layer.loss.KLDivLoss", "module", ("reduction", "log_target"), "module"),
+    ),
 )
 
 

@@ -32,7 +32,7 @@ from kl_compat.porting.semantics import RTORCH_MEAN_WARNING, Semantics
 
 from .base import (GRAD_ERROR, GRAD_NONE, GRAD_OK, OK, RAISED, UNSUPPORTED, Adapter, Gradient, Observation,
                    _first_lines)
-from .framework import Framework, Template
+from .framework import Api, Framework, Template
 
 R_TORCH = Framework(
     key="rtorch", title="R torch", language="r",
@@ -53,6 +53,9 @@ R_TORCH = Framework(
                         batchmean_0d_divisor=-2**31, mean_warning=RTORCH_MEAN_WARNING, legacy_warning=None,
                         log_target=False, formula="xlogy", target_terms_in_target_dtype=True,
                         round_like_native=True, zero_target_gradient="nan"),
+    # (also called as torch::nnf_kl_div: scan reads R's `::` itself)
+    scan_apis=(Api("nnf_kl_div", "functional", ("input", "target", "reduction"), "nnf_kl_div"),
+               Api("nn_kl_div_loss", "module", ("reduction",), "nn_kl_div_loss")),
 )
 
 R_SOURCE = Path(__file__).with_name("rtorch.R")

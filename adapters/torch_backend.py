@@ -7,7 +7,7 @@ import numpy as np
 from kl_compat.porting.semantics import TORCH_MEAN_WARNING, Semantics
 
 from .base import Adapter
-from .framework import Framework, Template
+from .framework import Api, Framework, Template
 
 PYTORCH = Framework(
     key="torch", title="PyTorch", language="python",
@@ -27,6 +27,13 @@ PYTORCH = Framework(
                         target_terms_in_target_dtype=True, round_like_native=True, module_converts_legacy=True,
                         zero_target_gradient="nan"),
     porting_ops="kl_compat.porting.backends:TorchOps",
+    scan_apis=(
+        Api("torch.nn.functional.kl_div", "functional",
+            ("input", "target", "size_average", "reduce", "reduction", "log_target"), "functional"),
+        Api("torch.nn.KLDivLoss", "module", ("size_average", "reduce", "reduction", "log_target"), "module"),
+        Api("torch.nn.modules.loss.KLDivLoss", "module", ("size_average", "reduce", "reduction", "log_target"),
+            "module"),
+    ),
 )
 
 

@@ -16,6 +16,11 @@ the value, shape, dtype or gradient differs: code keeps running with another res
 Comparing outcomes by status and difference kinds finds every case where exactly one of the two follows
 the spec; two frameworks that both differ from the spec in the same kind, with different values, are not
 told apart here (the porting guides compare those values).
+
+No table here names a framework: the frameworks are the registered adapters' descriptions
+(kl_compat.adapters.framework.Framework) whose key is the adapter's own name, and the calls found are
+their `scan_apis` (each name, its kind of call, positional parameters and the adapter surface measured for
+it). A framework installed with its adapter is scanned for, and can be ported from and to.
 """
 
 from __future__ import annotations
@@ -26,30 +31,16 @@ import json
 import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import KlCompatError
 
-FRAMEWORK_NAMES = ("torch", "paddle", "rtorch")
-# The APIs found, by their canonical dotted name: (framework, surface, positional parameter order).
-_PY_APIS = {
-    "torch.nn.functional.kl_div": ("torch", "functional",
-                                   ("input", "target", "size_average", "reduce", "reduction", "log_target")),
-    "torch.nn.KLDivLoss": ("torch", "module", ("size_average", "reduce", "reduction", "log_target")),
-    "torch.nn.modules.loss.KLDivLoss": ("torch", "module", ("size_average", "reduce", "reduction", "log_target")),
-    "paddle.nn.functional.kl_div": ("paddle", "functional", ("input", "label", "reduction", "log_target", "name")),
-    "paddle.nn.functional.loss.kl_div": ("paddle", "functional", ("input", "label", "reduction", "log_target", "name")),
-    "paddle.nn.KLDivLoss": ("paddle", "module", ("reduction", "log_target")),
-    "paddle.nn.layer.loss.KLDivLoss": ("paddle", "module", ("reduction", "log_target")),
-}
+if TYPE_CHECKING:
+    from .adapters.framework import Api, Framework
+
 # kl_compat's own porting layer: one framework's semantics on any framework's tensors, already portable.
 _PORTABLE = {"kl_compat.kl_div": "functional", "kl_compat.porting.kl_div": "functional",
              "kl_compat.porting.torch_module.KLDivLoss": "module", "kl_compat.porting.paddle_module.KLDivLoss": "module"}
-_R_APIS = {"nnf_kl_div": ("rtorch", "functional", ("input", "target", "reduction")),
-           "nn_kl_div_loss": ("rtorch", "module", ("reduction",))}
-# The surface names of each framework's adapter, by kind of call.
-_SURFACES = {"torch": {"functional": "functional", "module": "module"},
-             "paddle": {"functional": "functional", "module": "module"},
-             "rtorch": {"functional": "nnf_kl_div", "module": "nn_kl_div_loss"}}
 _DEFAULTS = {"reduction": "mean", "log_target": False, "size_average": None, "reduce": None}
 _ARGUMENTS = tuple(_DEFAULTS)
 ANY = "<not a literal>"  # an argument whose value the source does not fix
@@ -59,6 +50,38 @@ _SILENT_KINDS = {"value", "nan-inf", "shape", "dtype", "gradient"}
 
 class ScanError(KlCompatError):
     pass
+
+
+def frameworks() -> dict[str, Framework]:
+    """The frameworks a scan knows, by name, in the registry's order: each registered adapter whose
+    description's key is its own name. A porting adapter (its description names another adapter's
+    framework) runs kl_compat's porting layer, not a framework's own API: it is no scan target."""
+    from .adapters import framework_of, registered
+
+    found = {}
+    for name in registered():
+        described = framework_of(name)
+        if described is not None and described.key == name:
+            found[name] = described
+    return found
+
+
+def _known(name: str, known: dict[str, Framework]) -> Framework:
+    """`--from`/`--to`'s framework: one of frameworks(), else a ScanError naming them."""
+    if name not in known:
+        raise ScanError(f"unknown framework {name!r}: one of {', '.join(known)}")
+    return known[name]
+
+
+def apis(language: str, known: dict[str, Framework] | None = None) -> dict[str, tuple[Framework, Api]]:
+    """{name: (framework, Api)} of every API the frameworks written in `language` declare (the first
+    framework's where two declare one name)."""
+    found: dict[str, tuple[Framework, Api]] = {}
+    for described in (frameworks() if known is None else known).values():
+        if described.language == language:
+            for api in described.scan_apis:
+                found.setdefault(api.name, (described, api))
+    return found
 
 
 @dataclass
@@ -112,8 +135,9 @@ class SiteReport:
 class _PythonCalls(ast.NodeVisitor):
     """Calls of the known APIs, with imports and aliases followed (module level and inside functions)."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, known: dict[str, tuple[Framework, Api]]):
         self.path = path
+        self.known = known  # apis("python")
         self.names: dict[str, str] = {}  # a local name -> the dotted name it stands for
         self.sites: list[CallSite] = []
 
@@ -133,7 +157,7 @@ class _PythonCalls(ast.NodeVisitor):
     def visit_Assign(self, node):
         # `kl = F.kl_div` or `Loss = nn.KLDivLoss`: an alias of a known API
         target = self._dotted(node.value)
-        if target in _PY_APIS:
+        if target in self.known:
             for t in node.targets:
                 if isinstance(t, ast.Name):
                     self.names[t.id] = target
@@ -158,14 +182,14 @@ class _PythonCalls(ast.NodeVisitor):
                 semantics = ANY
             self.sites.append(CallSite(self.path, node.lineno, "kl_compat", _PORTABLE[name], ast.unparse(node.func),
                                        {k: ANY for k in _ARGUMENTS}, semantics))
-        elif name in _PY_APIS:
-            framework, surface, order = _PY_APIS[name]
-            self.sites.append(CallSite(self.path, node.lineno, framework, surface, ast.unparse(node.func),
-                                       _python_arguments(node, order)))
+        elif name in self.known:
+            framework, api = self.known[name]
+            self.sites.append(CallSite(self.path, node.lineno, framework.key, api.kind, ast.unparse(node.func),
+                                       _python_arguments(node, framework, api.params)))
         self.generic_visit(node)
 
 
-def _python_arguments(node: ast.Call, order) -> dict:
+def _python_arguments(node: ast.Call, framework: Framework, order) -> dict:
     given = {}
     for param, arg in zip(order, node.args):
         given[param] = arg
@@ -175,37 +199,47 @@ def _python_arguments(node: ast.Call, order) -> dict:
         given[k.arg] = k.value
     out = {}
     for key in _ARGUMENTS:
-        if key not in given:
+        written = given.get(_spelled(framework, key))
+        if written is None:
             out[key] = _DEFAULTS[key]
             continue
         try:
-            out[key] = ast.literal_eval(given[key])
+            out[key] = ast.literal_eval(written)
         except ValueError:
             out[key] = ANY
     return out
 
 
-def python_calls(path: Path) -> list[CallSite]:
+def _spelled(framework: Framework, role: str) -> str:
+    """The argument's name in the framework's calls (the role's own name where it has no such argument: a
+    call that gives it anyway is read as giving it)."""
+    return framework.param(role) or role
+
+
+def python_calls(path: Path, known: dict[str, tuple[Framework, Api]] | None = None) -> list[CallSite]:
+    """The calls of the frameworks' Python APIs (`known`: apis("python"), read now if not given) and of
+    kl_compat's porting layer in one Python file."""
     try:
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     except SyntaxError as e:
         raise ScanError(f"{path}: not valid Python (line {e.lineno}): {e.msg}") from None
     except (OSError, UnicodeDecodeError) as e:
         raise ScanError(f"{path}: cannot be read: {e}") from None
-    visitor = _PythonCalls(str(path))
+    visitor = _PythonCalls(str(path), apis("python") if known is None else known)
     visitor.visit(tree)
     return visitor.sites
 
 
-# R's own parser, in a separate Rscript process (R torch is never loaded: only the source is parsed). For
-# every call of nnf_kl_div or nn_kl_div_loss (also as torch::...), one line: the line number, the function,
+# R's own parser, in a separate Rscript process (R torch is never loaded: only the source is parsed). Given
+# the file and the functions wanted (the R frameworks' scan_apis), for every call of one of them (also as
+# pkg::name), one line: the line number, the function,
 # then per argument its name (empty when positional), its kind (a literal's R type, or "expr") and its value
 # as R writes a string (encodeString), tab-separated.
 _R_SCANNER = r"""
 args <- commandArgs(trailingOnly = TRUE)
 exprs <- parse(file = args[[1]], keep.source = TRUE)
 pd <- getParseData(exprs)
-wanted <- c("nnf_kl_div", "nn_kl_div_loss")
+wanted <- args[-1]
 calls <- pd[pd$token == "SYMBOL_FUNCTION_CALL" & pd$text %in% wanted, ]
 calls <- calls[order(calls$line1, calls$col1), ]
 found <- list()
@@ -239,9 +273,12 @@ for (i in seq_along(found)) {
 """
 
 
-def r_calls(path: Path) -> list[CallSite]:
+def r_calls(path: Path, known: dict[str, tuple[Framework, Api]] | None = None) -> list[CallSite]:
+    """The calls of the R frameworks' APIs (`known`: apis("r"), read now if not given) in one R file."""
+    known = apis("r") if known is None else known
     try:
-        out = subprocess.run(["Rscript", "-e", _R_SCANNER, str(path)], capture_output=True, text=True, timeout=120)
+        out = subprocess.run(["Rscript", "-e", _R_SCANNER, str(path), *known], capture_output=True, text=True,
+                             timeout=120)
     except FileNotFoundError:
         raise ScanError(f"{path}: R sources are read with R's own parser, and Rscript is not installed") from None
     except subprocess.TimeoutExpired:
@@ -253,7 +290,8 @@ def r_calls(path: Path) -> list[CallSite]:
     for line in out.stdout.splitlines():
         fields = line.split("\t")
         lineno, name, rest = int(fields[0]), fields[1], fields[2:]
-        framework, surface, order = _R_APIS[name]
+        framework, api = known[name]
+        order = api.params
         given, position = {}, 0
         for arg_name, kind, text in zip(rest[0::3], rest[1::3], rest[2::3]):
             arg_name = ast.literal_eval(f'"{arg_name}"') if arg_name else ""
@@ -262,8 +300,8 @@ def r_calls(path: Path) -> list[CallSite]:
                 arg_name = order[position] if position < len(order) else f"..{position}"
                 position += 1
             given[arg_name] = value
-        arguments = {k: given.get(k, _DEFAULTS[k]) for k in _ARGUMENTS}
-        sites.append(CallSite(str(path), lineno, framework, surface, name, arguments))
+        arguments = {k: given.get(_spelled(framework, k), _DEFAULTS[k]) for k in _ARGUMENTS}
+        sites.append(CallSite(str(path), lineno, framework.key, api.kind, name, arguments))
     return sites
 
 
@@ -305,9 +343,11 @@ def find_calls(paths) -> list[CallSite]:
             files.append(p)
         else:
             raise ScanError(f"{p}: no such file or folder")
+    known = frameworks()
+    python, r = apis("python", known), apis("r", known)
     sites = []
     for f in files:
-        sites += r_calls(f) if f.suffix in (".R", ".r") else python_calls(f)
+        sites += r_calls(f, r) if f.suffix in (".R", ".r") else python_calls(f, python)
     return sites
 
 
@@ -342,9 +382,8 @@ def _columns(m: dict, name: str) -> dict | None:
 
 def scan(sites, m: dict, src: str, dst: str) -> list[SiteReport]:
     """What differs for each call site when its code runs on `dst` instead of `src` (a report model)."""
-    for name in (src, dst):
-        if name not in FRAMEWORK_NAMES:
-            raise ScanError(f"unknown framework {name!r}: one of {', '.join(FRAMEWORK_NAMES)}")
+    known = frameworks()
+    described = {name: _known(name, known) for name in (src, dst)}
     cols: dict[str, dict] = {}
     for name in (src, dst):
         col = _columns(m, name)
@@ -367,10 +406,10 @@ def scan(sites, m: dict, src: str, dst: str) -> list[SiteReport]:
                 f"{dst} tensors as on any other (held to it case by case), so the port changes nothing here"]))
             continue
         patterns = case_patterns(site)
-        a_surface, b_surface = _SURFACES[src][site.surface], _SURFACES[dst][site.surface]
+        a_surface, b_surface = (described[name].surface_for(site.surface) for name in (src, dst))
         a_cases = records.get((cols[src]["id"], a_surface), {})
         b_cases = records.get((cols[dst]["id"], b_surface), {})
-        converted = _converted(site, dst)
+        converted = _converted(site, described[dst])
         pairs = [(c, converted(c) if converted else c) for c in a_cases
                  if any(fnmatch.fnmatchcase(c, p) for p in patterns)]
         pairs = [(c, d) for c, d in pairs if d in b_cases]
@@ -398,7 +437,7 @@ def scan(sites, m: dict, src: str, dst: str) -> list[SiteReport]:
                 cause.cases.append(case)
                 cause.silent |= bool(silent_kinds & set(f["kinds"] if f else silent_kinds))
         diffs = sorted(causes.values(), key=lambda d: (not d.silent, -len(d.cases), d.reason))
-        out.append(SiteReport(site, len(matched), diffs, _notes(site, src, dst, matched)))
+        out.append(SiteReport(site, len(matched), diffs, _notes(site, known[site.framework], described[dst], matched)))
     return out
 
 
@@ -410,7 +449,12 @@ def _cause(f: dict | None, dst: str, example: dict) -> Difference:
                       (f.get("advice_code") or {}).get(dst), f.get("link"), bool(f["known"]), example=example)
 
 
-def _converted(site: CallSite, dst: str):
+def _has_legacy(framework: Framework) -> bool:
+    """Whether the framework's kl_div takes size_average and reduce (its description names both)."""
+    return framework.param("size_average") is not None and framework.param("reduce") is not None
+
+
+def _converted(site: CallSite, dst: Framework):
     """Where `dst` has no size_average/reduce and the call gives them as literals: a function mapping a
     matrix case of the call to the case of the call a converter writes instead (reduction= what the legacy
     arguments stand for, spec S4), which the matrix holds with the same inputs (`core/...` for
@@ -418,7 +462,7 @@ def _converted(site: CallSite, dst: str):
     from . import spec
 
     a = site.arguments
-    if dst == "torch" or (a["size_average"] is None and a["reduce"] is None) or ANY in (
+    if _has_legacy(dst) or (a["size_average"] is None and a["reduce"] is None) or ANY in (
             a["reduction"], a["size_average"], a["reduce"]):
         return None
     effective = spec.effective_reduction(spec.Call(a["reduction"], False, a["size_average"], a["reduce"]))
@@ -429,25 +473,37 @@ def _converted(site: CallSite, dst: str):
     return case
 
 
-def _notes(site: CallSite, src: str, dst: str, matched) -> list[str]:
+def _notes(site: CallSite, framework: Framework, dst_framework: Framework, matched) -> list[str]:
+    """What a reader needs besides the differences: nothing measured, or how the call's legacy arguments
+    were compared on a framework without them (`framework` is the call's, `dst_framework` the one ported to)."""
     from . import spec
 
     notes = []
-    a = site.arguments
+    a, dst = site.arguments, dst_framework.key
     if not matched:
         notes.append("no case of the matrix makes this call: nothing measured to compare")
     legacy = {k: a[k] for k in ("size_average", "reduce") if a[k] is not None}
-    if legacy and ANY not in legacy.values() and a["reduction"] != ANY and dst != "torch":
+    if legacy and ANY not in legacy.values() and a["reduction"] != ANY and not _has_legacy(dst_framework):
         effective = spec.effective_reduction(spec.Call(a["reduction"], False, a["size_average"], a["reduce"]))
         what = f"reduction={effective!r}"
-        if site.framework == "torch" and site.surface == "functional" and a["reduction"] == "batchmean":
-            what += (" (F.kl_div divides that by the batch size once more, because reduction='batchmean' "
+        if _batchmean_after_legacy(framework, site.surface) and a["reduction"] == "batchmean":
+            what += (f" ({site.api} divides that by the batch size once more, because reduction='batchmean' "
                      "is still checked after the legacy arguments: a converter's reduction="
                      f"{effective!r} on {dst} silently drops that division)")
+        # (the porting layer's 'torch' semantics: size_average/reduce are PyTorch's arguments)
         notes.append(f"{dst} has no size_average/reduce; these stand for {what}, and the cases are compared "
                      f"with {dst}'s reduction={effective!r}, as a converter writes the call. "
                      "kl_compat.kl_div(..., semantics='torch') keeps PyTorch's result on any framework")
     return notes
+
+
+def _batchmean_after_legacy(framework: Framework, kind: str) -> bool:
+    """Whether the framework's calls of `kind` divide by the batch size after the legacy arguments chose
+    'sum' (torch's F.kl_div), as its description's semantics say (a module that turns the legacy arguments
+    into its reduction first does not)."""
+    sem = framework.semantics
+    return (sem is not None and sem.legacy == "override-then-batchmean"
+            and not (kind == "module" and sem.module_converts_legacy))
 
 
 # ---- output ---------------------------------------------------------------------------------------------
@@ -520,9 +576,9 @@ def load_measurements(path: Path | None) -> dict:
 
 
 def command(args) -> int:
+    known = frameworks()
     for name in (args.src, args.dst):
-        if name not in FRAMEWORK_NAMES:
-            raise ScanError(f"unknown framework {name!r}: one of {', '.join(FRAMEWORK_NAMES)}")
+        _known(name, known)
     measurements = load_measurements(args.report)
     reports = scan(find_calls(args.paths), measurements, args.src, args.dst)
     text = RENDERERS[args.format](reports, args.src, args.dst)

@@ -156,3 +156,85 @@ def test_paconverts_own_conversion_is_scanned(tmp_path):
     original = scan.scan(scan.find_calls([SAMPLES / "distill_torch.py"]), scan.load_measurements(None), "torch",
                          "paddle")
     assert any("silently drops that division" in n for r in original for n in r.notes)
+
+
+def _register(monkeypatch, *described):
+    """Frameworks registered beside the installed adapters, as an installed package's adapter would be."""
+    from kl_compat import adapters
+
+    names, describe = adapters.registered, adapters.framework_of
+    extra = {d.key: d for d in described}
+    monkeypatch.setattr(adapters, "registered", lambda: [*names(), *extra])
+    monkeypatch.setattr(adapters, "framework_of", lambda name: extra.get(name) or describe(name))
+
+
+def _myfw():
+    from kl_compat.adapters.framework import Api, Framework
+
+    # Its own names for everything: the target is `truth`, the reduction `how`; surfaces named like torch's.
+    return Framework(
+        key="myfw", title="My framework", language="python", functional_api="myfw.losses.kl",
+        module_api="myfw.KL", functional="myfw.losses.kl(pred, truth, how='mean')", module="myfw.KL(how='mean')",
+        source="(a test)", params={"input": "pred", "target": "truth", "reduction": "how", "log_target": None,
+                                   "size_average": None, "reduce": None},
+        scan_apis=(Api("myfw.losses.kl", "functional", ("pred", "truth", "how"), "functional"),
+                   Api("myfw.nn.KL", "module", ("how",), "module"), Api("myfw.KL", "module", ("how",), "module")))
+
+
+def test_a_registered_frameworks_description_is_scanned_for(tmp_path, monkeypatch, capsys):
+    """A framework installed with its adapter is found in code and can be ported from and to, through its
+    description's scan_apis alone: scan.py names no framework."""
+    _register(monkeypatch, _myfw())
+    sites = _sites(tmp_path, """
+        import myfw
+        from myfw import KL
+        import torch.nn.functional as F
+
+        a = myfw.losses.kl(x, y, 'sum')
+        b = KL(how='none')
+        c = myfw.nn.KL()
+        d = F.kl_div(x, y, reduction='sum')
+    """)
+    assert [(s.line, s.framework, s.surface, s.arguments["reduction"]) for s in sites] == [
+        (6, "myfw", "functional", "sum"), (7, "myfw", "module", "none"), (8, "myfw", "module", "mean"),
+        (9, "torch", "functional", "sum")]
+    # measurements where myfw did exactly what torch did: the same cases are matched, and nothing differs
+    m = scan.load_measurements(None)
+    torch_col = next(c for c in m["columns"] if c["name"] == "torch")
+    m = {**m, "columns": [*m["columns"], {**torch_col, "name": "myfw", "id": "myfw"}],
+         "records": [*m["records"], *({**r, "column": "myfw"} for r in m["records"] if r["column"] == "torch")]}
+    reports = scan.scan(sites, m, "myfw", "torch")
+    assert all(r.cases > 0 and not r.differences for r in reports)
+    assert reports[0].cases == scan.scan(sites[3:], m, "torch", "myfw")[0].cases  # both call reduction='sum'
+    # a scan to another framework finds myfw's call with Paddle's differences, as it finds torch's
+    to_paddle = scan.scan(sites, m, "myfw", "paddle")
+    assert to_paddle[0].cases == scan.scan(sites[3:], m, "torch", "paddle")[0].cases
+    assert to_paddle[0].differences and to_paddle[0].silent
+    # the command line accepts it, and names it among the choices
+    assert main(["scan", str(tmp_path), "--from", "myfw", "--to", "nosuch"]) == 2
+    assert "one of " in (err := capsys.readouterr().err) and "myfw" in err.split("one of ")[-1]
+
+
+def test_only_frameworks_own_adapters_are_scan_targets(capsys):
+    """A porting adapter (its description is another framework's) is not a framework to port from or to."""
+    assert "torch-as-paddle" not in scan.frameworks() and {"torch", "paddle", "rtorch"} <= set(scan.frameworks())
+    assert main(["scan", ".", "--from", "torch-as-paddle", "--to", "paddle"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "unknown framework 'torch-as-paddle'" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.r
+def test_a_registered_r_frameworks_functions_are_read_by_rs_parser(tmp_path, monkeypatch):
+    if shutil.which("Rscript") is None:
+        pytest.skip("Rscript is not installed")
+    from kl_compat.adapters.framework import Api, Framework
+
+    _register(monkeypatch, Framework(
+        key="rfw", title="R framework", language="r", functional_api="rfw_kl", module_api="rfw_loss",
+        functional="rfw_kl(a, b, how = 'mean')", module="rfw_loss(how = 'mean')", source="(a test)",
+        params={"reduction": "how", "log_target": None, "size_average": None, "reduce": None},
+        scan_apis=(Api("rfw_kl", "functional", ("a", "b", "how"), "kl"),)))
+    path = tmp_path / "code.R"
+    path.write_text('x <- rfw_kl(p, q, "sum")\ny <- rfwpkg::rfw_kl(p, q, how = "none")\nz <- nnf_kl_div(p, q)\n')
+    got = [(s.line, s.framework, s.surface, s.arguments["reduction"]) for s in scan.find_calls([path])]
+    assert got == [(1, "rfw", "functional", "sum"), (2, "rfw", "functional", "none"), (3, "rtorch", "functional", "mean")]
