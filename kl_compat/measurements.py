@@ -57,7 +57,7 @@ def compact(report: dict) -> dict:
 
 def dumps(report: dict) -> bytes:
     """The file's bytes for a report model: the same report gives the same bytes."""
-    from .results import jsonable
+    from .jsonvalues import jsonable
 
     text = json.dumps(jsonable(compact(report)), sort_keys=True, separators=(",", ":"), allow_nan=False,
                       ensure_ascii=False)

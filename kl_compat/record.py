@@ -187,7 +187,7 @@ class Observed:
         """The summary of an adapter's Observation (kl_compat.adapters.base)."""
         import numpy as np
 
-        from .results import jsonable
+        from .jsonvalues import jsonable
 
         value = None
         if obs.value is not None and np.size(obs.value) <= INLINE_VALUES:

@@ -184,7 +184,7 @@ def _plain(a):
     a = np.asarray(a)
     if a.size > MAX_LITERAL_ELEMENTS:
         return None
-    from .results import jsonable
+    from .jsonvalues import jsonable
 
     return jsonable(a.astype(np.float64) if a.dtype.kind == "f" else a)
 

@@ -44,9 +44,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 
 from .errors import KlCompatError
+from .jsonvalues import jsonable  # noqa: F401 (kept importable from here)
 from .record import INLINE_VALUES, SCHEMA, AdapterLine, EndLine, Observed, Record, RecordError, RunLine  # noqa: F401
 
 
@@ -56,26 +56,6 @@ class ResultsError(KlCompatError):
 
 class OutputLocked(ResultsError):
     """Another process is writing the same output file."""
-
-
-def jsonable(v):
-    """Arrays and floats as JSON, non-finite floats as strings."""
-    if isinstance(v, np.ndarray):
-        if v.dtype.kind != "f" or np.isfinite(v).all():
-            return v.tolist()
-        named = v.astype(object)  # whole-array steps: element by element costs ~2 µs an element
-        named[np.isnan(v)], named[v == np.inf], named[v == -np.inf] = "nan", "inf", "-inf"
-        return named.tolist()
-    if isinstance(v, (list, tuple)):
-        return [jsonable(x) for x in v]
-    if isinstance(v, dict):
-        return {k: jsonable(x) for k, x in v.items()}
-    if isinstance(v, (float, np.floating)):
-        f = float(v)
-        return f if np.isfinite(f) else ("nan" if np.isnan(f) else ("inf" if f > 0 else "-inf"))
-    if isinstance(v, np.integer):
-        return int(v)
-    return v
 
 
 # Fields of an adapter's runtime() that the adapter line carries when the runtime reports them: R's

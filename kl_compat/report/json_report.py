@@ -53,7 +53,7 @@ import json
 from pathlib import Path
 
 from ..errors import KlCompatError
-from ..results import jsonable
+from ..jsonvalues import jsonable
 
 SCHEMA = "kl-compat-report/1"
 
