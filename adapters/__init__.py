@@ -83,6 +83,19 @@ def adapter_class(name_or_target: str) -> type[Adapter]:
     return getattr(importlib.import_module(module), cls)
 
 
+def frameworks() -> dict[str, Framework]:
+    """Each framework's own adapter, by name, in the registry's order: the registered adapters whose
+    description's key is their own name. A porting adapter (its description names another adapter's
+    framework) runs kl_compat's porting layer, not a framework's own API. Loads every adapter's module
+    (not its framework)."""
+    found = {}
+    for name in registered():
+        described = framework_of(name)
+        if described is not None and described.key == name:
+            found[name] = described
+    return found
+
+
 @functools.lru_cache(maxsize=None)
 def framework_of(name_or_target: str) -> Framework | None:
     """The framework description the adapter class carries, or None for a name that is not an adapter here,

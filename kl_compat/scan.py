@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .adapters import frameworks
 from .errors import KlCompatError
 
 if TYPE_CHECKING:
@@ -50,20 +51,6 @@ _SILENT_KINDS = {"value", "nan-inf", "shape", "dtype", "gradient"}
 
 class ScanError(KlCompatError):
     pass
-
-
-def frameworks() -> dict[str, Framework]:
-    """The frameworks a scan knows, by name, in the registry's order: each registered adapter whose
-    description's key is its own name. A porting adapter (its description names another adapter's
-    framework) runs kl_compat's porting layer, not a framework's own API: it is no scan target."""
-    from .adapters import framework_of, registered
-
-    found = {}
-    for name in registered():
-        described = framework_of(name)
-        if described is not None and described.key == name:
-            found[name] = described
-    return found
 
 
 def _known(name: str, known: dict[str, Framework]) -> Framework:

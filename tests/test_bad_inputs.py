@@ -500,11 +500,11 @@ def test_report_fails_for_an_adapter_asked_for_and_skips_one_of_the_default_list
     assert (tmp_path / "report" / "report.md").exists()  # the report is written all the same
     rc, _, err = kl([*argv, "--adapters", f"{SPEC},{UNAVAILABLE}", "--allow-unavailable"], capsys)
     assert rc == 0 and "Traceback" not in err
-    monkeypatch.setattr(cli_report, "REPORT_ADAPTERS", (SPEC, UNAVAILABLE))
+    monkeypatch.setattr(cli_report, "report_adapters", lambda: (SPEC, UNAVAILABLE))
     rc, _, err = kl(argv, capsys)
     assert rc == 0, err
     assert f"skipped {UNAVAILABLE}: ImportError" in err
-    monkeypatch.setattr(cli_report, "REPORT_ADAPTERS", (UNAVAILABLE,))
+    monkeypatch.setattr(cli_report, "report_adapters", lambda: (UNAVAILABLE,))
     rc, _, err = kl(argv, capsys)
     check(rc, err, 4, "nothing was checked")
 

@@ -152,7 +152,7 @@ def test_report_default_list_skips_an_environment_not_created_yet(tmp_path, monk
     pytest.importorskip("torch")
     pytest.importorskip("jinja2")
     monkeypatch.setenv("KL_COMPAT_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(cli.report, "REPORT_ADAPTERS", ("torch", "paddle@paddle-2.6.2"))
+    monkeypatch.setattr(cli.report, "report_adapters", lambda: ("torch", "paddle@paddle-2.6.2"))
     monkeypatch.chdir(tmp_path)
     rc = cli.main(["report", "--out", "mine", "--no-reproducers", "--no-screenshot", "--quiet"])
     err = capsys.readouterr().err

@@ -320,17 +320,15 @@ def real_report(tmp_path_factory):
     pytest.importorskip("torch")
     pytest.importorskip("paddle")
     d = tmp_path_factory.mktemp("real")
-    start = time.monotonic()
     rc = main(["report", "--run-out", str(d / "latest.jsonl"), "--out", str(d / "report"), "--guides",
                str(d / "guides"), "--adapters", "torch,paddle,rtorch", "--no-screenshot", "--quiet",
                "--allow-unavailable"])  # (R torch may be missing: the report lists it NOT RUN, see below)
-    seconds = time.monotonic() - start
-    return rc, d, json.loads((d / "report" / "report.json").read_text()), seconds
+    return rc, d, json.loads((d / "report" / "report.json").read_text())
 
 
 @pytest.mark.slow
 def test_real_report_runs_the_matrix_and_writes_three_formats(real_report):
-    rc, d, m, seconds = real_report
+    rc, d, m = real_report
     res = results.read(d / "latest.jsonl")
     assert rc == (1 if m["new"] else 0)
     assert m["schema"] == "kl-compat-report/1"
@@ -352,12 +350,11 @@ def test_real_report_runs_the_matrix_and_writes_three_formats(real_report):
         recs = [r for r in res.records if r.adapter == row["column"] and r.surface == row["surface"]]
         assert row["run"] == len(recs)
         assert row["match"] == sum(r.status == "match" for r in recs)
-    assert seconds < 300
 
 
 @pytest.mark.slow
 def test_real_claims_agree_with_the_raw_records(real_report):
-    _, d, m, _ = real_report
+    _, d, m = real_report
     res = results.read(d / "latest.jsonl")
     claim = next(c for c in m["claims"] if c["id"] == "paddle-batchmean-shape-N")
     (paddle,) = [r for r in claim["results"] if r["column"] == "paddle"]
@@ -369,7 +366,7 @@ def test_real_claims_agree_with_the_raw_records(real_report):
 
 @pytest.mark.slow
 def test_real_reproducers_are_small_and_runnable_as_printed(real_report, golden_by_id, tmp_path):
-    _, d, m, _ = real_report
+    _, d, m = real_report
     ran = 0
     for f in m["findings"]:
         rep = f["reproducer"]
@@ -480,16 +477,16 @@ def test_python_literals_cover_edges_and_empty_inputs():
     from kl_compat import reproducer
 
     call = spec.Call("sum", True, None, None)
-    case = reproducer.make_case("t", np.array([[np.nan, np.inf], [-np.inf, 0.5]]), np.array([[0.0, -1.0], [2.0, 3.0]]),
+    case = golden.make_case("t", np.array([[np.nan, np.inf], [-np.inf, 0.5]]), np.array([[0.0, -1.0], [2.0, 3.0]]),
                                 call, "float64", "float64")
     for fw in ("torch", "paddle"):
         code = reproducer.render(fw, "functional", case, ["nan-inf"])
         compile(code, f"<{fw}>", "exec")
         assert 'float("nan")' in code and '-float("inf")' in code
-    empty = reproducer.make_case("e", np.zeros((0, 4)), np.zeros((0, 4)), call, "float32", "float32")
+    empty = golden.make_case("e", np.zeros((0, 4)), np.zeros((0, 4)), call, "float32", "float32")
     assert "torch.zeros((0, 4), dtype=torch.float32, requires_grad=True)" in reproducer.render("torch", "module", empty, [])
     assert "paddle.zeros([0, 4], dtype='float32')" in reproducer.render("paddle", "functional", empty, [])
-    big = reproducer.make_case("b", np.zeros((128, 512)), np.zeros((128, 512)), call, "float32", "float32")
+    big = golden.make_case("b", np.zeros((128, 512)), np.zeros((128, 512)), call, "float32", "float32")
     assert reproducer.render("torch", "functional", big, []) is None  # too large to print as literals
 
 

@@ -14,8 +14,20 @@ from .options import adapter_names
 from .outputs import needs, outputs_locked
 from .run import DEFAULT_RESULTS
 
-# The committed report: the current frameworks, and Paddle 2.6.2 from its environment beside Paddle 3.
-REPORT_ADAPTERS = ("torch", "paddle", "paddle@paddle-2.6.2", "rtorch")
+
+def report_adapters() -> tuple[str, ...]:
+    """The report's default list: every framework's own adapter (adapters.frameworks(), found through the
+    entry points), each followed by its environments in conformance/environments.toml (ADAPTER@ENV), so a
+    framework or a version added there is reported without editing a list here."""
+    from .. import environments
+    from ..adapters import frameworks
+
+    envs = environments.load()
+    names: list[str] = []
+    for name in frameworks():
+        names.append(name)
+        names += [f"{name}@{env.name}" for env in envs.values() if env.adapter == name]
+    return tuple(names)
 
 
 def cmd_report(args) -> int:
@@ -77,7 +89,7 @@ def _adapters_to_run(asked: list[str] | None) -> list[str]:
     """--adapters as given; else the default list without what cannot run here (skipped and said)."""
     from .. import environments, run
 
-    names = list(asked) if asked is not None else list(REPORT_ADAPTERS)
+    names = list(asked) if asked is not None else list(report_adapters())
     run.check_adapters(names)
     if asked is not None:
         return names
@@ -210,8 +222,9 @@ def add_parsers(sub) -> None:
                     help="porting guides directory (default OUT/guides with --out or results files given, else "
                          "conformance/guides under the current folder)")
     rp.add_argument("--adapters", type=adapter_names, default=None,
-                    help=adapters_help(f"{','.join(REPORT_ADAPTERS)}: those that cannot run here, an environment "
-                                             "not created yet included, are skipped, and said")
+                    help=adapters_help("every framework's own adapter and its environments in "
+                                      "conformance/environments.toml: those that cannot run here, an environment "
+                                      "not created yet included, are skipped, and said")
                     + "; ADAPTER@ENV named here is created if missing")
     rp.add_argument("--allow-unavailable", action="store_true",
                     help="an adapter named with --adapters that cannot run is not an error (exit 3)")
