@@ -68,9 +68,7 @@ class PaddleAsRtorch(_Porting, PaddleAdapter):
     name, semantics, base_name = "paddle-as-rtorch", "rtorch", "paddle"
 
 
-PORTING_ADAPTERS = {a.name: a for a in (TorchAsSpec, TorchAsPaddle, TorchAsRtorch, PaddleAsSpec, PaddleAsTorch,
-                                        PaddleAsRtorch)}
-for _a in PORTING_ADAPTERS.values():
+for _a in (TorchAsSpec, TorchAsPaddle, TorchAsRtorch, PaddleAsSpec, PaddleAsTorch, PaddleAsRtorch):
     # Its tensors' framework, run through kl_compat.kl_div: its reproducers call that, with its semantics,
     # and it has no kl_div of its own for the porting layer to copy.
     _a.description = replace(

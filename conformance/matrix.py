@@ -242,7 +242,3 @@ def build_matrix() -> list[Case]:
     if len(set(ids)) != len(ids):
         raise AssertionError("case ids are not unique")  # a bug in the declarations above
     return cases
-
-
-def samples_of(cases) -> dict[str, Sample]:
-    return {c.sample.id: c.sample for c in cases}

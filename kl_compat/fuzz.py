@@ -88,7 +88,8 @@ def make_case(x, y, call: spec.Call, input_dtype: str, target_dtype: str, case_i
     x = _dt.round_to(np.asarray(x, np.float64), input_dtype).astype(np.float64)
     y = _dt.round_to(np.asarray(y, np.float64), target_dtype).astype(np.float64)
     digest = case_digest(x, y, call, input_dtype, target_dtype)
-    return golden.make_case(case_id or f"fuzz/{digest[:12]}", "fuzz", digest, x, y, call, input_dtype, target_dtype)
+    return golden.make_case(case_id or f"fuzz/{digest[:12]}", x, y, call, input_dtype, target_dtype, group="fuzz",
+                             sample=digest)
 
 
 def case_digest(x, y, call: spec.Call, input_dtype: str, target_dtype: str) -> str:
@@ -448,27 +449,13 @@ def _leaves(e: BaseException):
 
 # ---- reporting ----------------------------------------------------------------------------------------
 
-def _literal(a: np.ndarray) -> str:
-    """Python source for the float64 values of `a` (nested lists; nan and inf spelt as float(...))."""
-    def num(v):
-        v = float(v)
-        if math.isnan(v):
-            return 'float("nan")'
-        if math.isinf(v):
-            return 'float("inf")' if v > 0 else '-float("inf")'
-        return repr(v)
-
-    def nested(b):
-        return num(b) if b.ndim == 0 else "[" + ", ".join(nested(s) for s in b) + "]"
-
-    return nested(np.asarray(a, np.float64))
-
-
 def harness_snippet(adapter: str, case: GoldenCase) -> str:
     """A reproducer for any adapter: the case rebuilt with make_case and run through kl_compat's runner."""
+    from .reproducer import python_floats
+
     x = np.asarray(case.input, np.float64)
     y = np.asarray(case.target, np.float64)
-    arr = lambda a: f"np.array({_literal(a)}).reshape({a.shape!r})"  # noqa: E731
+    arr = lambda a: f"np.array({python_floats(a)}).reshape({a.shape!r})"  # noqa: E731
     return "\n".join([
         "import numpy as np",
         "from kl_compat import compare, runner",

@@ -94,11 +94,12 @@ def expectation(x, y, call: spec.Call, input_dtype: str, target_dtype: str) -> E
                     grad_input_defined=r.grad_input_defined, grad_target_defined=r.grad_target_defined)
 
 
-def make_case(case_id: str, group: str, sample: str, x, y, call: spec.Call, input_dtype: str,
-              target_dtype: str) -> GoldenCase:
-    """A GoldenCase for any inputs (values already representable in their dtypes), expectation computed now."""
+def make_case(case_id: str, x, y, call: spec.Call, input_dtype: str, target_dtype: str, *, group: str = "repro",
+              sample: str | None = None) -> GoldenCase:
+    """A GoldenCase for any inputs (values already representable in their dtypes), expectation computed now;
+    outside the matrix (group "repro" unless named), its sample named by the case id unless named."""
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    return GoldenCase(case_id, group, sample, call, input_dtype, target_dtype, _dt.storage_array(x, input_dtype),
+    return GoldenCase(case_id, group, sample or case_id, call, input_dtype, target_dtype, _dt.storage_array(x, input_dtype),
                       _dt.storage_array(y, target_dtype), expectation(x, y, call, input_dtype, target_dtype))
 
 

@@ -213,7 +213,7 @@ def _snippet(rep: dict, framework: str, kinds, column: dict | None) -> str | Non
     """The reproducer's input rendered for `framework` (the one code is ported to)."""
     import numpy as np
 
-    from . import reproducer, spec
+    from . import golden, reproducer, spec
     from .dtypes import ALL_DTYPES
 
     if rep.get("input") is None or rep.get("target") is None:
@@ -226,9 +226,9 @@ def _snippet(rep: dict, framework: str, kinds, column: dict | None) -> str | Non
         return np.asarray(a, np.float64).reshape(shape)
 
     try:  # numbers, shapes and arguments as a report.json holds them, or no snippet
-        case = reproducer.make_case("guide", arr(rep["input"], rep["input_shape"]),
-                                    arr(rep["target"], rep["target_shape"]), spec.Call(**rep["call"]),
-                                    rep["input_dtype"], rep["target_dtype"])
+        case = golden.make_case("guide", arr(rep["input"], rep["input_shape"]),
+                                arr(rep["target"], rep["target_shape"]), spec.Call(**rep["call"]),
+                                rep["input_dtype"], rep["target_dtype"])
     except (KeyError, TypeError, ValueError):
         return None
     own = (rep.get("others") or {}).get((column or {}).get("id")) or (

@@ -14,39 +14,28 @@
     reproducer's input when both ran it;
   - the ranking of the differences that remain (RANKING_RULE, rank_key);
   - numbers as numbers: JSON holds non-finite floats as the strings "nan", "inf", "-inf"
-    (results.jsonable), which a page shows as nan, inf, -inf.
+    (jsonvalues.jsonable), which a page shows as nan, inf, -inf.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Callable
 
 from .errors import KlCompatError
+from .jsonvalues import numbers
 from .text import attribute, code, fence, text
+from .versions import release
 
 SPEED_SCHEMA = "kl-compat-porting-speed/1"
 SPEED_FILE = "porting_speed.json"
 SPEED_BENCHMARK = "benchmarks/bench_porting.py"
 
 # ---- numbers ------------------------------------------------------------------------------------------
-
-_NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
-
-
-def numbers(v):
-    """A value as JSON holds it (nested lists, non-finite floats as "nan", "inf", "-inf") with those
-    strings turned back into floats, so that it prints as nan, inf, -inf. Other values are kept."""
-    if isinstance(v, list):
-        return [numbers(x) for x in v]
-    if isinstance(v, str) and v in _NON_FINITE:
-        return _NON_FINITE[v]
-    return v
 
 
 def outcome_numbers(o: dict) -> dict:
@@ -367,16 +356,12 @@ def drop_in(m: dict, src: Framework, dst: Framework, speed: PortingSpeed | None)
                   f"- Cost: {cost(speed, src, dst)}"]
 
 
-def _version_key(v):
-    return tuple(int(p) if p.isdigit() else 0 for p in re.split(r"[.+-]", v or "0")[:3])
-
-
 def pick_column(m: dict, name: str) -> dict | None:
     """The column of framework `name` a guide uses: the newest version that ran, else any."""
     cols = [c for c in m["columns"] if c["name"] == name]
     ran = [c for c in cols if c["available"]]
     if ran:
-        return max(ran, key=lambda c: _version_key(c.get("version")))
+        return max(ran, key=lambda c: release(c.get("version") or "0"))
     return cols[0] if cols else None
 
 

@@ -41,6 +41,7 @@ from .compare import KINDS
 from .errors import KlCompatError
 from .record import Difference, Record
 from .tomlfile import read_toml
+from .versions import release
 
 FILE_NAME = "known_differences.toml"
 _FIELDS = {"id", "adapter", "surface", "cases", "kind", "reason", "link", "versions", "advice", "advice_code"}
@@ -299,22 +300,18 @@ def problems(entries, records, *, names: dict[str, str] | None = None, ran: dict
 _SPEC = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*([0-9][0-9A-Za-z.+-]*)\s*$")
 
 
-def _version_tuple(v: str) -> tuple:
-    return tuple(int(p) if p.isdigit() else 0 for p in re.split(r"[.+-]", v)[:3])
-
-
 def version_matches(version: str | None, specifier: str | None) -> bool:
     """A comma-separated list of comparisons on release numbers, e.g. ">=2.5,<3.0"."""
     if not specifier:
         return True
     if version is None:
         return False
-    v = _version_tuple(version)
+    v = release(version)
     for part in specifier.split(","):
         m = _SPEC.match(part)
         if not m:
             raise KnownDifferencesError(f"version specifier {specifier!r}: cannot read {part!r}")
-        op, ref = m.group(1), _version_tuple(m.group(2))
+        op, ref = m.group(1), release(m.group(2))
         ok = {">=": v >= ref, "<=": v <= ref, "==": v == ref, "!=": v != ref, ">": v > ref, "<": v < ref}[op]
         if not ok:
             return False

@@ -29,7 +29,6 @@ reader never takes facts from it: message is rendered again from the fields.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -161,11 +160,6 @@ class GradientSummary:
         return None if d is None else cls(d.get("status", ""), d.get("dtype"), d.get("message"))
 
 
-def _number(v):
-    """A value of the file as a float (the strings "nan", "inf", "-inf" included)."""
-    return {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}.get(v, v) if isinstance(v, str) else v
-
-
 @dataclass
 class Observed:
     """What the adapter observed, as the file keeps it (values only when small)."""
@@ -201,10 +195,12 @@ class Observed:
         """The kept value as a float64 array (non-finite strings read back), or None."""
         import numpy as np
 
+        from .jsonvalues import numbers
+
         if self.value is None:
             return None
         arr = np.asarray(self.value, dtype=object)
-        return np.vectorize(_number, otypes=[np.float64])(arr) if arr.size else arr.astype(np.float64)
+        return np.vectorize(numbers, otypes=[np.float64])(arr) if arr.size else arr.astype(np.float64)
 
     def to_json(self) -> dict:
         return {"status": self.status, "shape": self.shape, "dtype": self.dtype, "warnings": self.warnings,
@@ -262,9 +258,11 @@ class Record:
 
     @classmethod
     def from_json(cls, d: dict) -> "Record":
+        from .jsonvalues import numbers  # (NumPy, which it imports, only when a record is read)
+
         return cls(d["case"], d["adapter"], d["surface"], d["status"],
                    [Difference.from_json(x) for x in d.get("differences") or []], d.get("group"), d.get("version"),
-                   _number(d.get("max_ulp")), d.get("convention"), Observed.from_json(d.get("observed")))
+                   numbers(d.get("max_ulp")), d.get("convention"), Observed.from_json(d.get("observed")))
 
     def with_known(self, known: list[str | None]) -> "Record":
         """A copy whose differences carry these entry ids (one per difference, in order)."""

@@ -43,11 +43,6 @@ MAX_SINGLES = 64  # single-element candidates tried per finding
 
 # ---- candidates ---------------------------------------------------------------------------------------
 
-def make_case(case_id: str, x, y, call: spec.Call, input_dtype: str, target_dtype: str) -> GoldenCase:
-    """A GoldenCase for arbitrary inputs, with the spec's expectation computed now."""
-    return golden.make_case(case_id, "repro", case_id, x, y, call, input_dtype, target_dtype)
-
-
 def candidate_arrays(case: GoldenCase, hint: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """(input, target) pairs in float64, smallest first, from the elements of `case`."""
     x = np.asarray(case.input, np.float64)
@@ -204,7 +199,8 @@ def reproduce(findings: list[dict], columns: dict[str, dict], goldens_by_id: dic
                                "case": item["case"], "surface": item["surface"]}
             continue
         hint = next((_hint(e.get("where")) for e in f["examples"] if e["case"] == item["case"]), None)
-        cands = [make_case(f"repro/{f['id']}/{i}", x, y, original.call, original.input_dtype, original.target_dtype)
+        cands = [golden.make_case(f"repro/{f['id']}/{i}", x, y, original.call, original.input_dtype,
+                                  original.target_dtype)
                  for i, (x, y) in enumerate(candidate_arrays(original, hint))]
         plans[f["id"]] = (item, original, cands)
         by_column.setdefault(f["column"], []).append(f)
@@ -331,6 +327,11 @@ def _nested(a: np.ndarray, fmt) -> str:
     return "[" + ", ".join(_nested(sub, fmt) for sub in a) + "]"
 
 
+def python_floats(a) -> str:
+    """Python source for the float64 values of `a`: nested lists, nan and inf spelt as float(...)."""
+    return _nested(np.asarray(a, np.float64), lambda v: _num_py(v, False))
+
+
 def _r_string(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
@@ -402,7 +403,7 @@ def call_args(language: str, call: spec.Call) -> str:
 
 
 def _short(v) -> str:
-    from .guide_sections import numbers  # JSON's "nan", "inf", "-inf" print as the numbers they stand for
+    from .jsonvalues import numbers  # JSON's "nan", "inf", "-inf" print as the numbers they stand for
 
     text = repr(numbers(v)) if not isinstance(v, str) else v
     return text if len(text) <= 300 else text[:297] + "..."

@@ -44,10 +44,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 from .errors import KlCompatError
-from .jsonvalues import jsonable  # noqa: F401 (kept importable from here)
-from .record import INLINE_VALUES, SCHEMA, AdapterLine, EndLine, Observed, Record, RecordError, RunLine  # noqa: F401
+from .jsonvalues import jsonable
+from .record import SCHEMA, AdapterLine, EndLine, Record, RecordError, RunLine
 
 
 class ResultsError(KlCompatError):
@@ -71,11 +70,6 @@ def version_label(name, version, runtime: dict | None = None) -> str:
     label = " ".join(str(p) for p in (name, version) if p)
     libtorch = (runtime or {}).get("libtorch")
     return f"{label} on libtorch {libtorch}".strip() if libtorch else label
-
-
-def observed_summary(obs) -> dict:
-    """The `observed` field of a record for an adapter's Observation."""
-    return Observed.of(obs).to_json()
 
 
 _encode = json.JSONEncoder(allow_nan=False).encode  # (json.dumps would build an encoder per line)

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from kl_compat import adapters, environments, guide, reproducer, spec
+from kl_compat import adapters, environments, golden, guide, reproducer, spec
 from kl_compat.adapters.framework import Framework, Template
 from kl_compat.porting import semantics
 
@@ -56,7 +56,7 @@ def test_env_create_reads_how_a_version_installs():
 
 
 def _case():
-    return reproducer.make_case("t", np.array([[0.5, -1.0]]), np.array([[0.25, 0.75]]), spec.Call("sum", False),
+    return golden.make_case("t", np.array([[0.5, -1.0]]), np.array([[0.25, 0.75]]), spec.Call("sum", False),
                                 "float32", "float32")
 
 
@@ -76,7 +76,7 @@ def test_reproducers_come_from_the_description_template_or_say_why_not():
     assert reproducer.no_snippet_reason("rtorch-as-torch", case) == \
         "no reproducer: the adapter's framework description has none"
     assert reproducer.no_snippet_reason("nosuch", case) == "no reproducer: the adapter carries no framework description"
-    big = reproducer.make_case("big", np.ones((9, 9)), np.ones((9, 9)), spec.Call("sum", False), "float32", "float32")
+    big = golden.make_case("big", np.ones((9, 9)), np.ones((9, 9)), spec.Call("sum", False), "float32", "float32")
     assert reproducer.no_snippet_reason("torch", big) == "the input is too large to print"
 
 

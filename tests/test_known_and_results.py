@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from kl_compat import known, record, results
+from kl_compat import jsonvalues, known, record, results
 from kl_compat.record import AdapterLine, Difference, EndLine, GradientSummary, Observed, Record, RunLine
 
 def _entries(tmp_path):
@@ -226,9 +226,9 @@ def test_a_results_file_of_another_schema_is_refused_in_one_line(tmp_path, schem
 def test_non_finite_values_are_written_as_strings(tmp_path):
     for dtype in (np.float16, np.float32, np.float64):
         value = np.array([[1.5, np.nan], [np.inf, -np.inf]], dtype)
-        assert results.jsonable(value) == [[1.5, "nan"], ["inf", "-inf"]]
-    assert results.jsonable(np.array(-np.inf)) == "-inf"
-    assert results.jsonable(np.array([1, 2], np.int64)) == [1, 2]
+        assert jsonvalues.jsonable(value) == [[1.5, "nan"], ["inf", "-inf"]]
+    assert jsonvalues.jsonable(np.array(-np.inf)) == "-inf"
+    assert jsonvalues.jsonable(np.array([1, 2], np.int64)) == [1, 2]
     path = tmp_path / "r.jsonl"
     with results.Writer(path) as w:
         w.write({"value": [1.0, math.nan], "max_ulp": math.inf})

@@ -27,7 +27,6 @@ from pathlib import Path
 
 DEFAULT_OUT = Path("conformance/report")
 DEFAULT_GUIDES = Path("conformance/guides")
-FILES = ("report.md", "report.html", "report.json")
 
 
 def write_files(out_dir: Path, texts: dict[str, str]) -> list[Path]:

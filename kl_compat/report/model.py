@@ -17,7 +17,6 @@ of a case id) on one column. Each has a reproducer (kl_compat.reproducer).
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import platform
 import shutil
@@ -400,10 +399,3 @@ def records_dict(loaded: Loaded) -> list[dict]:
             item["new"] = new
         block["cases"][case] = item
     return list(out.values())
-
-
-def select(records: dict, column: str, surface: str, patterns) -> list[tuple[str, Record]]:
-    """(case, record) of a column whose surface and case id match the globs."""
-    return [(case, r) for (cid, s, case), r in records.items()
-            if cid == column and fnmatch.fnmatchcase(s, surface)
-            and any(fnmatch.fnmatchcase(case, p) for p in patterns)]
