@@ -125,75 +125,104 @@ def evaluate_one(claim: dict, column: dict, records: dict) -> dict:
     if claim.get("versions") and not version_matches(column.get("version"), claim["versions"]):
         return {**out, "status": NOT_APPLICABLE,
                 "evidence": f"the claim concerns versions {claim['versions']}; this is {column.get('version')}"}
-    import fnmatch
-
     check = claim["check"]
-    surface = check.get("surface", "*")
-    matched = sorted(((case, replace(r, surface=s)) for (cid, s, case), r in records.items()
-                      if cid == column["id"] and r.ran and fnmatch.fnmatchcase(s, surface)
-                      and any(fnmatch.fnmatchcase(case, p) for p in check["cases"])), key=lambda t: (t[0], t[1].surface))
+    matched = _matched(check, column["id"], records)
     if not matched:
         return {**out, "status": NOT_MEASURED, "evidence": "no case of the matrix matches the claim's check"}
-    checked, bad = 0, []
-    if "shape" in check:
-        want = list(check["shape"])
-        for case, r in matched:
-            o = r.observed or _NOTHING
-            if o.status != OBSERVED_OK:
-                continue
-            checked += 1
-            if list(o.shape or []) != want:
-                bad.append(f"{_where(case, r)}: shape {o.shape}")
-        detail = f"shape {want}"
-    elif "raises" in check:
-        for case, r in matched:
-            o = r.observed or _NOTHING
-            if o.status not in (OBSERVED_OK, OBSERVED_RAISED):
-                continue
-            checked += 1
-            if (o.status == OBSERVED_RAISED) != bool(check["raises"]):
-                what = f"raised {(o.error or {}).get('type')}" if o.status == OBSERVED_RAISED else \
-                    f"returned shape {o.shape}"
-                bad.append(f"{_where(case, r)}: {what}")
-        detail = "raises" if check["raises"] else "returns a value"
-    elif "supports" in check:
-        arg = check["supports"]
-        for case, r in matched:
-            o = r.observed or _NOTHING
-            checked += 1
-            if o.status == UNSUPPORTED and arg in str(o.unsupported):
-                bad.append(f"{_where(case, r)}: no {o.unsupported}")
-        detail = f"accepts {arg}"
-    elif "no_kind" in check:
-        kind = check["no_kind"]
-        for case, r in matched:
-            if r.status in (UNSUPPORTED, CRASHED, TIMEOUT):
-                continue
-            checked += 1
-            d = next((d for d in r.differences if d.kind == kind), None)
-            if d:
-                bad.append(f"{_where(case, r)}: {d.message}")
-        detail = f"no {kind} difference"
-    else:
-        old, new = check["same_value_as"]
-        for case, r in matched:
-            other = records.get((column["id"], r.surface, case.replace(old, new)))
-            a, b = _values(r), None if other is None else _values(other)
-            if a is None or b is None:
-                continue
-            checked += 1
-            if a.shape != b.shape or not np.allclose(a, b, rtol=1e-6, atol=0, equal_nan=True):
-                bad.append(f"{_where(case, r)}: {a.tolist()} where {case.replace(old, new)} gives {b.tolist()}")
-        detail = f"the same value as with {new.strip('/')}"
+    kind = next((k for k in _CHECKS if k in check), "same_value_as")
+    checked, bad, detail = _CHECKS[kind](check, matched, column["id"], records)
+    return {**out, **_verdict(len(matched), checked, bad, detail)}
+
+
+def _matched(check: dict, column: str, records: dict) -> list:
+    """(case, record) of the column that ran, on the check's surfaces and cases, in case order."""
+    import fnmatch
+
+    surface = check.get("surface", "*")
+    return sorted(((case, replace(r, surface=s)) for (cid, s, case), r in records.items()
+                   if cid == column and r.ran and fnmatch.fnmatchcase(s, surface)
+                   and any(fnmatch.fnmatchcase(case, p) for p in check["cases"])), key=lambda t: (t[0], t[1].surface))
+
+
+def _verdict(matched: int, checked: int, bad: list[str], detail: str) -> dict:
     if not checked:
-        return {**out, "status": NOT_MEASURED,
-                "evidence": f"{len(matched)} matching record(s), none of which returned anything to check"}
+        return {"status": NOT_MEASURED,
+                "evidence": f"{matched} matching record(s), none of which returned anything to check"}
     if bad:
         more = f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""
-        return {**out, "status": CONTRADICTED, "checked": checked, "counter": len(bad),
+        return {"status": CONTRADICTED, "checked": checked, "counter": len(bad),
                 "evidence": f"{len(bad)} of {checked} checked calls contradict it (expected: {detail}): "
                             + "; ".join(bad[:3]) + more}
-    return {**out, "status": HELD, "checked": checked, "evidence": f"all {checked} checked calls: {detail}"}
+    return {"status": HELD, "checked": checked, "evidence": f"all {checked} checked calls: {detail}"}
+
+
+# Each check: (check, matched (case, record) pairs, column id, all records) -> (calls checked, the calls
+# that contradict the claim, what the claim expects).
+
+def _check_shape(check: dict, matched: list, column: str, records: dict) -> tuple[int, list[str], str]:
+    checked, bad, want = 0, [], list(check["shape"])
+    for case, r in matched:
+        o = r.observed or _NOTHING
+        if o.status != OBSERVED_OK:
+            continue
+        checked += 1
+        if list(o.shape or []) != want:
+            bad.append(f"{_where(case, r)}: shape {o.shape}")
+    return checked, bad, f"shape {want}"
+
+
+def _check_raises(check: dict, matched: list, column: str, records: dict) -> tuple[int, list[str], str]:
+    checked, bad = 0, []
+    for case, r in matched:
+        o = r.observed or _NOTHING
+        if o.status not in (OBSERVED_OK, OBSERVED_RAISED):
+            continue
+        checked += 1
+        if (o.status == OBSERVED_RAISED) != bool(check["raises"]):
+            what = f"raised {(o.error or {}).get('type')}" if o.status == OBSERVED_RAISED else \
+                f"returned shape {o.shape}"
+            bad.append(f"{_where(case, r)}: {what}")
+    return checked, bad, "raises" if check["raises"] else "returns a value"
+
+
+def _check_supports(check: dict, matched: list, column: str, records: dict) -> tuple[int, list[str], str]:
+    checked, bad, arg = 0, [], check["supports"]
+    for case, r in matched:
+        o = r.observed or _NOTHING
+        checked += 1
+        if o.status == UNSUPPORTED and arg in str(o.unsupported):
+            bad.append(f"{_where(case, r)}: no {o.unsupported}")
+    return checked, bad, f"accepts {arg}"
+
+
+def _check_no_kind(check: dict, matched: list, column: str, records: dict) -> tuple[int, list[str], str]:
+    checked, bad, kind = 0, [], check["no_kind"]
+    for case, r in matched:
+        if r.status in (UNSUPPORTED, CRASHED, TIMEOUT):
+            continue
+        checked += 1
+        d = next((d for d in r.differences if d.kind == kind), None)
+        if d:
+            bad.append(f"{_where(case, r)}: {d.message}")
+    return checked, bad, f"no {kind} difference"
+
+
+def _check_same_value(check: dict, matched: list, column: str, records: dict) -> tuple[int, list[str], str]:
+    checked, bad = 0, []
+    old, new = check["same_value_as"]
+    for case, r in matched:
+        other = records.get((column, r.surface, case.replace(old, new)))
+        a, b = _values(r), None if other is None else _values(other)
+        if a is None or b is None:
+            continue
+        checked += 1
+        if a.shape != b.shape or not np.allclose(a, b, rtol=1e-6, atol=0, equal_nan=True):
+            bad.append(f"{_where(case, r)}: {a.tolist()} where {case.replace(old, new)} gives {b.tolist()}")
+    return checked, bad, f"the same value as with {new.strip('/')}"
+
+
+_CHECKS = {"shape": _check_shape, "raises": _check_raises, "supports": _check_supports, "no_kind": _check_no_kind,
+           "same_value_as": _check_same_value}  # a check names one of them (CHECKS), the first in this order
 
 
 def evaluate(claims: list[dict], columns: list[dict], records: dict) -> list[dict]:

@@ -17,7 +17,7 @@ from . import spec, tolerance
 from .adapters.base import GRAD_ERROR, GRAD_NONE, GRAD_OK, OK, RAISED
 from .dtypes import ulp
 from .golden import GoldenCase
-from .record import (CRASHED, DIFFERS, ERROR, MATCH, STATUSES, TIMEOUT, UNAVAILABLE,  # noqa: F401 (re-exported)
+from .record import (CRASHED, DIFFERS, ERROR, MATCH, TIMEOUT, UNAVAILABLE,  # noqa: F401 (re-exported)
                      UNSUPPORTED, Difference)
 
 KINDS = {
@@ -413,6 +413,32 @@ def judge_against(case: GoldenCase, reference, obs) -> Verdict:
     compared (any value there is as right as any other).
     """
     call = str(case.call)
+    settled = _outcome_against(reference, obs, call)
+    if settled is not None:
+        return settled
+    verdict = Verdict(MATCH)
+    diffs = verdict.differences
+    diffs.extend(_shape_and_dtype(obs, reference.shape, reference.dtype, _REFERENCE, call))
+    reduction = spec.effective_reduction(case.call) if isinstance(case.call.reduction, str) and \
+        (case.call.reduction in spec.REDUCTIONS or case.call.uses_legacy()) else "none"
+    divisor = spec.divisor_of(reduction, case.input.size, case.input.shape)
+    value_diffs, verdict.max_ulp = _value_against(case, reference, obs, reduction, divisor, call)
+    diffs.extend(value_diffs)
+    ref_topics = sorted({warning_topic(w["message"]) for w in reference.warnings})
+    got_topics = sorted({warning_topic(w["message"]) for w in obs.warnings})
+    if ref_topics != got_topics:
+        diffs.append(Difference("warning", "warnings", "warnings", str(ref_topics), str(got_topics), call, _REFERENCE))
+    for wrt, g, r, dtype in (("input", obs.grad_input, reference.grad_input, case.input_dtype),
+                             ("target", obs.grad_target, reference.grad_target, case.target_dtype)):
+        if g is not None and r is not None:
+            diffs.extend(_gradient_against(case, wrt, g, r, dtype, divisor, call))
+    verdict.status = DIFFERS if diffs else MATCH
+    return verdict
+
+
+def _outcome_against(reference, obs, call: str) -> Verdict | None:
+    """The verdict when either side did not return a value (crashed, unsupported, raised), or None when
+    both returned one and their values are to be compared."""
     if reference.status in (CRASHED, TIMEOUT, UNAVAILABLE):
         return Verdict(UNAVAILABLE, [])
     if obs.status in (CRASHED, TIMEOUT, UNAVAILABLE):
@@ -435,53 +461,43 @@ def judge_against(case: GoldenCase, reference, obs) -> Verdict:
                                             f"a {obs.dtype} of shape {obs.shape}", call, _REFERENCE)])
     if obs.status == RAISED:
         return Verdict(MATCH)
-    verdict = Verdict(MATCH)
-    diffs = verdict.differences
-    diffs.extend(_shape_and_dtype(obs, reference.shape, reference.dtype, _REFERENCE, call))
+    return None
+
+
+def _value_against(case: GoldenCase, reference, obs, reduction: str, divisor, call: str):
+    """The value's differences from the reference's (with the spec's tolerance for the coarser dtype), and
+    the worst error in ULPs."""
     dtype = tolerance.coarser(reference.dtype, obs.dtype)
-    reduction = spec.effective_reduction(case.call) if isinstance(case.call.reduction, str) and \
-        (case.call.reduction in spec.REDUCTIONS or case.call.uses_legacy()) else "none"
-    divisor = spec.divisor_of(reduction, case.input.size, case.input.shape)
-    same_shape = case.input.shape == case.target.shape
     tol = tolerance.value_tolerance(case.input, case.target, case.call.log_target, reduction, divisor,
-                                    reference.value, dtype) if same_shape else None
+                                    reference.value, dtype) if case.input.shape == case.target.shape else None
     tol = tolerance.fitted(tol, reference.value, dtype)
-    value_diffs, verdict.max_ulp = _compare_arrays("out", obs.value, Reference(reference.value, tol, dtype), dtype,
-                                                   call, with_ulps=True)
-    diffs.extend(_rename(d) for d in value_diffs)
-    ref_topics = sorted({warning_topic(w["message"]) for w in reference.warnings})
-    got_topics = sorted({warning_topic(w["message"]) for w in obs.warnings})
-    if ref_topics != got_topics:
-        diffs.append(Difference("warning", "warnings", "warnings", str(ref_topics), str(got_topics), call, _REFERENCE))
+    diffs, max_ulp = _compare_arrays("out", obs.value, Reference(reference.value, tol, dtype), dtype, call,
+                                     with_ulps=True)
+    return [_rename(d) for d in diffs], max_ulp
+
+
+def _gradient_against(case: GoldenCase, wrt: str, g, r, dtype: str, divisor, call: str) -> list[Difference]:
+    """One gradient's differences from the reference's: presence, shape, then values where the spec
+    defines them."""
+    if (g.status == GRAD_NONE) != (r.status == GRAD_NONE):
+        have = "no gradient" if g.status == GRAD_NONE else "a gradient"
+        return [Difference("gradient", "gradient-presence", f"grad_{wrt}",
+                           "one" if g.status == GRAD_NONE else "none", have, call, _REFERENCE)]
+    if g.status != "ok" or r.status != "ok":
+        return []
+    gv, rv = np.asarray(g.value), np.asarray(r.value)
+    if gv.shape != rv.shape:
+        return [Difference("gradient", "is", f"grad_{wrt}.shape", str(rv.shape), str(gv.shape), call, _REFERENCE)]
     exp = case.expects
-    for wrt, g, r, dtype_ in (("input", obs.grad_input, reference.grad_input, case.input_dtype),
-                              ("target", obs.grad_target, reference.grad_target, case.target_dtype)):
-        if g is None or r is None:
-            continue
-        if (g.status == GRAD_NONE) != (r.status == GRAD_NONE):
-            have = "no gradient" if g.status == GRAD_NONE else "a gradient"
-            diffs.append(Difference("gradient", "gradient-presence", f"grad_{wrt}",
-                                    "one" if g.status == GRAD_NONE else "none", have, call, _REFERENCE))
-            continue
-        if g.status != "ok" or r.status != "ok":
-            continue
-        gv, rv = np.asarray(g.value), np.asarray(r.value)
-        if gv.shape != rv.shape:
-            diffs.append(Difference("gradient", "is", f"grad_{wrt}.shape", str(rv.shape), str(gv.shape), call,
-                                    _REFERENCE))
-            continue
-        defined = getattr(exp, f"grad_{wrt}_defined") if exp.outcome == "value" else None
-        if defined is not None and np.shape(defined) != rv.shape:
-            defined = None
-        gdt = tolerance.coarser(dtype_, g.dtype)
-        gtol = tolerance.gradient_tolerance(case.input, case.target, case.call.log_target, divisor, wrt, gdt) \
-            if same_shape else None
-        gtol = tolerance.fitted(gtol, rv, gdt)
-        gd, _ = _compare_arrays(f"grad_{wrt}", gv, Reference(rv, gtol, gdt, defined), gdt, call, "gradient",
-                                "gradient")
-        diffs.extend(_rename(d) for d in gd)
-    verdict.status = DIFFERS if diffs else MATCH
-    return verdict
+    defined = getattr(exp, f"grad_{wrt}_defined") if exp.outcome == "value" else None
+    if defined is not None and np.shape(defined) != rv.shape:
+        defined = None
+    gdt = tolerance.coarser(dtype, g.dtype)
+    gtol = tolerance.gradient_tolerance(case.input, case.target, case.call.log_target, divisor, wrt, gdt) \
+        if case.input.shape == case.target.shape else None
+    gtol = tolerance.fitted(gtol, rv, gdt)
+    gd, _ = _compare_arrays(f"grad_{wrt}", gv, Reference(rv, gtol, gdt, defined), gdt, call, "gradient", "gradient")
+    return [_rename(d) for d in gd]
 
 
 _REFERENCE = "the reference"

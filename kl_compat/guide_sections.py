@@ -28,7 +28,7 @@ from typing import Callable
 
 from .errors import KlCompatError
 from .jsonvalues import numbers
-from .text import attribute, code, fence, text
+from .text import attribute, fence, text
 from .versions import release
 
 SPEED_SCHEMA = "kl-compat-porting-speed/1"

@@ -138,6 +138,19 @@ def load_file(path: Path | str | None = None, first: bool = True) -> tuple[Entry
     (a typo never reads as "nothing is known"), and an unknown field, a field of the wrong type, an empty
     pattern or an unreadable version specifier fails here, naming the file, the entry and the field, for
     every reader alike (run, merge, report, fuzz, the pytest plugin)."""
+    path, raws = _read_tables(path)
+    for i, raw in enumerate(raws, 1):
+        _check_field_types(raw, f"{path}: [[difference]] number {i}")
+    entries = tuple(_entry(raw, i, path, first) for i, raw in enumerate(raws, 1))
+    ids = [entry.id for entry in entries]
+    for entry_id in ids:
+        if ids.count(entry_id) > 1:
+            raise KnownDifferencesError(f"{path}: entry id {entry_id!r} is given to {ids.count(entry_id)} entries")
+    return entries
+
+
+def _read_tables(path: Path | str | None) -> tuple[Path, list[dict]]:
+    """The file's path (the default when None) and its [[difference]] tables."""
     if path is not None and not Path(path).exists():
         raise KnownDifferencesError(f"{path}: no such known-differences file")
     if path is not None and Path(path).is_dir():
@@ -154,55 +167,55 @@ def load_file(path: Path | str | None = None, first: bool = True) -> tuple[Entry
     raws = data.get("difference", [])
     if not isinstance(raws, list) or not all(isinstance(e, dict) for e in raws):
         raise KnownDifferencesError(f"{path}: 'difference' must be [[difference]] tables")
-    for i, raw in enumerate(raws, 1):
-        where = f"{path}: [[difference]] number {i}"
-        for name, what in _FIELD_TYPES.items():
-            if name not in raw:
-                continue
-            v = raw[name]
-            items = v if name in _LISTED and isinstance(v, list) else [v]
-            if not items or not all(isinstance(x, str) for x in items):
-                raise KnownDifferencesError(f"{where}: {name!r} must be {what}, got {v!r}")
-            if not all(x.strip() for x in items):
-                raise KnownDifferencesError(f"{where}: {name!r} holds an empty {what.split(' or ')[0][2:]}")
-        for part in raw["versions"].split(",") if raw.get("versions") else ():
-            try:
-                version_matches("0", part)  # raises naming a comparison it cannot read
-            except KnownDifferencesError as e:
-                raise KnownDifferencesError(f"{where}: 'versions': {e}") from None
-    entries: list[Entry] = []
-    for i, raw in enumerate(data.get("difference", []), 1):
-        where = f"{path}: [[difference]] number {i}"
-        unknown = set(raw) - _FIELDS
-        if unknown:
-            raise KnownDifferencesError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
-        for required in ("adapter", "cases", "kind", "reason"):
-            if not raw.get(required):
-                raise KnownDifferencesError(f"{where}: missing {required!r}")
-        kinds = (raw["kind"],) if isinstance(raw["kind"], str) else tuple(raw["kind"])
-        for kind in kinds:
-            if kind not in KINDS:
-                raise KnownDifferencesError(f"{where}: kind {kind!r} is not one of {', '.join(KINDS)}")
-        cases = raw["cases"]
-        cases = (cases,) if isinstance(cases, str) else tuple(cases)
-        surface = raw.get("surface", "*")
-        surface = surface if isinstance(surface, str) else tuple(surface)
-        advice, code = raw.get("advice"), raw.get("advice_code", {})
-        if advice is not None and (not isinstance(advice, str) or not advice.strip()):
-            raise KnownDifferencesError(f"{where}: 'advice' must be a non-empty string")
-        if not isinstance(code, dict) or not all(isinstance(k, str) and isinstance(v, str) and v.strip()
-                                                 for k, v in code.items()):
-            raise KnownDifferencesError(f"{where}: 'advice_code' must be a table of framework = \"code\" strings")
-        if code and advice is None:
-            raise KnownDifferencesError(f"{where}: 'advice_code' needs an 'advice' text to go with it")
-        entry_id = raw.get("id") or f"{path.stem}:{i}"
-        entries.append(Entry(i, raw["adapter"], cases, kinds, raw["reason"], surface, raw.get("link"),
-                             raw.get("versions"), advice, dict(code), entry_id, str(i) if first else entry_id))
-    ids = [entry.id for entry in entries]
-    for entry_id in ids:
-        if ids.count(entry_id) > 1:
-            raise KnownDifferencesError(f"{path}: entry id {entry_id!r} is given to {ids.count(entry_id)} entries")
-    return tuple(entries)
+    return path, raws
+
+
+def _check_field_types(raw: dict, where: str) -> None:
+    """Each field of one entry of its type (strings, non-empty), its version specifier readable."""
+    for name, what in _FIELD_TYPES.items():
+        if name not in raw:
+            continue
+        v = raw[name]
+        items = v if name in _LISTED and isinstance(v, list) else [v]
+        if not items or not all(isinstance(x, str) for x in items):
+            raise KnownDifferencesError(f"{where}: {name!r} must be {what}, got {v!r}")
+        if not all(x.strip() for x in items):
+            raise KnownDifferencesError(f"{where}: {name!r} holds an empty {what.split(' or ')[0][2:]}")
+    for part in raw["versions"].split(",") if raw.get("versions") else ():
+        try:
+            version_matches("0", part)  # raises naming a comparison it cannot read
+        except KnownDifferencesError as e:
+            raise KnownDifferencesError(f"{where}: 'versions': {e}") from None
+
+
+def _entry(raw: dict, i: int, path: Path, first: bool) -> Entry:
+    """The Entry of the file's i-th table (fields of their types already), its fields and values checked."""
+    where = f"{path}: [[difference]] number {i}"
+    unknown = set(raw) - _FIELDS
+    if unknown:
+        raise KnownDifferencesError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+    for required in ("adapter", "cases", "kind", "reason"):
+        if not raw.get(required):
+            raise KnownDifferencesError(f"{where}: missing {required!r}")
+    kinds = (raw["kind"],) if isinstance(raw["kind"], str) else tuple(raw["kind"])
+    for kind in kinds:
+        if kind not in KINDS:
+            raise KnownDifferencesError(f"{where}: kind {kind!r} is not one of {', '.join(KINDS)}")
+    cases = raw["cases"]
+    cases = (cases,) if isinstance(cases, str) else tuple(cases)
+    surface = raw.get("surface", "*")
+    surface = surface if isinstance(surface, str) else tuple(surface)
+    advice, code = raw.get("advice"), raw.get("advice_code", {})
+    if advice is not None and (not isinstance(advice, str) or not advice.strip()):
+        raise KnownDifferencesError(f"{where}: 'advice' must be a non-empty string")
+    if not isinstance(code, dict) or not all(isinstance(k, str) and isinstance(v, str) and v.strip()
+                                             for k, v in code.items()):
+        raise KnownDifferencesError(f"{where}: 'advice_code' must be a table of framework = \"code\" strings")
+    if code and advice is None:
+        raise KnownDifferencesError(f"{where}: 'advice_code' needs an 'advice' text to go with it")
+    entry_id = raw.get("id") or f"{path.stem}:{i}"
+    return Entry(i, raw["adapter"], cases, kinds, raw["reason"], surface, raw.get("link"), raw.get("versions"),
+                 advice, dict(code), entry_id, str(i) if first else entry_id)
 
 
 # ---- which entry explains what: pure functions of the entries and the records -------------------------

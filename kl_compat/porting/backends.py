@@ -211,6 +211,7 @@ class PaddleOps:
         return self.p.nn.functional.kl_div(input, target, reduction=reduction, **kwargs)
 
 
+# Long, not split: its autograd classes live inside so that Paddle is imported only when it is called.
 def _paddle_layers(paddle):
     """log and exp for Paddle with the backward formulas of torch (and of the calculus), optionally rounded
     through a narrower dtype as a native kernel in that dtype would round them, forward and backward.
@@ -289,6 +290,7 @@ def _paddle_layers(paddle):
     return Log, Exp, KLTerm
 
 
+# Long, not split: its autograd classes live inside so that torch is imported only when it is called.
 def _torch_exact64(torch):
     """The spec's semantics (log_target=False) as one autograd function: bit for bit the composite of
     core._pointwise / core._reduce for formula="exact", compute_dtype="float64", zero_times_inf="zero"
@@ -370,6 +372,7 @@ def _torch_exact64(torch):
     return Exact64
 
 
+# Long, not split: its autograd classes live inside so that Paddle is imported only when it is called.
 def _paddle_xlogy(paddle, log_value, log_apply):
     """torch's semantics (and R torch's; log_target=False) on Paddle tensors as one PyLayer, in the
     tensors' own dtype (float32 or float64), with few passes over memory: the values bit for bit the

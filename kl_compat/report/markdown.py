@@ -66,6 +66,27 @@ def render(m: dict) -> str:
 
 
 def _render(m: dict, compact: bool) -> str:
+    out = _heading(m) + _summary(m) + _claims(m, compact)
+    out += ["", "## Differences", ""]
+    if not m["findings"]:
+        out.append("None: every case that ran matches the spec.")
+    if compact:
+        out += ["This is the compact form (the full one would not fit a pull-request comment): see report.html.", ""]
+    for n, f in enumerate(m["findings"], 1):
+        out += _finding(m, n, f, compact)
+
+    if m["known_problems"]:
+        out += ["", "## Known-differences file problems", ""]
+        out += [f"- {text(p)}" for p in m["known_problems"]]
+    if m["notes"]:
+        out += ["", "## Notes", ""]
+        out += [f"- {text(p)}" for p in m["notes"]]
+    out += ["", "## Run information", ""] + _run_info(m)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _heading(m: dict) -> list[str]:
+    """The title, where the report comes from, links into report.html, and whether anything is new."""
     info = m["run_info"]
     out = ["# KL divergence: conformance report", ""]
     out.append(f"Generated {text(m['generated'])} by kl_compat {text(info['kl_compat'])} from {len(info['inputs'])} "
@@ -82,7 +103,12 @@ def _render(m: dict, compact: bool) -> str:
                    "file.")
     else:
         out.append("No new differences: every difference found is explained by the known-differences file.")
-    out += ["", "## Summary", ""]
+    return out
+
+
+def _summary(m: dict) -> list[str]:
+    """The counts of each column and surface, and the columns that did not run, with why."""
+    out = ["", "## Summary", ""]
     out.append("| adapter | surface | run | match | differs: known | differs: new | unsupported | error | crashed | timeout |")
     out.append("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|")
     for r in m["summary"]:
@@ -101,11 +127,14 @@ def _render(m: dict, compact: bool) -> str:
                     else "")
             out.append(f"- **{text(c['id'])}: NOT RUN**, nothing about it is measured here: "
                        f"{text(c.get('reason'))}{hint}")
+    return out
 
-    out += ["", "## Documented claims", "",
-            "Claims the reference pages make, checked against what each framework version did "
-            "(conformance/claims.toml).", "",
-            "| claim | page | quote | version | result | evidence |", "|---|---|---|---|---|---|"]
+
+def _claims(m: dict, compact: bool) -> list[str]:
+    out = ["", "## Documented claims", "",
+           "Claims the reference pages make, checked against what each framework version did "
+           "(conformance/claims.toml).", "",
+           "| claim | page | quote | version | result | evidence |", "|---|---|---|---|---|---|"]
     for c in m["claims"]:
         for r in c["results"]:
             ver = column_title(m, r["column"])
@@ -113,23 +142,7 @@ def _render(m: dict, compact: bool) -> str:
             evidence = text(r["evidence"], 100 if compact else 300)
             out.append(f"| {code(c['id'])} | {text(c.get('url') or c['source'])} | {text(c['quote'], 160)} | {text(ver)} | {mark} | "
                        f"{evidence} |")
-
-    out += ["", "## Differences", ""]
-    if not m["findings"]:
-        out.append("None: every case that ran matches the spec.")
-    if compact:
-        out += ["This is the compact form (the full one would not fit a pull-request comment): see report.html.", ""]
-    for n, f in enumerate(m["findings"], 1):
-        out += _finding(m, n, f, compact)
-
-    if m["known_problems"]:
-        out += ["", "## Known-differences file problems", ""]
-        out += [f"- {text(p)}" for p in m["known_problems"]]
-    if m["notes"]:
-        out += ["", "## Notes", ""]
-        out += [f"- {text(p)}" for p in m["notes"]]
-    out += ["", "## Run information", ""] + _run_info(m)
-    return "\n".join(out).rstrip() + "\n"
+    return out
 
 
 def _finding(m: dict, n: int, f: dict, compact: bool = False) -> list[str]:
