@@ -519,13 +519,6 @@ def format_finding(f: Finding) -> str:
 
 # ---- the command --------------------------------------------------------------------------------------
 
-def _adapter_list(text: str) -> list[str]:
-    names = [a.strip() for a in text.split(",") if a.strip()]
-    if not names:
-        raise argparse.ArgumentTypeError("--adapters needs at least one name")
-    return names
-
-
 def _positive(text: str) -> int:
     n = int(text)
     if n < 1:
@@ -536,9 +529,9 @@ def _positive(text: str) -> int:
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("fuzz", help="differential fuzzing: generated inputs through every adapter and the "
                                            "spec; new differences shrunk to a minimal case")
-    from .adapters.names import adapters_help
+    from .adapters.names import adapter_names, adapters_help
 
-    p.add_argument("--adapters", type=_adapter_list, default=list(DEFAULT_ADAPTERS),
+    p.add_argument("--adapters", type=adapter_names, default=list(DEFAULT_ADAPTERS),
                    help=adapters_help(",".join(DEFAULT_ADAPTERS)))
     p.add_argument("--max-examples", type=_positive, default=DEFAULT_MAX_EXAMPLES,
                    help=f"examples to generate (default {DEFAULT_MAX_EXAMPLES})")

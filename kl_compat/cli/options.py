@@ -27,10 +27,3 @@ def positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"need a whole number >= 1, got {text!r}")
     return n
 
-
-def adapter_names(text: str) -> list[str]:
-    """--adapters A,B: the names; which of them exist is checked by the command (kl_compat.run)."""
-    names = [a.strip() for a in text.split(",") if a.strip()]
-    if not names:
-        raise argparse.ArgumentTypeError("--adapters needs at least one name")
-    return names

@@ -6,11 +6,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..adapters.names import adapters_help
+from ..adapters.names import adapter_names, adapters_help
 from ..errors import UsageError
 from ..exitcode import ExitCode
 from .helptext import TIMEOUT_HELP
-from .options import adapter_names
 from .outputs import needs, outputs_locked
 from .run import DEFAULT_RESULTS
 

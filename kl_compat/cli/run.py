@@ -6,11 +6,11 @@ import json
 import sys
 from pathlib import Path
 
-from ..adapters.names import adapters_help
+from ..adapters.names import adapter_names, adapters_help
 from ..errors import UsageError
 from ..exitcode import ExitCode
 from .helptext import TIMEOUT_HELP
-from .options import adapter_names, positive, shard
+from .options import positive, shard
 
 # The machine-readable summaries (--format json), one JSON object on standard output. Fields may be added
 # within a version; one removed, renamed or changing meaning makes it /2. README: "Machine-readable output".
