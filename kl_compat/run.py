@@ -139,7 +139,6 @@ def run(adapters: list[AdapterSpec], out: Path, *, patterns=None, shard=None, ti
     if not cases:
         raise NothingToCheck(f"no case matches {patterns!r}" + (f" in shard {shard[0]}/{shard[1]}" if shard else "")
                              + ": nothing to check")
-    by_id = {c.id: c for c in cases}
     summary = RunSummary(Path(out))
     with results.Writer(out) as w:
         summary.recovered = w.recovered
@@ -149,35 +148,13 @@ def run(adapters: list[AdapterSpec], out: Path, *, patterns=None, shard=None, ti
         ran: dict[str, set] = {}
         names: dict[str, str] = {}
         for spec_ in adapters:
-            label = spec_.label or spec_.name
             sessions = [runner.AdapterSession(spec_.name, timeout=timeout, python=spec_.python, goldens=goldens)
                         for _ in range(max(1, workers))]
             try:
-                for s in sessions:
-                    s.launch()  # all import in parallel, while this process prepares the judging
-                compare.prepare(cases)
-                available = all([s.start() for s in sessions])
-                state = sessions[0].state
-                w.write(adapter_line(spec_, label, state))
-                names[label] = spec_.name
+                available, version = _run_adapter(spec_, sessions, cases, entries, w, summary, progress)
+                names[spec_.label or spec_.name] = spec_.name
                 if available:
-                    ran.setdefault(spec_.name, set()).add(state.info.get("version"))
-                else:
-                    summary.unavailable[label] = state.reason
-                bar = _progress(progress, label, len(cases) * len(sessions[0].surfaces), state)
-
-                def on_observation(obs, spec_=spec_, label=label, version=state.info.get("version")):
-                    record = judge_record(by_id[obs.case_id], obs, spec_.name, label, version, entries)
-                    w.write(record)
-                    summary.add(record)
-                    if bar is not None:
-                        bar.update(1)
-
-                started = time.perf_counter()  # after the workers' imports and warm-up
-                _observe(sessions, cases, on_observation)
-                summary.seconds[label] = time.perf_counter() - started
-                if bar is not None:
-                    bar.close()
+                    ran.setdefault(spec_.name, set()).add(version)
             finally:
                 for s in sessions:
                     s.close()
@@ -185,6 +162,38 @@ def run(adapters: list[AdapterSpec], out: Path, *, patterns=None, shard=None, ti
             if not patterns and not shard else []
         w.write(end_line(summary, strict, entries))
     return summary
+
+
+def _run_adapter(spec_: AdapterSpec, sessions, cases, entries, w, summary: RunSummary,
+                 progress: bool) -> tuple[bool, str | None]:
+    """Start one adapter's workers, write its adapter line, then judge and write each observation as it
+    comes. Returns whether it is available, and its version."""
+    label = spec_.label or spec_.name
+    by_id = {c.id: c for c in cases}
+    for s in sessions:
+        s.launch()  # all import in parallel, while this process prepares the judging
+    compare.prepare(cases)
+    available = all([s.start() for s in sessions])
+    state = sessions[0].state
+    w.write(adapter_line(spec_, label, state))
+    if not available:
+        summary.unavailable[label] = state.reason
+    bar = _progress(progress, label, len(cases) * len(sessions[0].surfaces), state)
+    version = state.info.get("version")
+
+    def on_observation(obs):
+        record = judge_record(by_id[obs.case_id], obs, spec_.name, label, version, entries)
+        w.write(record)
+        summary.add(record)
+        if bar is not None:
+            bar.update(1)
+
+    started = time.perf_counter()  # after the workers' imports and warm-up
+    _observe(sessions, cases, on_observation)
+    summary.seconds[label] = time.perf_counter() - started
+    if bar is not None:
+        bar.close()
+    return available, version
 
 
 def _observe(sessions, cases, on_observation) -> None:
