@@ -28,7 +28,7 @@ import numpy as np
 
 from .. import __version__, compare, golden, known, results
 from ..errors import KlCompatError
-from ..record import BAD, DIFFERS, ERROR, UNSUPPORTED, AdapterLine, Record  # noqa: F401 (BAD: re-exported)
+from ..record import BAD, DIFFERS, ERROR, AdapterLine, Record  # noqa: F401 (BAD: re-exported)
 
 SUMMARY_FIELDS = ("run", "match", "differs_known", "differs_new", "unsupported", "error", "error_new",
                   "crashed", "timeout")
@@ -74,8 +74,18 @@ def load(paths) -> Loaded:
             parsed.append(results.read(Path(p)))
         except results.ResultsError as e:
             raise ReportError(str(e)) from None
-    notes = []
-    # Which labels appear at several versions: those become one column per version.
+    notes: list[str] = []
+    column_id = _column_namer(parsed)
+    inputs, columns = _columns(parsed, column_id, notes)
+    records = _records(parsed, column_id, columns, notes)
+    if not records and not any(not c.available for c in columns.values()):
+        raise ReportError("the results files hold no records (never green on empty)")
+    return Loaded(inputs, columns, records, notes)
+
+
+def _column_namer(parsed):
+    """column_id(label, version, available): a label that ran at several versions is one column per
+    version (label@version, or label@unavailable where it could not run), any other its label."""
     versions: dict[str, set] = {}
     for res in parsed:
         for a in res.adapters:
@@ -88,6 +98,11 @@ def load(paths) -> Loaded:
             return label
         return f"{label}@{version}" if available else f"{label}@unavailable"
 
+    return column_id
+
+
+def _columns(parsed, column_id, notes: list[str]) -> tuple[list[dict], dict[str, Column]]:
+    """The inputs as the report describes them, and the columns their adapter lines make."""
     columns: dict[str, Column] = {}
     inputs = []
     for res in parsed:
@@ -105,7 +120,11 @@ def load(paths) -> Loaded:
                 col.available, col.version, col.info = True, a.version, a
             if str(res.path) not in col.sources:
                 col.sources.append(str(res.path))
-    # An unavailable column that has an available twin of the same label is not a column of its own.
+    return inputs, columns
+
+
+def _records(parsed, column_id, columns: dict[str, Column], notes: list[str]) -> dict:
+    """(column id, surface, case) -> Record; a column a record names without an adapter line is added."""
     records: dict = {}
     duplicates = 0
     for res in parsed:
@@ -123,9 +142,7 @@ def load(paths) -> Loaded:
             records[key] = r
     if duplicates:
         notes.append(f"{duplicates} record(s) appear in more than one input; the last one read is used")
-    if not records and not any(not c.available for c in columns.values()):
-        raise ReportError("the results files hold no records (never green on empty)")
-    return Loaded(inputs, columns, records, notes)
+    return records
 
 
 def input_problems(inputs, golden_dir: Path | None = None) -> tuple[list[str], list[str]]:
