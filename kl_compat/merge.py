@@ -37,6 +37,36 @@ def merge(paths: list[Path], out: Path, *, known_path: Path | list[Path] | None 
         raise MergeError("nothing to merge: give at least one results file")
     parts = [results.read(p) for p in paths]
     first = parts[0]
+    incomplete = _incomplete(parts)
+    if incomplete and not allow_partial:
+        more = f" (and {len(incomplete) - 1} more problem(s))" if len(incomplete) > 1 else ""
+        raise MergeError(f"{incomplete[0]}{more}; --allow-partial merges what there is")
+    for problem in incomplete:
+        (warn or (lambda m: None))(problem)
+    entries = load_known(known_path)
+    adapters = _adapter_lines(parts)
+    records = _ordered_records(parts, adapters, {c.id: i for i, c in enumerate(golden.load(golden_dir))})
+    summary = RunSummary(Path(out))
+    names = {label: line.registry_name for label, line in adapters.items()}
+    records = [known.explained(entries, r, name=names[r.adapter]) for r in records]
+    for r in records:
+        summary.add(r)
+    summary.unavailable = {label: line.reason for label, line in adapters.items() if not line.available}
+    summary.partial = incomplete
+    summary.known_problems = ([str(p) for p in known.problems(entries, summary.judged, names=names,
+                                                               ran=_versions_ran(adapters, names))]
+                              if not incomplete and not first.run.patterns else [])
+    run_line = dataclasses.replace(first.run, shard=None, selected=sum(p.run.selected or 0 for p in parts),
+                                   started=min(str(p.run.started or "") for p in parts),
+                                   merged_from=[str(p.path) for p in parts], incomplete=incomplete or None)
+    _write(out, run_line, adapters, records, parts, summary, entries)
+    return summary
+
+
+def _incomplete(parts) -> list[str]:
+    """What is missing from the shards (partial files, missing shards); a MergeError when they are not
+    shards of one run."""
+    first = parts[0]
     incomplete = []
     for part in parts:
         if part.truncated:
@@ -46,37 +76,31 @@ def merge(paths: list[Path], out: Path, *, known_path: Path | list[Path] | None 
             if getattr(part.run, key) != getattr(first.run, key):
                 raise MergeError(f"{part.path}: {key} {getattr(part.run, key)!r} differs from {first.path}'s "
                                  f"{getattr(first.run, key)!r}: not shards of one run")
-    incomplete += _missing_shards(parts)
-    if incomplete and not allow_partial:
-        more = f" (and {len(incomplete) - 1} more problem(s))" if len(incomplete) > 1 else ""
-        raise MergeError(f"{incomplete[0]}{more}; --allow-partial merges what there is")
-    for problem in incomplete:
-        (warn or (lambda m: None))(problem)
-    entries = load_known(known_path)
+    return incomplete + _missing_shards(parts)
+
+
+def _adapter_lines(parts) -> dict[str, AdapterLine]:
+    """Each adapter's line, by label: from a shard where it ran, not one where it could not."""
     adapters: dict[str, AdapterLine] = {}
     for part in parts:
         for line in part.adapters:
             label = line.adapter
             if label not in adapters or (line.available and not adapters[label].available):
-                adapters[label] = line  # a shard where it ran describes it, not one where it could not
-    records = _ordered_records(parts, adapters, {c.id: i for i, c in enumerate(golden.load(golden_dir))})
+                adapters[label] = line
+    return adapters
 
-    summary = RunSummary(Path(out))
+
+def _versions_ran(adapters: dict[str, AdapterLine], names: dict[str, str]) -> dict[str, set]:
     ran: dict[str, set] = {}
-    names = {label: line.registry_name for label, line in adapters.items()}
     for label, line in adapters.items():
         if line.available:
             ran.setdefault(names[label], set()).add(line.version)
-    records = [known.explained(entries, r, name=names[r.adapter]) for r in records]
-    for r in records:
-        summary.add(r)
-    summary.unavailable = {label: line.reason for label, line in adapters.items() if not line.available}
-    summary.partial = incomplete
-    summary.known_problems = ([str(p) for p in known.problems(entries, summary.judged, names=names, ran=ran)]
-                              if not incomplete and not first.run.patterns else [])
-    run_line = dataclasses.replace(first.run, shard=None, selected=sum(p.run.selected or 0 for p in parts),
-                                   started=min(str(p.run.started or "") for p in parts),
-                                   merged_from=[str(p.path) for p in parts], incomplete=incomplete or None)
+    return ran
+
+
+def _write(out: Path, run_line, adapters: dict[str, AdapterLine], records: list[Record], parts, summary: RunSummary,
+           entries) -> None:
+    """The merged file: the run line, each adapter's line followed by its records, the end line."""
     with results.Writer(out) as w:
         w.write(run_line)
         for label, line in adapters.items():
@@ -88,7 +112,6 @@ def merge(paths: list[Path], out: Path, *, known_path: Path | list[Path] | None 
         end = end_line(summary, any(e.strict for e in ends), entries)
         end.finished = max((str(e.finished or "") for e in ends), default=end.finished)
         w.write(end)
-    return summary
 
 
 def _ordered_records(parts, adapters: dict[str, AdapterLine], order: dict[str, int]) -> list[Record]:
