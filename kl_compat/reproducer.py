@@ -26,7 +26,6 @@ import math
 import os
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -187,23 +186,7 @@ def _plain(a):
 def reproduce(findings: list[dict], columns: dict[str, dict], goldens_by_id: dict, *, timeout: float = 60.0,
               cross: bool = True, log=None) -> None:
     """Fill `finding["reproducer"]` for each finding (see the module's docstring)."""
-    from .report.model import representative
-
-    plans = {}  # finding id -> (representative item, original GoldenCase, [candidates])
-    by_column: dict[str, list] = {}
-    for f in findings:
-        item = representative(f, goldens_by_id)
-        original = goldens_by_id.get(item["case"])
-        if original is None:
-            f["reproducer"] = {"minimised": False, "note": f"case {item['case']} is not in the current goldens",
-                               "case": item["case"], "surface": item["surface"]}
-            continue
-        hint = next((_hint(e.get("where")) for e in f["examples"] if e["case"] == item["case"]), None)
-        cands = [golden.make_case(f"repro/{f['id']}/{i}", x, y, original.call, original.input_dtype,
-                                  original.target_dtype)
-                 for i, (x, y) in enumerate(candidate_arrays(original, hint))]
-        plans[f["id"]] = (item, original, cands)
-        by_column.setdefault(f["column"], []).append(f)
+    plans, by_column = _plans(findings, goldens_by_id)
 
     def minimise(cid, fs):
         run, why_not = runnable(columns[cid])
@@ -222,34 +205,71 @@ def reproduce(findings: list[dict], columns: dict[str, dict], goldens_by_id: dic
     for cid, fs in by_column.items():
         seen, err = observed[cid]
         for f in fs:
-            item, original, cands = plans[f["id"]]
-            pick = None
-            if not err:
-                judged = []
-                for c in cands:
-                    obs = seen.get((c.id, item["surface"]))
-                    if obs is not None:
-                        judged.append((c, obs, {d.kind for d in compare.judge(c, obs).differences}))
-                pick = next(((c, o) for c, o, k in judged if set(f["kinds"]) <= k), None) or \
-                    next(((c, o) for c, o, k in judged if f["kinds"][0] in k), None)
-            if pick is not None:
-                c, o = pick
-                chosen[f["id"]] = (c, outcome(c, o), True, None)
-            else:
-                note = (f"not minimised: {err}; the snippet is the failing case as recorded" if err else
-                        "not minimised: no smaller input shows this difference; the failing case is shown as it is")
-                chosen[f["id"]] = (original, None, False, note)
-
-    cross_out: dict = {}
+            chosen[f["id"]] = _choose(f, plans[f["id"]], seen, err)
     column_of = {f["id"]: f["column"] for f in findings}
+    cross_out = _cross(columns, chosen, column_of, plans, timeout) if cross else {}
+    for f in findings:
+        if f["id"] in chosen:
+            case, own, minimised, note = chosen[f["id"]]
+            f["reproducer"] = _reproducer(f, plans[f["id"]][0], columns[f["column"]], case, own, minimised, note,
+                                          cross_out.get(f["id"], {}))
+
+
+def _plans(findings: list[dict], goldens_by_id: dict) -> tuple[dict, dict[str, list]]:
+    """finding id -> (representative item, original GoldenCase, [candidates]), and the findings to
+    minimise by column; a finding whose case is not in the goldens gets its reproducer (a note) now."""
+    from .report.model import representative
+
+    plans = {}
+    by_column: dict[str, list] = {}
+    for f in findings:
+        item = representative(f, goldens_by_id)
+        original = goldens_by_id.get(item["case"])
+        if original is None:
+            f["reproducer"] = {"minimised": False, "note": f"case {item['case']} is not in the current goldens",
+                               "case": item["case"], "surface": item["surface"]}
+            continue
+        hint = next((_hint(e.get("where")) for e in f["examples"] if e["case"] == item["case"]), None)
+        cands = [golden.make_case(f"repro/{f['id']}/{i}", x, y, original.call, original.input_dtype,
+                                  original.target_dtype)
+                 for i, (x, y) in enumerate(candidate_arrays(original, hint))]
+        plans[f["id"]] = (item, original, cands)
+        by_column.setdefault(f["column"], []).append(f)
+    return plans, by_column
+
+
+def _choose(f: dict, plan: tuple, seen: dict, err: str | None) -> tuple:
+    """(GoldenCase, outcome on its own column, minimised?, note): the smallest candidate that shows all
+    of the finding's kinds (else its first kind), or the original case with a note why not."""
+    item, original, cands = plan
+    pick = None
+    if not err:
+        judged = []
+        for c in cands:
+            obs = seen.get((c.id, item["surface"]))
+            if obs is not None:
+                judged.append((c, obs, {d.kind for d in compare.judge(c, obs).differences}))
+        pick = next(((c, o) for c, o, k in judged if set(f["kinds"]) <= k), None) or \
+            next(((c, o) for c, o, k in judged if f["kinds"][0] in k), None)
+    if pick is not None:
+        c, o = pick
+        return c, outcome(c, o), True, None
+    note = (f"not minimised: {err}; the snippet is the failing case as recorded" if err else
+            "not minimised: no smaller input shows this difference; the failing case is shown as it is")
+    return original, None, False, note
+
+
+def _cross(columns: dict[str, dict], chosen: dict, column_of: dict, plans: dict, timeout: float) -> dict:
+    """finding id -> {other column id: its outcome on the chosen input}, every other column at once."""
     jobs = {}
-    for cid, col in columns.items() if cross else ():
+    for cid, col in columns.items():
         run, _ = runnable(col)
         todo = [(fid, c) for fid, (c, _o, _m, _n) in chosen.items() if column_of[fid] != cid]
         if run is not None and todo:
             surfaces = sorted(set(col.get("surfaces") or ["functional"]))
             jobs[cid] = (lambda run, todo, surfaces: (todo, surfaces, *_observe(run, [c for _f, c in todo], surfaces,
                                                                                   timeout)), run, todo, surfaces)
+    cross_out: dict = {}
     for cid, (todo, surfaces, seen, err) in _parallel(jobs).items():
         col = columns[cid]
         if not err:
@@ -259,28 +279,27 @@ def reproduce(findings: list[dict], columns: dict[str, dict], goldens_by_id: dic
                 obs = seen.get((c.id, surface))
                 if obs is not None:
                     cross_out.setdefault(fid, {})[cid] = dict(outcome(c, obs), surface=surface)
+    return cross_out
 
-    for f in findings:
-        if f["id"] not in chosen:
-            continue
-        case, own, minimised, note = chosen[f["id"]]
-        item = plans[f["id"]][0]
-        col = columns[f["column"]]
-        described = framework_of(col["name"])
-        code = render(col["name"], item["surface"], case, f["kinds"], version_label(None, col.get("version"), col), own)
-        why_none = no_snippet_reason(col["name"], case) if code is None else None
-        if why_none and (note is None or why_none.startswith("no reproducer")):
-            note = f"{note}; {why_none}" if note else why_none
-        f["reproducer"] = {
-            "case": item["case"], "surface": item["surface"], "minimised": minimised, "note": note,
-            "input": _plain(case.input), "target": _plain(case.target),
-            "input_shape": list(case.input.shape), "target_shape": list(case.target.shape),
-            "input_dtype": case.input_dtype, "target_dtype": case.target_dtype,
-            "call": _call_dict(case.call), "spec": spec_summary(case), "observed": own,
-            "others": cross_out.get(f["id"], {}),
-            "language": described.language if described else None,
-            "code": code,
-        }
+
+def _reproducer(f: dict, item: dict, col: dict, case: GoldenCase, own, minimised: bool, note: str | None,
+                others: dict) -> dict:
+    """A finding's `reproducer`: the input shown, the outcomes on it, and the snippet (or why there is none)."""
+    described = framework_of(col["name"])
+    code = render(col["name"], item["surface"], case, f["kinds"], version_label(None, col.get("version"), col), own)
+    why_none = no_snippet_reason(col["name"], case) if code is None else None
+    if why_none and (note is None or why_none.startswith("no reproducer")):
+        note = f"{note}; {why_none}" if note else why_none
+    return {
+        "case": item["case"], "surface": item["surface"], "minimised": minimised, "note": note,
+        "input": _plain(case.input), "target": _plain(case.target),
+        "input_shape": list(case.input.shape), "target_shape": list(case.target.shape),
+        "input_dtype": case.input_dtype, "target_dtype": case.target_dtype,
+        "call": _call_dict(case.call), "spec": spec_summary(case), "observed": own,
+        "others": others,
+        "language": described.language if described else None,
+        "code": code,
+    }
 
 
 def _parallel(jobs: dict) -> dict:
