@@ -1,0 +1,150 @@
+"""JAX: optax's KL divergence losses, eager and under jax.jit.
+
+optax has no `reduction` and no `log_target` argument, so the adapter maps the matrix's call onto what a
+user porting `kl_div` writes; the mapping is this table, and the reproducers print the code it produces:
+
+  log_target=False   optax.losses.kl_divergence(input, target, ...)
+  log_target=True    optax.losses.kl_divergence_with_log_targets(input, target, ...)
+  'none'             axis=()            (no sum: the elementwise losses)
+  'sum'              axis=None          (everything summed)
+  'batchmean'        (...).mean()       with optax's default axis=-1: the idiom
+                                        `optax.kl_divergence(log_p, q).mean()`, a sum over the last axis
+                                        and a mean over the others (sum / N for a 2-D input)
+  'mean'             axis=() then .mean()
+  any other value    reduction=<value>  passed as given: optax refuses an argument it lacks
+  size_average / reduce                 passed as given, likewise
+
+Where optax refuses an argument ("unexpected keyword argument"), the observation is `unsupported`, with
+optax's error kept. Gradients come from jax.vjp with a cotangent of ones (JAX has no tape). float64 needs
+`jax_enable_x64`, which `load` sets before the first array is made (a process-wide flag: one worker holds
+one adapter). `jax.scipy.special.rel_entr`/`kl_div` are different functions (they take probabilities, not
+log-probabilities) and are not surfaces here.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from .base import GRAD_ERROR, GRAD_NONE, GRAD_OK, Adapter, ArgumentRefused, Gradient, _first_lines
+from .framework import Framework, Template
+
+JAX = Framework(
+    key="jax", title="JAX (optax)", language="python",
+    functional_api="optax.losses.kl_divergence", module_api="jax.jit(optax.losses.kl_divergence)",
+    functional="optax.losses.kl_divergence(log_predictions, targets, axis=-1, where=None); "
+               "optax.losses.kl_divergence_with_log_targets(log_predictions, log_targets, axis=-1, where=None)",
+    module="jax.jit of the same call",
+    source="optax/losses/_classification.py",
+    params={"input": "log_predictions", "target": "targets", "reduction": None, "log_target": None,
+            "size_average": None, "reduce": None},
+    modules=("optax", "jax"), install="optax=={version}",
+    reproducer=Template("kl_compat.adapters", "templates/repro_jax.py.j2"),
+)
+
+_REFUSED = re.compile(r"unexpected keyword argument '(\w+)'")
+
+
+def optax_call(call) -> tuple[str, dict, bool]:
+    """(optax's function name, its keyword arguments, whether .mean() follows) for a matrix call: the
+    mapping in the module's docstring, written once (the adapter and the reproducers use it)."""
+    name = "kl_divergence_with_log_targets" if call.log_target else "kl_divergence"
+    kwargs: dict = {k: getattr(call, k) for k in ("size_average", "reduce") if getattr(call, k) is not None}
+    axis = {"none": (), "sum": None, "mean": (), "batchmean": -1}
+    if call.reduction in axis and isinstance(call.reduction, str):
+        if call.reduction != "batchmean":
+            kwargs["axis"] = axis[call.reduction]
+        return name, kwargs, call.reduction in ("mean", "batchmean")
+    return name, {**kwargs, "reduction": call.reduction}, False
+
+
+class JaxAdapter(Adapter):
+    name = "jax"
+    framework = "optax"
+    surfaces = ("eager", "jit")
+    install_hint = "pip install jax jaxlib optax  (or kl-compat[jax])"
+    batch_size = 16
+    description = JAX
+
+    def load(self):
+        import jax
+
+        jax.config.update("jax_enable_x64", True)  # float64 cases; JAX computes float32 without it
+        # Every new shape, dtype and call compiles; compiled code is kept across runs in kl_compat's cache.
+        from kl_compat.cache import cache_root
+
+        jax.config.update("jax_compilation_cache_dir", str(cache_root() / "jax"))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        import jax.numpy as jnp
+        import optax
+
+        self.jax, self.jnp, self.optax = jax, jnp, optax
+        self._jitted: dict = {}
+
+    def version(self):
+        return self.optax.__version__
+
+    def runtime(self):
+        return {"jax": self.jax.__version__}
+
+    def tensor(self, array, dtype, requires_grad):
+        return self.jnp.asarray(np.array(array), dtype=getattr(self.jnp, dtype))
+
+    def _functions(self, surface, call):
+        """(the loss, its vector-Jacobian product with ones) for a call: as written on the eager surface;
+        under jax.jit, both compiled, once per mapped call (and by JAX once per shape and dtype)."""
+        name, kwargs, mean = optax_call(call)
+        fn = getattr(self.optax.losses, name)
+
+        def loss(x, y):
+            out = fn(x, y, **kwargs)
+            return out.mean() if mean else out
+
+        def pullback(x, y):
+            out, vjp = self.jax.vjp(loss, x, y)
+            return vjp(self.jnp.ones_like(out))
+
+        if surface == "eager":
+            return loss, pullback
+        key = (name, repr(sorted(kwargs.items())), mean)
+        if key not in self._jitted:
+            self._jitted[key] = (self.jax.jit(loss), self.jax.jit(pullback))
+        return self._jitted[key]
+
+    def kl_div(self, surface, input, target, call):
+        loss, pullback = self._functions(surface, call)
+        try:
+            out = loss(input, target)
+        except TypeError as e:
+            refused = _REFUSED.search(str(e))
+            if refused:
+                raise ArgumentRefused(refused.group(1), e) from e
+            raise
+        self._pullback = pullback
+        return out
+
+    def gradients(self, loss, x, y):
+        floating = [self.jnp.issubdtype(a.dtype, self.jnp.floating) for a in (x, y)]
+        if not any(floating):
+            return Gradient(GRAD_NONE), Gradient(GRAD_NONE)
+        try:
+            grads = self._pullback(x, y)
+        except Exception as e:
+            g = Gradient(GRAD_ERROR, message=f"{type(e).__name__}: {_first_lines(str(e))}")
+            return g, g
+        result = []
+        for g, ok in zip(grads, floating):
+            if not ok:
+                result.append(Gradient(GRAD_NONE))
+            else:
+                value, dtype, _ = self.to_numpy(g)
+                result.append(Gradient(GRAD_OK, value, dtype))
+        return result[0], result[1]
+
+    def to_numpy(self, t):
+        dtype = str(t.dtype)
+        values = np.asarray(t)
+        if dtype == "bfloat16":
+            values = values.astype(np.float32)
+        return values, dtype, values.shape

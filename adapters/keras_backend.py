@@ -1,0 +1,144 @@
+"""Keras (on TensorFlow): keras.losses.KLDivergence and keras.losses.kl_divergence.
+
+Keras' loss takes `(y_true, y_pred)` with the prediction as a probability, not a log-probability, so the
+adapter calls it as a user porting `kl_div(input, target)` does, with `exp(input)` as the prediction
+(inside the gradient tape: gradients are with respect to the log-probability input). The mapping is this
+table, and the reproducers print the code it produces:
+
+  class, reduction='batchmean'   keras.losses.KLDivergence(reduction="sum_over_batch_size")(target, exp(input))
+  class, any other reduction     keras.losses.KLDivergence(reduction=<as given>)(target, exp(input));
+                                 Keras accepts 'none', 'sum' and 'mean' (its 'mean' is 'sum_over_batch_size')
+  function, 'none'               keras.losses.kl_divergence(target, exp(input))  (one value per sample)
+  function, 'sum'                keras.ops.sum(keras.losses.kl_divergence(target, exp(input)))
+  function, 'batchmean'/'mean'   keras.ops.mean(keras.losses.kl_divergence(target, exp(input)))
+  function, any other value      keras.losses.kl_divergence(target, exp(input), reduction=<value>)
+  log_target=True                log_target=True passed as given (Keras has no such argument)
+  size_average / reduce          passed as given, likewise
+
+`tf_function` is the class's call compiled by tf.function. Where Keras refuses an argument ("unexpected
+keyword argument"), the observation is `unsupported`, with Keras' error kept. `tf.keras` is Keras 3 itself
+on TensorFlow 2.16 and later, so it is no surface of its own. Gradients come from tf.GradientTape with
+output gradients of ones.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import numpy as np
+
+from .base import GRAD_ERROR, GRAD_NONE, GRAD_OK, Adapter, ArgumentRefused, Gradient, _first_lines
+from .framework import Framework, Template
+
+KERAS = Framework(
+    key="keras", title="Keras (TensorFlow)", language="python",
+    functional_api="keras.losses.kl_divergence", module_api="keras.losses.KLDivergence",
+    functional="keras.losses.kl_divergence(y_true, y_pred)",
+    module="keras.losses.KLDivergence(reduction='sum_over_batch_size', name='kl_divergence', dtype=None), "
+           "called as loss(y_true, y_pred)",
+    source="keras/src/losses/losses.py",
+    params={"input": "y_pred", "target": "y_true", "reduction": "reduction", "log_target": None,
+            "size_average": None, "reduce": None},
+    modules=("keras", "tensorflow"), install="keras=={version}",
+    reproducer=Template("kl_compat.adapters", "templates/repro_keras.py.j2"),
+)
+
+_REFUSED = re.compile(r"unexpected keyword argument '(\w+)'")
+_LEGACY = ("size_average", "reduce")
+
+
+def keras_reduction(reduction):
+    """The class's reduction for a matrix reduction: 'batchmean' is Keras' 'sum_over_batch_size', every
+    other value goes as given (the module docstring's table, written once)."""
+    return "sum_over_batch_size" if reduction == "batchmean" else reduction
+
+
+class KerasAdapter(Adapter):
+    name = "keras"
+    framework = "keras"
+    surfaces = ("class", "function", "tf_function")
+    install_hint = "pip install tensorflow-cpu  (or kl-compat[tensorflow])"
+    batch_size = 16
+    description = KERAS
+
+    def load(self):
+        os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter on stderr
+        import keras
+        import tensorflow as tf
+
+        self.keras, self.tf = keras, tf
+        self._compiled: dict = {}
+
+    def version(self):
+        return self.keras.__version__
+
+    def runtime(self):
+        return {"tensorflow": self.tf.__version__, "keras_backend": self.keras.backend.backend()}
+
+    def tensor(self, array, dtype, requires_grad):
+        return self.tf.constant(np.array(array), dtype=getattr(self.tf, dtype))
+
+    def _extra(self, call) -> dict:
+        extra = {k: getattr(call, k) for k in _LEGACY if getattr(call, k) is not None}
+        if call.log_target:
+            extra["log_target"] = True
+        return extra
+
+    def _loss(self, surface, call):
+        losses, ops, extra = self.keras.losses, self.keras.ops, self._extra(call)
+        if surface == "function":
+            wrap = {"none": None, "sum": ops.sum, "batchmean": ops.mean, "mean": ops.mean}
+            if isinstance(call.reduction, str) and call.reduction in wrap:
+                reduce = wrap[call.reduction]
+                return lambda y_true, y_pred: (lambda v: v if reduce is None else reduce(v))(
+                    losses.kl_divergence(y_true, y_pred, **extra))
+            return lambda y_true, y_pred: losses.kl_divergence(y_true, y_pred, reduction=call.reduction, **extra)
+        loss = losses.KLDivergence(reduction=keras_reduction(call.reduction), **extra)
+        if surface == "class":
+            return loss
+        key = repr((call.reduction, sorted(extra.items())))
+        if key not in self._compiled:
+            self._compiled[key] = self.tf.function(loss.__call__)
+        return self._compiled[key]
+
+    def kl_div(self, surface, input, target, call):
+        tf = self.tf
+        try:
+            fn = self._loss(surface, call)
+            with tf.GradientTape(watch_accessed_variables=False) as tape:
+                for t in (input, target):
+                    if t.dtype.is_floating:
+                        tape.watch(t)
+                out = fn(target, tf.exp(input))
+        except TypeError as e:
+            refused = _REFUSED.search(str(e))
+            if refused:
+                raise ArgumentRefused(refused.group(1), e) from e
+            raise
+        self._tape = tape
+        return out
+
+    def gradients(self, loss, x, y):
+        floating = [t.dtype.is_floating for t in (x, y)]
+        try:
+            grads = self._tape.gradient(loss, [x, y], output_gradients=self.tf.ones_like(loss))
+        except Exception as e:
+            g = Gradient(GRAD_ERROR, message=f"{type(e).__name__}: {_first_lines(str(e))}")
+            return g, g
+        out = []
+        for g, ok in zip(grads, floating):
+            if g is None or not ok:
+                out.append(Gradient(GRAD_NONE))
+            else:
+                value, dtype, _ = self.to_numpy(g)
+                out.append(Gradient(GRAD_OK, value, dtype))
+        return out[0], out[1]
+
+    def to_numpy(self, t):
+        dtype = t.dtype.name
+        values = np.asarray(t.numpy())
+        if dtype == "bfloat16":
+            values = values.astype(np.float32)
+        return values, dtype, values.shape
