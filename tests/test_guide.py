@@ -175,7 +175,7 @@ def test_python_and_r_advice_code_parses():
     from kl_compat.adapters.rtorch_backend import r_session
 
     snippets = [(e.index, fw, code) for e in known.load() for fw, code in e.advice_code.items()]
-    assert {fw for _, fw, _ in snippets} == {"torch", "paddle", "rtorch"}
+    assert {"torch", "paddle", "rtorch"} <= {fw for _, fw, _ in snippets}
     for index, fw, code in snippets:
         assert fw in guide.FRAMEWORKS, (index, fw)
         if guide.FRAMEWORKS[fw]["language"] == "python":
