@@ -8,8 +8,10 @@ each, einops `_backends.py` style) supply only the framework-specific verbs; the
 
 from __future__ import annotations
 
+import re
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -174,21 +176,23 @@ class Adapter:
         return self.observe_batch([(case_id, surface, input, target, call, input_dtype, target_dtype)])[0]
 
     def gradients(self, loss, x, y) -> tuple[Gradient | None, Gradient | None]:
-        """Both operands' gradients of `loss` (backward, then grad and to_numpy)."""
+        """Both operands' gradients of `loss` (backward, then grad and to_numpy). A framework without a tape
+        (JAX, TensorFlow's GradientTape) overrides this, and builds its records with gradient_records."""
         try:
             self.backward(loss)
         except Exception as e:
-            g = Gradient(GRAD_ERROR, message=f"{type(e).__name__}: {_first_lines(str(e))}")
-            return g, g
-        out = []
-        for t in (x, y):
-            g = self.grad(t)
+            return gradient_error(e)
+        return self.gradient_records(self.grad(x), self.grad(y))
+
+    def gradient_records(self, grad_input, grad_target) -> tuple[Gradient, Gradient]:
+        """The two operands' Gradient records from the framework's gradient tensors (None: it gave none)."""
+        def record(g) -> Gradient:
             if g is None:
-                out.append(Gradient(GRAD_NONE))
-            else:
-                value, dtype, _ = self.to_numpy(g)
-                out.append(Gradient(GRAD_OK, value, dtype))
-        return out[0], out[1]
+                return Gradient(GRAD_NONE)
+            value, dtype, _ = self.to_numpy(g)
+            return Gradient(GRAD_OK, value, dtype)
+
+        return record(grad_input), record(grad_target)
 
 
 class ArgumentRefused(Exception):
@@ -199,6 +203,28 @@ class ArgumentRefused(Exception):
     def __init__(self, argument: str, error: BaseException):
         super().__init__(argument)
         self.argument, self.error = argument, error
+
+
+def gradient_error(e: BaseException) -> tuple[Gradient, Gradient]:
+    """Backpropagation raised: the error, for both operands."""
+    g = Gradient(GRAD_ERROR, message=f"{type(e).__name__}: {_first_lines(str(e))}")
+    return g, g
+
+
+_UNEXPECTED_KEYWORD = re.compile(r"unexpected keyword argument '(\w+)'")
+
+
+@contextmanager
+def keyword_refusals():
+    """Python's own refusal of a keyword a function lacks ("got an unexpected keyword argument 'x'"),
+    raised inside the block, as ArgumentRefused naming the argument."""
+    try:
+        yield
+    except TypeError as e:
+        refused = _UNEXPECTED_KEYWORD.search(str(e))
+        if refused:
+            raise ArgumentRefused(refused.group(1), e) from e
+        raise
 
 
 class Verbs(Protocol):

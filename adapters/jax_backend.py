@@ -23,11 +23,9 @@ log-probabilities) and are not surfaces here.
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
-from .base import GRAD_ERROR, GRAD_NONE, GRAD_OK, Adapter, ArgumentRefused, Gradient, _first_lines
+from .base import GRAD_NONE, Adapter, Gradient, gradient_error, keyword_refusals
 from .framework import Framework, Template
 
 JAX = Framework(
@@ -42,9 +40,6 @@ JAX = Framework(
     modules=("optax", "jax"), install="optax=={version}",
     reproducer=Template("kl_compat.adapters", "templates/repro_jax.py.j2"),
 )
-
-_REFUSED = re.compile(r"unexpected keyword argument '(\w+)'")
-
 
 def optax_call(call) -> tuple[str, dict, bool]:
     """(optax's function name, its keyword arguments, whether .mean() follows) for a matrix call: the
@@ -114,13 +109,8 @@ class JaxAdapter(Adapter):
 
     def kl_div(self, surface, input, target, call):
         loss, pullback = self._functions(surface, call)
-        try:
+        with keyword_refusals():
             out = loss(input, target)
-        except TypeError as e:
-            refused = _REFUSED.search(str(e))
-            if refused:
-                raise ArgumentRefused(refused.group(1), e) from e
-            raise
         self._pullback = pullback
         return out
 
@@ -131,16 +121,8 @@ class JaxAdapter(Adapter):
         try:
             grads = self._pullback(x, y)
         except Exception as e:
-            g = Gradient(GRAD_ERROR, message=f"{type(e).__name__}: {_first_lines(str(e))}")
-            return g, g
-        result = []
-        for g, ok in zip(grads, floating):
-            if not ok:
-                result.append(Gradient(GRAD_NONE))
-            else:
-                value, dtype, _ = self.to_numpy(g)
-                result.append(Gradient(GRAD_OK, value, dtype))
-        return result[0], result[1]
+            return gradient_error(e)
+        return self.gradient_records(*(g if ok else None for g, ok in zip(grads, floating)))
 
     def to_numpy(self, t):
         dtype = str(t.dtype)

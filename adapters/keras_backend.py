@@ -24,11 +24,10 @@ output gradients of ones.
 from __future__ import annotations
 
 import os
-import re
 
 import numpy as np
 
-from .base import GRAD_ERROR, GRAD_NONE, GRAD_OK, Adapter, ArgumentRefused, Gradient, _first_lines
+from .base import Adapter, gradient_error, keyword_refusals
 from .framework import Framework, Template
 
 KERAS = Framework(
@@ -44,7 +43,6 @@ KERAS = Framework(
     reproducer=Template("kl_compat.adapters", "templates/repro_keras.py.j2"),
 )
 
-_REFUSED = re.compile(r"unexpected keyword argument '(\w+)'")
 _LEGACY = ("size_average", "reduce")
 
 
@@ -105,36 +103,22 @@ class KerasAdapter(Adapter):
 
     def kl_div(self, surface, input, target, call):
         tf = self.tf
-        try:
+        with keyword_refusals():
             fn = self._loss(surface, call)
             with tf.GradientTape(watch_accessed_variables=False) as tape:
                 for t in (input, target):
                     if t.dtype.is_floating:
                         tape.watch(t)
                 out = fn(target, tf.exp(input))
-        except TypeError as e:
-            refused = _REFUSED.search(str(e))
-            if refused:
-                raise ArgumentRefused(refused.group(1), e) from e
-            raise
         self._tape = tape
         return out
 
     def gradients(self, loss, x, y):
-        floating = [t.dtype.is_floating for t in (x, y)]
         try:
             grads = self._tape.gradient(loss, [x, y], output_gradients=self.tf.ones_like(loss))
         except Exception as e:
-            g = Gradient(GRAD_ERROR, message=f"{type(e).__name__}: {_first_lines(str(e))}")
-            return g, g
-        out = []
-        for g, ok in zip(grads, floating):
-            if g is None or not ok:
-                out.append(Gradient(GRAD_NONE))
-            else:
-                value, dtype, _ = self.to_numpy(g)
-                out.append(Gradient(GRAD_OK, value, dtype))
-        return out[0], out[1]
+            return gradient_error(e)
+        return self.gradient_records(*(g if t.dtype.is_floating else None for g, t in zip(grads, (x, y))))
 
     def to_numpy(self, t):
         dtype = t.dtype.name
