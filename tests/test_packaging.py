@@ -153,7 +153,8 @@ def test_the_wheel_ships_code_and_data_but_not_the_report(tmp_path):
                      "kl_compat/junit.py"):
         assert required in names, required
     assert not [n for n in names if "/report/report." in n or n.endswith((".png", ".pyc"))], sorted(names)
-    assert zipfile.ZipFile(wheel).getinfo("kl_compat/conformance/measurements.json.gz").file_size < 200_000
+    # compact, not the report's JSON: it grows with the columns (seven today), not with the messages
+    assert zipfile.ZipFile(wheel).getinfo("kl_compat/conformance/measurements.json.gz").file_size < 400_000
     assert not [n for n in names if n.startswith(("tests/", "benchmarks/", "adapters/", "conformance/"))]
 
     entry_points = zipfile.ZipFile(wheel).read(f"kl_compat-{version}.dist-info/entry_points.txt").decode()
