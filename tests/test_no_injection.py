@@ -260,8 +260,10 @@ def test_diff_markdown_shows_data_as_text(tmp_path):
 
 def test_guides_show_data_as_text(crafted, tmp_path, capsys):
     _, m = crafted
+    crafted_frameworks = {"torch", "paddle", "rtorch"}  # the columns the crafted report has
     for src, dst in guide.pairs():
-        assert_inert(guide.render(m, src, dst))
+        if {src, dst} <= crafted_frameworks:
+            assert_inert(guide.render(m, src, dst))
     page = guide.render(m, "torch", "paddle")
     assert "### 1. " in page and "Portable: " in page  # the differences, their advice and code did render
     # through the command, from a crafted report.json

@@ -44,7 +44,7 @@ def test_the_shipped_measurements_are_the_committed_reports():
     assert shipped == ROOT / "conformance" / measurements.FILE_NAME
     assert shipped.read_bytes() == measurements.dumps(json.loads(COMMITTED.read_text())), \
         "the shipped measurements are not the committed report's: regenerate with `.venv/bin/kl-compat report`"
-    assert shipped.stat().st_size < 200_000, "the shipped measurements should stay small (about 110 kB)"
+    assert shipped.stat().st_size < 400_000, "the shipped measurements should stay small (about 210 kB)"
 
 
 def test_measurements_keep_what_guide_and_scan_read_and_drop_the_reproducers_code():
