@@ -19,6 +19,8 @@ When the inputs hold several versions of one framework, the guide uses the newes
 
 from __future__ import annotations
 
+from typing import Any
+
 import json
 import re
 import subprocess
@@ -345,7 +347,7 @@ def _behaviour(m: dict, p: _Pair, diffs: list) -> list[str]:
 
 def _difference(index, p: _Pair, n: int, c) -> list[str]:
     f, other = c.finding, c.other
-    rep = f["reproducer"]
+    rep: Any = f["reproducer"] or {}  # (none in a report made with --no-reproducers)
     owner = p.wa if f["column"] == (p.a or {}).get("id") else p.wb
     other_who = p.wb if owner == p.wa else p.wa
     # An outcome the reproducer did not keep (its input not minimised) is the record's of that case.
@@ -361,7 +363,8 @@ def _difference(index, p: _Pair, n: int, c) -> list[str]:
            f"{code(c.differing[0], table=False)})."
            + (" On the smallest input below they happen to do the same: it shows the difference from the spec."
               if c.agrees_on_input else ""), "",
-           f"Smallest input: {_input_text(rep)}, {text(rep['surface'])}.", "",
+           (f"Smallest input: {_input_text(rep)}, {text(rep['surface'])}." if rep
+            else "Smallest input: not reduced (the report was made without reproducers)."), "",
            f"- {owner}: {text(own_text)}",
            f"- {other_who}: {text(other_text)}",
            f"- the spec: {text(_outcome(rep.get('spec')))}"]
@@ -372,7 +375,7 @@ def _difference(index, p: _Pair, n: int, c) -> list[str]:
         out += ["", f"Portable: {text(adv['text'])}"]
         if adv["code"]:
             out += ["", *fence(str(adv["code"]), p.fb["language"])]
-    snippet = _snippet(dict(rep, column=f["column"]), p.dst, f["kinds"], p.b)
+    snippet = _snippet(dict(rep, column=f["column"]), p.dst, f["kinds"], p.b) if rep else None
     if snippet:
         out += ["", f"Reproducer in {p.fb['title']}:", "", *fence(snippet.rstrip(), p.fb["language"])]
     return out

@@ -463,3 +463,14 @@ def test_the_speed_file_reader(tmp_path):
         with pytest.raises(guide_sections.PortingSpeedError) as e:
             guide_sections.load_speed(path)
         assert "\n" not in str(e.value)
+
+
+def test_a_report_made_without_reproducers_still_gets_its_guides(model):
+    import copy
+
+    bare = copy.deepcopy(model)
+    for f in bare["findings"]:
+        f["reproducer"] = None  # as `kl-compat report --no-reproducers` leaves them
+    page = guide.render(bare, "torch", "paddle")
+    assert "Smallest input: not reduced (the report was made without reproducers)." in page
+    assert "Reproducer in" not in page
