@@ -19,14 +19,13 @@ When the inputs hold several versions of one framework, the guide uses the newes
 
 from __future__ import annotations
 
-from typing import Any
-
 import json
 import re
 import subprocess
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from . import guide_sections as sections
 from .guide_sections import pick_column
