@@ -85,21 +85,27 @@ class KerasAdapter(Adapter):
         return extra
 
     def _loss(self, surface, call):
-        losses, ops, extra = self.keras.losses, self.keras.ops, self._extra(call)
+        losses, extra = self.keras.losses, self._extra(call)
         if surface == "function":
-            wrap = {"none": None, "sum": ops.sum, "batchmean": ops.mean, "mean": ops.mean}
-            if isinstance(call.reduction, str) and call.reduction in wrap:
-                reduce = wrap[call.reduction]
-                return lambda y_true, y_pred: (lambda v: v if reduce is None else reduce(v))(
-                    losses.kl_divergence(y_true, y_pred, **extra))
-            return lambda y_true, y_pred: losses.kl_divergence(y_true, y_pred, reduction=call.reduction, **extra)
-        loss = losses.KLDivergence(reduction=keras_reduction(call.reduction), **extra)
+            return self._function_loss(call, extra)
         if surface == "class":
-            return loss
-        key = repr((call.reduction, sorted(extra.items())))
+            return losses.KLDivergence(reduction=keras_reduction(call.reduction), **extra)
+        key = repr((call.reduction, sorted(extra.items())))  # tf_function: compiled once per call
         if key not in self._compiled:
+            loss = losses.KLDivergence(reduction=keras_reduction(call.reduction), **extra)
             self._compiled[key] = self.tf.function(loss.__call__)
         return self._compiled[key]
+
+    def _function_loss(self, call, extra):
+        """keras.losses.kl_divergence with the reduction written around it (the module docstring's table)."""
+        fn, ops = self.keras.losses.kl_divergence, self.keras.ops
+        reduce = {"sum": ops.sum, "batchmean": ops.mean, "mean": ops.mean}
+        if not isinstance(call.reduction, str) or call.reduction not in (*reduce, "none"):
+            return lambda y_true, y_pred: fn(y_true, y_pred, reduction=call.reduction, **extra)
+        if call.reduction == "none":
+            return lambda y_true, y_pred: fn(y_true, y_pred, **extra)
+        around = reduce[call.reduction]
+        return lambda y_true, y_pred: around(fn(y_true, y_pred, **extra))
 
     def kl_div(self, surface, input, target, call):
         tf = self.tf
