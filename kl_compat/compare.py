@@ -45,10 +45,11 @@ class Verdict:
     differences: list[Difference] = field(default_factory=list)
     max_ulp: float | None = None  # the worst finite value error, in ULPs of the expected dtype
     convention: str | None = None  # a named convention the observed values follow, where not the spec's
+    max_cond: float | None = None  # the worst finite value error relative to the sum's condition (condition_scale)
 
     def copy(self) -> "Verdict":
         return Verdict(self.status, [d.copy() for d in self.differences], self.max_ulp,
-                       self.convention)
+                       self.convention, self.max_cond)
 
 
 def judge(case: GoldenCase, obs) -> Verdict:
@@ -114,6 +115,7 @@ def _judge(prepared: "_PreparedCase", obs) -> Verdict:
             for d in value_diffs:
                 d.follows = verdict.convention
     verdict.max_ulp = max_ulp
+    verdict.max_cond = _worst_cond(prepared, obs.value, dtype)
     if exp.warnings or obs.warnings:
         diffs.extend(_compare_warnings(exp.warnings, obs.warnings, call))
     if one_by_one:
@@ -203,6 +205,14 @@ class _PreparedCase:
                                             exp.value, dtype)
             return Reference(exp.value, tol, dtype)
         return self._made(("out", dtype), make)
+
+    def condition(self, dtype: str) -> np.ndarray:
+        """The denominator of the condition-relative error (tolerance.condition_scale), flat."""
+        def make():
+            c, exp = self.case, self.case.expects
+            return np.asarray(tolerance.condition_scale(c.input, c.target, c.call.log_target, exp.reduction,
+                                                        self.divisor, dtype), np.float64).reshape(-1)
+        return self._made(("condition", dtype), make)
 
     def gradient(self, wrt: str, dtype: str) -> Reference:
         def make():
@@ -311,6 +321,23 @@ def _worst_ulps(err, ref: Reference) -> float | None:
     A finite error means both sides are finite."""
     counted = np.isfinite(err) if ref.mask is None else np.isfinite(err) & ref.mask
     return float((err[counted] / ref.spacing[counted]).max()) if counted.any() else None
+
+
+def _worst_cond(prepared: "_PreparedCase", value, dtype: str) -> float | None:
+    """The largest finite error of `value` relative to the operation's condition (None when no element
+    is finite on both sides, or the value has the wrong number of elements)."""
+    if value is None:
+        return None
+    ref, scale = prepared.value(dtype), prepared.condition(dtype)
+    obs = np.asarray(value, np.float64).reshape(-1)
+    if obs.size != ref.flat.size or scale.size not in (1, obs.size):
+        return None
+    with np.errstate(invalid="ignore", over="ignore"):
+        err = np.abs(obs - ref.flat)
+    finite = np.isfinite(err)
+    if not finite.any():
+        return None
+    return float((err[finite] / (scale if scale.size == 1 else scale[finite])).max())
 
 
 def _describe(name, obs, ref: Reference, dtype, call, kind_value="value", kind_nonfinite="nan-inf"):

@@ -255,7 +255,7 @@ def judge_record(case, obs, name: str, label: str, version: str | None, entries)
     explains it, or None."""
     verdict = compare.judge(case, obs)
     record = Record(case.id, label, obs.surface, verdict.status, verdict.differences, case.group, version,
-                    verdict.max_ulp, verdict.convention, Observed.of(obs))
+                    verdict.max_ulp, verdict.convention, Observed.of(obs), verdict.max_cond)
     # Known differences are matched on the adapter's name (and its version), not the label: an entry
     # for "paddle" covers paddle@paddle-2.6.2 too unless its `versions` say otherwise.
     return known.explained(entries, record, name=name) if record.differences else record

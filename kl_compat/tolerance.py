@@ -14,6 +14,25 @@ difference, y*log(y) - y*x, and cancels near KL = 0):
     dl/dx: |y| (exp(y) with log_target), / divisor.   dl/dy: |log y| + 1 + |x| (times exp(y)), / divisor.
 ULP_FACTOR is 8: three roundings per term in the worst case, with room for fused or reordered
 arithmetic. Errors are also reported in ULPs of the expected value, so a reader sees how close it is.
+
+Two measures of accuracy are recorded for every returned value (kl_compat.compare), not judged:
+  max_ulp   the worst error in ULPs of the correctly rounded golden;
+  max_cond  the worst error relative to the operation's condition, |result - golden| / condition_scale:
+            eps(d) * |term| per element for 'none', eps(d) * sum|terms| / divisor for a reduction, plus
+            the dtype's smallest subnormal (so an exact zero is measured as ULPs are). A backward-stable
+            summation stays within about log2(n) of it, whatever the cancellation; a value can be
+            thousands of ULPs off yet within a few units of its condition (KL near 0 cancels).
+
+STRICT (`kl-compat run --tolerance strict`, the plugin's `tolerance="strict"`) holds a value to the bound
+of a backward-stable evaluation instead of the default's generous one:
+    pointwise:    STRICT_TERM * eps(d) * magnitude + floor
+    a reduction:  eps(d) * ((STRICT_TERM + log2(n) / 2) * sum(magnitudes) / divisor + |result|) + floor
+Each term costs at most three roundings of u = eps/2 (the log or exp, the subtraction, the product):
+STRICT_TERM = 2 covers them with a little room. Pairwise (and blocked or cascade) summation adds at most
+u * ceil(log2 n) * sum|terms|, and |term| <= magnitude; the final rounding and a mean's division add an
+ULP of the result (the |result| term). Naive left-to-right accumulation may reach u * n * sum|terms|,
+which the default tolerates for small n and strict does not. Gradients are elementwise and keep the
+default's bound in both modes.
 """
 
 from __future__ import annotations
@@ -25,6 +44,9 @@ import numpy as np
 from .dtypes import FLOAT_FORMATS
 
 ULP_FACTOR = 8.0
+STRICT_TERM = 2.0
+DEFAULT, STRICT = "default", "strict"
+MODES = (DEFAULT, STRICT)
 
 
 def _eps_and_floor(dtype: str) -> tuple[float, float]:
@@ -53,7 +75,10 @@ def pointwise_magnitude(x, y, log_target: bool) -> np.ndarray:
     return _finite(m)
 
 
-def value_tolerance(x, y, log_target: bool, reduction: str, divisor: float, expected, dtype: str) -> np.ndarray:
+def value_tolerance(x, y, log_target: bool, reduction: str, divisor: float, expected, dtype: str,
+                    mode: str = DEFAULT) -> np.ndarray:
+    if mode == STRICT:
+        return strict_value_tolerance(x, y, log_target, reduction, divisor, expected, dtype)
     eps, floor = _eps_and_floor(dtype)
     m = pointwise_magnitude(x, y, log_target)
     if reduction != "none":
@@ -61,6 +86,33 @@ def value_tolerance(x, y, log_target: bool, reduction: str, divisor: float, expe
         with np.errstate(all="ignore"):
             m = np.float64(m.sum()) / max(divisor, 1) * max(1.0, np.log2(n)) + np.abs(_finite(expected))
     return ULP_FACTOR * eps * np.asarray(m) + ULP_FACTOR * floor
+
+
+def strict_value_tolerance(x, y, log_target: bool, reduction: str, divisor: float, expected,
+                           dtype: str) -> np.ndarray:
+    """The bound of a backward-stable evaluation (the module's docstring: STRICT)."""
+    eps, floor = _eps_and_floor(dtype)
+    m = pointwise_magnitude(x, y, log_target)
+    if reduction == "none":
+        return STRICT_TERM * eps * m + floor
+    n = max(m.size, 1)
+    with np.errstate(all="ignore"):
+        total = np.float64(m.sum()) / max(divisor, 1)
+        bound = (STRICT_TERM + np.log2(n) / 2) * total + np.abs(_finite(expected))
+    return eps * np.asarray(bound) + floor
+
+
+def condition_scale(x, y, log_target: bool, reduction: str, divisor: float, dtype: str) -> np.ndarray:
+    """eps(dtype) times what the result is conditioned by: |term| per element ('none'), or
+    sum|terms| / divisor for a reduction; plus the smallest subnormal. The denominator of max_cond."""
+    from .spec import pointwise  # (spec does not import this module; kept local all the same)
+
+    eps, floor = _eps_and_floor(dtype)
+    with np.errstate(all="ignore"):
+        t = np.abs(_finite(pointwise(x, y, log_target)))
+        if reduction != "none":
+            t = np.float64(t.sum()) / max(divisor, 1)
+    return eps * np.asarray(t) + floor
 
 
 def gradient_tolerance(x, y, log_target: bool, divisor: float, wrt: str, dtype: str) -> np.ndarray:
