@@ -75,6 +75,7 @@ def build(paths, *, known_path=None, claims_path=None, golden_dir=None, reproduc
         "notes": notes,
         "new": sum(1 for r in loaded.records.values() if model.is_new(r)),
         "accuracy": accuracy.summary(loaded.records, columns),
+        "accuracy_by_reduction": accuracy.by_reduction(loaded.records, columns),
         "history": history.runs(paths, known_path, info["inputs"]),
         "records": model.records_dict(loaded),
     }

@@ -39,6 +39,9 @@ renamed or changes meaning makes it "kl-compat-report/2". Non-finite numbers are
   accuracy      [{column, dtype, n, median, p99, max}]: the records' max_ulp (worst finite error of a case's
                 output, in ULPs) per column and dtype (float16, bfloat16, float32, float64, or "mixed"),
                 over every surface; records with no finite max_ulp are not counted (kl_compat/report/accuracy.py)
+  accuracy_by_reduction  [{column, dtype, reduction ("none", "sum", "mean", "batchmean" or "other"), measure
+                ("ulp": max_ulp; "cond": max_cond, the error over eps * sum|terms|, kl_compat/tolerance.py),
+                n, median, p99, max}]: both measures per column, dtype and reduction (absent in older reports)
   history       null, or when the inputs hold one framework version run on several days (one results file
                 each): [{name, by: "date", points [{label, version, run, match, known, new}], steps [{before,
                 after, fixed, broken, changed ([[surface, case]]), same}]}] (kl_compat/report/history.py)

@@ -29,24 +29,37 @@ def _x(u: float, top: float) -> float:
     return LEFT + span * math.log10(1 + u) / math.log10(1 + top)
 
 
-def accuracy_svg(rows: list[dict], title_of) -> str:
-    """Median, 99th percentile and maximum ULP error per column and dtype (accuracy.summary's rows)."""
+_MEASURE_TEXT = {
+    "ulp": ("acc", "Accuracy where a value is returned: ULP error", "cases' worst ULP error",
+            "ULPs of the dtype (log scale)"),
+    "cond": ("cond", "Accuracy relative to the condition: error / (eps * sum|terms|)",
+             "cases' worst error relative to the condition (the error divided by eps times the sum of the absolute "
+             "terms the reduction adds, or by eps times each term's own size unreduced)",
+             "units of eps * sum|terms| (log scale)"),
+}
+
+
+def accuracy_svg(rows: list[dict], title_of, measure: str = "ulp") -> str:
+    """Median, 99th percentile and maximum error per column and dtype (accuracy.summary's rows), or per
+    column, dtype and reduction (accuracy.by_reduction's rows of one `measure`: "ulp" or "cond")."""
     if not rows:
         return ""
+    key, title, what, axis = _MEASURE_TEXT[measure]
     top = max(10.0, *(r["max"] for r in rows))
     decades = [0.0] + [10.0 ** k for k in range(0, int(math.log10(top)) + 1)]
     height = 34 + ROW * len(rows) + 24
-    out = [f'<svg class="plot" role="img" aria-labelledby="acc-title acc-desc" viewBox="0 0 {WIDTH} {height}" '
+    per = "dtype and reduction" if "reduction" in rows[0] else "dtype"
+    out = [f'<svg class="plot" role="img" aria-labelledby="{key}-title {key}-desc" viewBox="0 0 {WIDTH} {height}" '
            f'width="100%" preserveAspectRatio="xMinYMin meet" xmlns="http://www.w3.org/2000/svg">',
-           '<title id="acc-title">Accuracy where a value is returned: ULP error per framework and dtype</title>',
-           '<desc id="acc-desc">For each framework version and dtype, a line from the median to the maximum of the '
-           'cases\' worst ULP error (log scale), a dot at the median, a bar at the 99th percentile and a diamond at '
+           f'<title id="{key}-title">{_e(title)} per framework, {per}</title>',
+           f'<desc id="{key}-desc">For each framework version, {per}, a line from the median to the maximum of the '
+           f'{_e(what)} (log scale), a dot at the median, a bar at the 99th percentile and a diamond at '
            'the maximum. The table below the picture holds the same numbers.</desc>']
     for u in decades:
         x = _x(u, top)
         out.append(f'<line x1="{x:.1f}" y1="22" x2="{x:.1f}" y2="{height - 20}" stroke="#ddd"/>'
                    f'<text x="{x:.1f}" y="16" font-size="10" text-anchor="middle" fill="#555">{_tick(u)}</text>')
-    out.append(f'<text x="{LEFT}" y="{height - 6}" font-size="10" fill="#555">ULPs of the dtype (log scale)</text>')
+    out.append(f'<text x="{LEFT}" y="{height - 6}" font-size="10" fill="#555">{_e(axis)}</text>')
     previous = None
     for i, r in enumerate(rows):
         y = 34 + ROW * i
@@ -55,16 +68,17 @@ def accuracy_svg(rows: list[dict], title_of) -> str:
         if name and i:
             out.append(f'<line x1="0" y1="{y - ROW / 2 - 1:.1f}" x2="{WIDTH}" y2="{y - ROW / 2 - 1:.1f}" '
                        'stroke="#bbb"/>')
+        label = f'{r["dtype"]} {r["reduction"]}' if "reduction" in r else r["dtype"]
         out.append(f'<text x="4" y="{y + 4}" font-size="11" font-weight="600">{_e(name)}</text>'
-                   f'<text x="{LEFT - 8}" y="{y + 4}" font-size="11" text-anchor="end">{_e(r["dtype"])}</text>')
+                   f'<text x="{LEFT - 8}" y="{y + 4}" font-size="11" text-anchor="end">{_e(label)}</text>')
         xm, x99, xmax = (_x(r[k], top) for k in ("median", "p99", "max"))
         colour = "#b22" if r["p99"] > 16 else ("#c80" if r["p99"] > 1 else "#383")
         out.append(f'<line x1="{xm:.1f}" y1="{y}" x2="{xmax:.1f}" y2="{y}" stroke="{colour}" stroke-width="2"/>'
                    f'<circle cx="{xm:.1f}" cy="{y}" r="3.5" fill="{colour}"/>'
                    f'<line x1="{x99:.1f}" y1="{y - 5}" x2="{x99:.1f}" y2="{y + 5}" stroke="{colour}" stroke-width="2"/>'
                    f'<path d="M{xmax:.1f} {y - 4}l4 4-4 4-4-4z" fill="none" stroke="{colour}"/>'
-                   f'<title>{_e(title_of(r["column"]))} {_e(r["dtype"])}: median {_num(r["median"])}, '
-                   f'p99 {_num(r["p99"])}, max {_num(r["max"])} ULP over {r["n"]} records</title>')
+                   f'<title>{_e(title_of(r["column"]))} {_e(label)}: median {_num(r["median"])}, '
+                   f'p99 {_num(r["p99"])}, max {_num(r["max"])} over {r["n"]} records</title>')
     out.append("</svg>")
     return "".join(out)
 
