@@ -10,7 +10,8 @@ smallest first:
 The spec's expectation for each comes from kl_compat.spec.reference; every candidate of one adapter goes
 through that adapter's worker in one kl_compat.runner.run_adapter call, is judged by kl_compat.compare.judge,
 and the smallest that shows the finding's kinds (else its first kind) is kept. When none does, or the adapter
-cannot run here (R torch on this machine), the original case is printed instead, and the reproducer says so.
+cannot run here (R torch on this machine), the original case is printed instead, and the reproducer says so;
+the original goes through the adapter's worker with the candidates, so its own outcome is shown beside it.
 
 The chosen input is then run through every other runnable adapter too, so a porting guide can say what each
 framework does with the same few numbers.
@@ -190,11 +191,13 @@ def reproduce(findings: list[dict], columns: dict[str, dict], goldens_by_id: dic
 
     def minimise(cid, fs):
         run, why_not = runnable(columns[cid])
-        cases, surfaces = [], set()
+        cases, surfaces, originals = [], set(), {}
         for f in fs:
             item, original, cands = plans[f["id"]]
             cases.extend(cands)
+            originals[original.id] = original  # observed too: shown when no candidate shows the difference
             surfaces.add(item["surface"])
+        cases.extend(originals.values())
         if log and run is not None:
             log(f"reproducers: {len(cases)} candidate(s) through {cid}")
         return ({}, why_not) if run is None else _observe(run, cases, sorted(surfaces), timeout)
@@ -240,7 +243,8 @@ def _plans(findings: list[dict], goldens_by_id: dict) -> tuple[dict, dict[str, l
 
 def _choose(f: dict, plan: tuple, seen: dict, err: str | None) -> tuple:
     """(GoldenCase, outcome on its own column, minimised?, note): the smallest candidate that shows all
-    of the finding's kinds (else its first kind), or the original case with a note why not."""
+    of the finding's kinds (else its first kind), or the original case with a note why not, and with its
+    own outcome where the adapter ran it here (None where it could not)."""
     item, original, cands = plan
     pick = None
     if not err:
@@ -256,7 +260,8 @@ def _choose(f: dict, plan: tuple, seen: dict, err: str | None) -> tuple:
         return c, outcome(c, o), True, None
     note = (f"not minimised: {err}; the snippet is the failing case as recorded" if err else
             "not minimised: no smaller input shows this difference; the failing case is shown as it is")
-    return original, None, False, note
+    obs = None if err else seen.get((original.id, item["surface"]))
+    return original, (None if obs is None else outcome(original, obs)), False, note
 
 
 def _cross(columns: dict[str, dict], chosen: dict, column_of: dict, plans: dict, timeout: float) -> dict:
