@@ -18,12 +18,18 @@ machine does not inflate (information only: the goals are judged on the paired w
 `path` column says what ran (from the dispatcher): native, fused (one autograd function) or composite.
 Goals: the fused rows <= 1.5x native at 1K and <= 1.2x at 1M and 16M; the dispatch rows <= 1.05x at 1M
 and above (a few microseconds per call).
+`--json FILE` also writes the porting rows (each with its paired wall-clock ratio, and its paired CPU ratio
+as `cpu_ratio`) in the schema the porting guides read (kl_compat/guide_sections.py, "kl-compat-porting-speed/1"):
+`--json conformance/porting_speed.json` is the file the guides' drop-in cost line comes from.
 Usage: python benchmarks/bench_porting.py [--sizes 1000,1000000,16000000] [--repeats N] [--frameworks torch,paddle]
+       [--json FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
 import statistics
 import time
 import warnings
@@ -31,6 +37,8 @@ import warnings
 import numpy as np
 
 import kl_compat
+from kl_compat.guide_sections import SPEED_SCHEMA
+from kl_compat.npzio import atomic_write_text
 from kl_compat.porting import core
 
 
@@ -125,12 +133,15 @@ def main():
     p.add_argument("--sizes", default="1000,1000000,16000000")
     p.add_argument("--repeats", type=int, default=None, help="rounds per size (default: 2000 / 21 / 7)")
     p.add_argument("--frameworks", default="torch,paddle", help="comma-separated: torch, paddle")
+    p.add_argument("--json", type=str, default=None, metavar="FILE",
+                   help=f"also write the porting rows to FILE ({SPEED_SCHEMA}, read by the porting guides)")
     args = p.parse_args()
     warnings.simplefilter("ignore")
     rng = np.random.default_rng(0)
     print(f"{'framework':>9} {'elements':>9} {'semantics':>9} {'path':>9} {'median':>11} {'extra':>10} "
           f"{'ratio':>6} {'paired':>7} {'cpu':>7} {'goal':>7}")
-    misses = []
+    misses: list[str] = []
+    rows: list[dict] = []
     cases = {"torch": torch_case, "paddle": paddle_case}
     for framework, make in ((f, cases[f]) for f in args.frameworks.split(",")):
         for n in (int(s) for s in args.sizes.split(",")):
@@ -147,12 +158,25 @@ def main():
                 verdict = "" if goal is None else ("  ok" if paired <= goal else "  MISSED")
                 if goal is not None and paired > goal:
                     misses.append(f"{framework} {n} semantics={s}: {paired:.2f}x > {goal}x")
+                if s != "native":
+                    rows.append({"framework": framework, "semantics": s, "elements": n, "ratio": round(paired, 3),
+                                 "cpu_ratio": round(cpu_paired, 3)})
                 extra = (statistics.median(ts) - statistics.median(native)) * 1e6
                 print(f"{framework:>9} {n:>9} {s:>9} {paths[s]:>9} {statistics.median(ts) * 1e3:9.3f}ms "
                       f"{extra:8.0f}us {ratio:5.2f}x {paired:6.2f}x {cpu_paired:6.2f}x "
                       f"{'' if goal is None else f'<={goal}x':>7}{verdict}",
                       flush=True)
     print(f"{len(misses)} goal(s) missed" + "".join(f"\n  {m}" for m in misses))
+    if args.json:
+        write_json(args.json, rows)
+
+
+def write_json(path: str, rows: list[dict]) -> None:
+    """The rows in the porting guides' schema, dated today (UTC), written atomically."""
+    data = {"schema": SPEED_SCHEMA, "measured": datetime.datetime.now(datetime.timezone.utc).date().isoformat(),
+            "rows": rows}
+    atomic_write_text(path, json.dumps(data, indent=1) + "\n")
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -474,3 +474,29 @@ def test_a_report_made_without_reproducers_still_gets_its_guides(model):
     page = guide.render(bare, "torch", "paddle")
     assert "Smallest input: not reduced (the report was made without reproducers)." in page
     assert "Reproducer in" not in page
+
+
+def test_the_guide_command_shows_the_committed_porting_speed(capsys):
+    # The shipped measurements and the committed porting_speed.json, as `kl-compat guide` reads them.
+    speed = guide_sections.load_speed()
+    assert speed is not None, "conformance/porting_speed.json is missing"
+    rows = speed.for_pair("paddle", "torch")
+    assert rows and all(r.ratio > 0 for r in rows)
+    assert main(["guide", "--from", "torch", "--to", "paddle"]) == 0
+    page = capsys.readouterr().out
+    cost = next(line for line in page.splitlines() if line.startswith("- Cost: "))
+    assert f"{rows[0].ratio:.3g}x at {rows[0].elements:,} elements" in cost and f"measured {speed.measured}" in cost
+
+
+def test_bench_porting_writes_the_speed_schema(tmp_path):
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    try:
+        import bench_porting
+    finally:
+        sys.path.pop(0)
+    rows = [{"framework": "paddle", "semantics": "torch", "elements": 1000, "ratio": 2.5, "cpu_ratio": 2.4}]
+    bench_porting.write_json(str(tmp_path / "porting_speed.json"), rows)
+    speed = guide_sections.load_speed(tmp_path / "porting_speed.json")
+    assert speed is not None and speed.for_pair("paddle", "torch") == [guide_sections.SpeedRow("paddle", "torch", 1000, 2.5)]

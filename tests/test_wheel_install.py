@@ -80,6 +80,7 @@ def test_the_installed_wheel_from_an_empty_folder(installed, tmp_path):
     (site,) = (venv / "lib").glob("python3.*/site-packages")
     kl = site / "kl_compat"
     assert (kl / "conformance" / "measurements.json.gz").is_file()
+    assert (kl / "conformance" / "porting_speed.json").is_file()  # the guides' drop-in cost
     assert not (kl / "conformance" / "report").exists()  # the committed report is not shipped
     before_site, before_git = _snapshot(site), _git_status()
     work = tmp_path / "empty"
@@ -111,6 +112,7 @@ def test_the_installed_wheel_from_an_empty_folder(installed, tmp_path):
 
     guide = kl_compat_cmd("guide", "--from", "torch", "--to", "paddle").stdout
     assert guide == kl_compat.guide.render(measurements.load(), "torch", "paddle")  # the shipped measurements
+    assert "- Cost: its forward and backward time" in guide  # read from the shipped porting_speed.json
 
     shutil.copy2(ROOT / "tests" / "scan_samples" / "distill_torch.py", work / "distill_torch.py")
     scan = kl_compat_cmd("scan", "distill_torch.py", "--from", "torch", "--to", "paddle", ok=(0, 1))
