@@ -365,12 +365,13 @@ def pick_column(m: dict, name: str) -> dict | None:
     return cols[0] if cols else None
 
 
-def held_to(m: dict, adapter: str, src: Framework) -> str:
-    """How the porting adapter compares with src's own records, case by case, where both are measured."""
-    port, ref = pick_column(m, adapter), pick_column(m, src.name)
+def held_counts(m: dict, adapter: str, source: str) -> tuple[int, int] | None:
+    """(cases compared, differences): the porting adapter's records against framework `source`'s, case by
+    case where both were measured (status and difference kinds, surface by surface); None where `m` holds
+    no such pair of columns that ran."""
+    port, ref = pick_column(m, adapter), pick_column(m, source)
     if not (port and port.get("available") and ref and ref.get("available")):
-        return (f"not measured: these measurements hold no `{adapter}` column beside {src.title}'s (run "
-                f"`kl-compat run --adapters {adapter},{src.name}`, or a report with both).")
+        return None
     index = record_index(m)
     ref_surfaces = surfaces_of(index, ref["id"])
     cases: set[str] = set()
@@ -386,7 +387,28 @@ def held_to(m: dict, adapter: str, src: Framework) -> str:
             cases.add(case)
             if rec.get("status") != other.get("status") or set(rec.get("kinds") or ()) != set(other.get("kinds") or ()):
                 differences += 1
-    return (f"the `{adapter}` adapter was held to {src.title}'s records on {len(cases)} case(s) (status and "
+    return len(cases), differences
+
+
+def held_summary(m: dict, adapter: str, source: str) -> tuple[int, int] | None:
+    """held_counts from the columns where `m` has both; else from its `porting` summary (the report's
+    run of the porting adapters, kl_compat/porting_check.py), where it has the pair."""
+    counts = held_counts(m, adapter, source)
+    if counts is not None:
+        return counts
+    entry = next((e for e in m.get("porting") or () if isinstance(e, dict) and e.get("adapter") == adapter
+                  and e.get("source") == source), None)
+    return None if entry is None else (int(entry["cases"]), int(entry["differences"]))
+
+
+def held_to(m: dict, adapter: str, src: Framework) -> str:
+    """How the porting adapter compares with src's own records, case by case, where both are measured."""
+    counts = held_summary(m, adapter, src.name)
+    if counts is None:
+        return (f"not measured: these measurements hold no `{adapter}` column beside {src.title}'s (run "
+                f"`kl-compat run --adapters {adapter},{src.name}`, or a report with both).")
+    cases, differences = counts
+    return (f"the `{adapter}` adapter was held to {src.title}'s records on {cases} case(s) (status and "
             f"difference kinds, surface by surface): {differences} difference(s).")
 
 

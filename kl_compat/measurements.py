@@ -3,7 +3,8 @@
 The committed report (conformance/report/report.json, 5.5 MB) stays in the repository; the wheel ships
 this compact form of it instead, conformance/measurements.json.gz (about 110 kB): the report model's
 `columns`, `findings` (their reproducers without the rendered code, which the guide renders again),
-`records`, and `generated`, `run_info`, `summary` and `new`, as gzipped JSON, schema
+`records`, and `generated`, `run_info`, `summary`, `new` and `porting` (the porting adapters held to the
+frameworks they port, kl_compat/porting_check.py), as gzipped JSON, schema
 "kl-compat-measurements/1". Any field of the report that is kept means what it means there
 (kl_compat/report/json_report.py); a reader that needs another field reads a report.json instead.
 Fields added since a file was written are absent from it: the guide reads a reproducer's `sentences`
@@ -25,7 +26,7 @@ from .errors import KlCompatError
 
 SCHEMA = "kl-compat-measurements/1"
 FILE_NAME = "measurements.json.gz"
-KEPT = ("generated", "run_info", "columns", "findings", "records", "summary", "new")
+KEPT = ("generated", "run_info", "columns", "findings", "records", "summary", "new", "porting")
 DROPPED_FROM_REPRODUCERS = ("code",)
 
 

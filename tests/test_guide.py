@@ -500,3 +500,32 @@ def test_bench_porting_writes_the_speed_schema(tmp_path):
     bench_porting.write_json(str(tmp_path / "porting_speed.json"), rows)
     speed = guide_sections.load_speed(tmp_path / "porting_speed.json")
     assert speed is not None and speed.for_pair("paddle", "torch") == [guide_sections.SpeedRow("paddle", "torch", 1000, 2.5)]
+
+
+def test_the_porting_summary_says_how_the_porting_adapter_held_where_its_column_is_not_shipped():
+    from dataclasses import asdict
+
+    from kl_compat import measurements, porting_check
+
+    m = _synthetic()
+    checked = porting_check.to_check(m)
+    assert checked["paddle-as-torch"] == "torch" and checked["torch-as-paddle"] == "paddle"
+    assert "torch-as-rtorch" not in checked  # R torch did not run in these measurements
+    (torch_records,) = [r for r in m["records"] if r["column"] == "torch"]
+    ported = dict(torch_records["cases"])
+    ported[NEGINF_PROB] = {"status": "match"}  # one case where the porting adapter did not do what torch did
+    porting = {"columns": [_column("paddle-as-torch", "paddle-as-torch", "0.1.0")],
+               "records": [{"column": "paddle-as-torch", "name": "paddle-as-torch", "version": "0.1.0",
+                            "surface": "functional", "cases": ported}]}
+    (held,) = porting_check.summarise(m, porting, checked)  # torch-as-paddle did not run: left out
+    assert (held.adapter, held.source, held.source_column) == ("paddle-as-torch", "torch", "torch")
+    assert (held.cases, held.differences) == (len(ported), 1)
+    m["porting"] = [asdict(held)]
+    first = _sections(guide.render(m, "torch", "paddle"))["Drop-in: PyTorch's behaviour on PaddlePaddle tensors"]
+    assert f"held to PyTorch's records on {len(ported)} case(s)" in first and ": 1 difference(s)." in first
+    back = _sections(guide.render(m, "paddle", "torch"))["Drop-in: PaddlePaddle's behaviour on PyTorch tensors"]
+    assert "not measured: these measurements hold no `torch-as-paddle` column" in back
+    assert measurements.compact(m)["porting"] == m["porting"]  # shipped with the measurements
+    # a report of results files holding the porting column itself: summarised from its own columns
+    both = dict(m, columns=m["columns"] + porting["columns"], records=m["records"] + porting["records"])
+    assert porting_check.for_report(both, None, timeout=1.0) == m["porting"]

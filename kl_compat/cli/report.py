@@ -142,6 +142,12 @@ def _write_report(args) -> int:
     guides_dir = Path(args.guides) if args.guides else (out / "guides" if args.out or args.results else DEFAULT_GUIDES)
     m = build(paths, known_path=args.known, claims_path=args.claims, reproduce=not args.no_reproducers,
               timeout=args.timeout, log=say, progress=progress)
+    if _is_checkouts_own_report(out):  # its guides and the shipped measurements say how the porting held
+        from .. import porting_check
+
+        run_out = None if args.results else args.run_out.with_name(f"{args.run_out.stem}-porting.jsonl")
+        with progress.phase("report: porting adapters", "each guide pair's DST-as-SRC over the matrix"):
+            m["porting"] = porting_check.for_report(m, run_out, timeout=args.timeout, known_path=args.known, say=say)
     with progress.phase("report: rendering", "report.md, report.html, report.json and the porting guides"):
         texts = render_all(m)
         guide_texts = guide.render_all(m)
