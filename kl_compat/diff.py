@@ -17,6 +17,12 @@ Per record present in both:
 Cases only in NEW are "new", cases only in OLD "removed"; an adapter that did not run on one side is
 "not compared" (an absent framework proves nothing).
 
+Accuracy, per framework (as records are keyed), dtype, reduction and measure (ulp: max_ulp; cond:
+max_cond, the error relative to eps * sum|terms|; kl_compat/report/accuracy.py): "worse" when NEW's 99th
+percentile is more than WORSE_FACTOR times OLD's, OLD's counted as at least WORSE_FLOOR (so 0 -> 0.5 ulp,
+one rounding, is not worse; 0 -> 3 is). Worse accuracy is listed on its own, apart from broken verdicts:
+a slower-converging sum is not a wrong answer. It changes the exit status only with --fail-on-worse.
+
 A broken record whose new differences are all explained by the known-differences file NEW was judged
 with is marked [known] (a framework upgrade is often such: Paddle 3 accepts log_target, and those cases
 now run into Paddle's known float16 gap instead of being unsupported).
@@ -27,7 +33,7 @@ matrix sizes or selections of cases (another --cases or --shard) unless --allow-
 problem is said on stderr.
 
 Exit status: 1 when something broke (with --ignore-known: something broke that NEW's known-differences
-file does not explain); 2 for unreadable, malformed, partial or mismatched inputs (see above); 4 when NEW
+file does not explain), or with --fail-on-worse when accuracy got worse; 2 for unreadable, malformed, partial or mismatched inputs (see above); 4 when NEW
 holds no records that could be compared (never green on empty); else 0.
 """
 
@@ -41,6 +47,8 @@ from .errors import KlCompatError
 from .record import BAD, MATCH, UNSUPPORTED
 
 CATEGORIES = ("broken", "fixed", "changed", "new", "removed")
+WORSE_FACTOR = 2.0  # p99 more than doubled
+WORSE_FLOOR = 1.0  # an OLD p99 under one unit counts as one: rounding noise is not a regression
 # What an input's run line says about what it checked (results file run line; report.json run_info.inputs).
 _RUN_KEYS = ("truncated", "goldens", "cases", "selected", "shard", "patterns")
 
@@ -56,6 +64,7 @@ class Snapshot:
     records: dict  # (column id, surface, case) -> (status, tuple of kinds, tuple of unexplained kinds)
     notes: list = field(default_factory=list)
     inputs: list = field(default_factory=list)  # per results file read: {path, truncated, goldens, cases, ...}
+    accuracy: dict = field(default_factory=dict)  # (column id, dtype, reduction, measure) -> {"n", "p99"}
 
 
 def load(path) -> Snapshot:
@@ -81,9 +90,11 @@ def load(path) -> Snapshot:
                         str(item["status"]), tuple(item.get("kinds", ())), tuple(item.get("new", ())))
             inputs = [{"path": i.get("path"), **{k: i.get(k) for k in _RUN_KEYS}}
                       for i in (m.get("run_info") or {}).get("inputs") or []]
-        except (KeyError, TypeError, AttributeError) as e:
+            acc = {(r["column"], r["dtype"], r["reduction"], r["measure"]): {"n": r["n"], "p99": float(r["p99"])}
+                   for r in m.get("accuracy_by_reduction") or []}
+        except (KeyError, TypeError, AttributeError, ValueError) as e:
             raise DiffError(f"{path}: a malformed kl-compat report ({type(e).__name__}: {e})") from None
-        return Snapshot(str(path), columns, records, inputs=inputs)
+        return Snapshot(str(path), columns, records, inputs=inputs, accuracy=acc)
     from .report import model
 
     try:
@@ -96,7 +107,30 @@ def load(path) -> Snapshot:
                for key, r in loaded.records.items() if r.ran}
     inputs = [{"path": i["path"], "truncated": i["truncated"], **{k: getattr(i["run"], k) for k in _RUN_KEYS[1:]}}
               for i in loaded.inputs]
-    return Snapshot(str(path), columns, records, list(loaded.notes), inputs)
+    return Snapshot(str(path), columns, records, list(loaded.notes), inputs, _accuracy(loaded.records))
+
+
+def _accuracy(records: dict) -> dict:
+    """(column id, dtype, reduction, measure) -> {"n", "p99"} of the records that ran."""
+    from .report import accuracy
+
+    groups = accuracy.grouped((cid, case, r) for (cid, _surface, case), r in records.items() if r.ran)
+    return {k: {"n": len(v), "p99": accuracy.quantile(sorted(v), 0.99)} for k, v in groups.items()}
+
+
+def worse(old: Snapshot, new: Snapshot, ko: dict, kn: dict, comparable: set) -> list[dict]:
+    """The accuracy groups whose p99 grew past WORSE_FACTOR times OLD's (floored at WORSE_FLOOR), in order."""
+    before = {(ko[c], d, r, m): v for (c, d, r, m), v in old.accuracy.items() if c in ko}
+    out = []
+    for (c, d, r, m), v in sorted(new.accuracy.items()):
+        key = (kn.get(c), d, r, m)
+        was = before.get(key)
+        if key[0] not in comparable or was is None:
+            continue
+        if v["p99"] > WORSE_FACTOR * max(was["p99"], WORSE_FLOOR):
+            out.append({"adapter": key[0], "dtype": d, "reduction": r, "measure": m, "old_p99": was["p99"],
+                        "new_p99": v["p99"], "old_n": was["n"], "new_n": v["n"]})
+    return out
 
 
 def problems(old: Snapshot, new: Snapshot) -> tuple[list[str], list[str]]:
@@ -220,6 +254,7 @@ def diff(old: Snapshot, new: Snapshot, by_label: bool = False) -> dict:
             context.append(f"{key}: not compared: {'; '.join(why)}")
     return {"old": old.path, "new": new.path, "by_label": by_label, "context": context,
             "notes": old.notes + new.notes + notes, "counts": counts, "rows": rows,
+            "worse": worse(old, new, ko, kn, comparable),
             "empty": not rn,
             "broke": bool(rows["broken"]),
             "broke_unexplained": any(not r["explained"] for r in rows["broken"])}
@@ -255,12 +290,26 @@ def render_text(d: dict, limit: int = 50) -> str:
             out.append(f"  {it['adapter']}.{it['surface']} {it['case']}: {change}{mark}")
         if len(items) > limit:
             out.append(f"  ... and {len(items) - limit} more")
+    if d["worse"]:
+        out += ["", f"Worse accuracy ({len(d['worse'])}; p99 more than {WORSE_FACTOR:g}x OLD's, verdicts unchanged):"]
+        out += [f"  {_worse_line(w)}" for w in d["worse"][:limit]]
+        if len(d["worse"]) > limit:
+            out.append(f"  ... and {len(d['worse']) - limit} more")
     out.append("")
     if d["empty"]:
         out.append("NEW holds no records that could be compared (never green on empty).")
     out.append(f"{len(d['rows']['broken'])} broken, {len(d['rows']['fixed'])} fixed, "
-               f"{len(d['rows']['changed'])} changed")
+               f"{len(d['rows']['changed'])} changed, {len(d['worse'])} worse accuracy")
     return "\n".join(out) + "\n"
+
+
+_MEASURE_UNITS = {"ulp": "ulp", "cond": "x eps*sum|terms|"}
+
+
+def _worse_line(w: dict) -> str:
+    unit = _MEASURE_UNITS.get(w["measure"], w["measure"])
+    return (f"{w['adapter']} {w['dtype']} {w['reduction']} ({w['measure']}): p99 {w['old_p99']:.3g} -> "
+            f"{w['new_p99']:.3g} {unit} ({w['old_n']} -> {w['new_n']} records)")
 
 
 def render_markdown(d: dict, limit: int = 50) -> str:
@@ -283,6 +332,12 @@ def render_markdown(d: dict, limit: int = 50) -> str:
             if len(items) > limit:
                 out.append(f"- ... and {len(items) - limit} more")
             out += ["", "</details>"]
+    if d["worse"]:
+        out += ["", f"<details><summary>worse accuracy ({len(d['worse'])})</summary>", ""]
+        out += [f"- {text(_worse_line(w))}" for w in d["worse"][:limit]]
+        if len(d["worse"]) > limit:
+            out.append(f"- ... and {len(d['worse']) - limit} more")
+        out += ["", "</details>"]
     return "\n".join(out) + "\n"
 
 
@@ -307,4 +362,4 @@ def command(args) -> int:
               "(never green on empty)", file=sys.stderr)
         return 4
     broke = d["broke_unexplained"] if args.ignore_known else d["broke"]
-    return 1 if broke else 0
+    return 1 if broke or (getattr(args, "fail_on_worse", False) and d["worse"]) else 0

@@ -49,7 +49,8 @@ exit status:
     "diff": f"""\
 exit status:
   0    nothing broke
-  1    something broke (with --ignore-known: something NEW's known-differences entries do not explain)
+  1    something broke (with --ignore-known: something NEW's known-differences entries do not explain);
+       with --fail-on-worse also: accuracy got worse (listed as "worse accuracy" either way)
   2    usage or input error: an unreadable or malformed input; a partial input (a run that did not end
        normally) unless --allow-partial; inputs judged against other goldens, matrix sizes or
        selections of cases unless --allow-mismatch

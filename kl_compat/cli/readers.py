@@ -55,6 +55,8 @@ def add_parsers(sub) -> None:
     df.add_argument("--by-label", action="store_true", help="key records by column label, not adapter name")
     df.add_argument("--ignore-known", action="store_true",
                     help="exit 0 when everything that broke is explained by NEW's known-differences entries")
+    df.add_argument("--fail-on-worse", action="store_true",
+                    help="also exit 1 when accuracy got worse (a p99 error more than doubled; listed either way)")
     df.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     df.add_argument("--limit", type=int, default=50, help="rows listed per category")
     df.add_argument("--allow-partial", action="store_true",
