@@ -52,17 +52,18 @@ class Verdict:
                        self.convention, self.max_cond)
 
 
-def judge(case: GoldenCase, obs) -> Verdict:
+def judge(case: GoldenCase, obs, mode: str = tolerance.DEFAULT) -> Verdict:
     """The verdict on one observation of `case`. An observation identical to the last one judged for
     the case (the module form usually computes exactly what the functional form did) gets a copy of
-    the same verdict: judging is a function of what was observed, not of which surface observed it."""
+    the same verdict: judging is a function of what was observed, not of which surface observed it.
+    `mode`: the value's tolerance (kl_compat.tolerance.MODES; "strict": a backward-stable evaluation's)."""
     prepared = _prepared(case)
     if obs.status != OK:
-        return _judge(prepared, obs)
-    key = _observed(obs)
+        return _judge(prepared, obs, mode)
+    key = (mode, _observed(obs))
     if prepared.last is not None and prepared.last[0] == key:
         return prepared.last[1].copy()
-    verdict = _judge(prepared, obs)
+    verdict = _judge(prepared, obs, mode)
     prepared.last = (key, verdict.copy())
     return verdict
 
@@ -79,7 +80,7 @@ def _observed(obs) -> tuple:
             tuple((w.get("category"), w.get("message")) for w in obs.warnings))
 
 
-def _judge(prepared: "_PreparedCase", obs) -> Verdict:
+def _judge(prepared: "_PreparedCase", obs, mode: str = tolerance.DEFAULT) -> Verdict:
     case = prepared.case
     call = prepared.call
     if obs.status in (CRASHED, TIMEOUT, UNAVAILABLE):
@@ -105,10 +106,11 @@ def _judge(prepared: "_PreparedCase", obs) -> Verdict:
     diffs = verdict.differences
     diffs.extend(_shape_and_dtype(obs, exp.shape, exp.dtype, "the spec", call))
     dtype = tolerance.coarser(exp.dtype, obs.dtype)
-    max_ulp = _all_within(prepared, obs, dtype)
+    max_ulp = _all_within(prepared, obs, dtype, mode)
     one_by_one = max_ulp is False  # something is off: compare value and gradients one by one, and say what
     if one_by_one:
-        value_diffs, max_ulp = _compare_arrays("out", obs.value, prepared.value(dtype), dtype, call, with_ulps=True)
+        value_diffs, max_ulp = _compare_arrays("out", obs.value, prepared.value(dtype, mode), dtype, call,
+                                                with_ulps=True)
         diffs.extend(value_diffs)
         if value_diffs:
             verdict.convention = _matching_convention(prepared, obs, dtype)
@@ -126,7 +128,7 @@ def _judge(prepared: "_PreparedCase", obs) -> Verdict:
     return verdict
 
 
-def _all_within(prepared: "_PreparedCase", obs, dtype: str):
+def _all_within(prepared: "_PreparedCase", obs, dtype: str, mode: str = tolerance.DEFAULT):
     """The worst ULP error of the value (None when no element is finite on both sides) if the value and
     both gradients are all within tolerance, else False. One comparison over the three arrays at once:
     most observations match, and for those this is the whole of judging's arithmetic."""
@@ -135,7 +137,7 @@ def _all_within(prepared: "_PreparedCase", obs, dtype: str):
         return False
     case = prepared.case
     gdt_i, gdt_t = tolerance.coarser(case.input_dtype, gi.dtype), tolerance.coarser(case.target_dtype, gt.dtype)
-    ref, value_ref = prepared.whole(dtype, gdt_i, gdt_t)
+    ref, value_ref = prepared.whole(dtype, gdt_i, gdt_t, mode)
     parts = (obs.value, gi.value, gt.value)
     if sum(np.size(p) for p in parts) != ref.flat.size or np.size(obs.value) != value_ref.flat.size \
             or np.shape(gi.value) != case.input.shape or np.shape(gt.value) != case.target.shape:
@@ -198,13 +200,13 @@ class _PreparedCase:
             got = self._refs[key] = make()
         return got
 
-    def value(self, dtype: str) -> Reference:
+    def value(self, dtype: str, mode: str = tolerance.DEFAULT) -> Reference:
         def make():
             c, exp = self.case, self.case.expects
             tol = tolerance.value_tolerance(c.input, c.target, c.call.log_target, exp.reduction, self.divisor,
-                                            exp.value, dtype)
+                                            exp.value, dtype, mode)
             return Reference(exp.value, tol, dtype)
-        return self._made(("out", dtype), make)
+        return self._made(("out", dtype) if mode == tolerance.DEFAULT else ("out", dtype, mode), make)
 
     def condition(self, dtype: str) -> np.ndarray:
         """The denominator of the condition-relative error (tolerance.condition_scale), flat."""
@@ -221,13 +223,14 @@ class _PreparedCase:
             return Reference(getattr(exp, f"grad_{wrt}"), tol, dtype, getattr(exp, f"grad_{wrt}_defined"))
         return self._made((wrt, dtype), make)
 
-    def whole(self, dtype: str, grad_input_dtype: str, grad_target_dtype: str) -> tuple[Reference, Reference]:
+    def whole(self, dtype: str, grad_input_dtype: str, grad_target_dtype: str,
+              mode: str = tolerance.DEFAULT) -> tuple[Reference, Reference]:
         """The value and both gradients as one Reference (value first), and the value's own."""
         def make():
-            parts = (self.value(dtype), self.gradient("input", grad_input_dtype),
+            parts = (self.value(dtype, mode), self.gradient("input", grad_input_dtype),
                      self.gradient("target", grad_target_dtype))
             return Reference.joined(parts), parts[0]
-        return self._made(("whole", dtype, grad_input_dtype, grad_target_dtype), make)
+        return self._made(("whole", dtype, grad_input_dtype, grad_target_dtype, mode), make)
 
     def alternatives(self, dtype: str) -> list[tuple[str, Reference]]:
         """(description, Reference) for each alternative convention the spec can evaluate on this case."""

@@ -42,11 +42,13 @@ Options of the `kl_compat` marker (keywords):
             "torch": exactly the warnings PyTorch gives (spec S5: size_average/reduce and reduction='mean')
   errors    "spec" (default): where the spec raises, the function must raise the spec's exception type
             (ValueError or TypeError, subclasses included); "any": any exception will do
+  tolerance "default" (kl-compat run's), or "strict": values held to the bound of a backward-stable
+            evaluation (kl_compat/tolerance.py), which catches e.g. naive accumulation in a narrow dtype
 A selection that matches no case is an error (never green on empty). Selecting needs no framework: the
 goldens and the spec are NumPy only.
 
 Settings for the whole run (pytest.ini, or [tool.pytest.ini_options] in pyproject.toml):
-`kl_compat_warnings` and `kl_compat_errors` (the defaults of the marker's options), `kl_compat_strict`
+`kl_compat_warnings`, `kl_compat_errors` and `kl_compat_tolerance` (the defaults of the marker's options), `kl_compat_strict`
 (or `--kl-compat-strict` on the command line). At the end of a run, the known-differences entries that
 match no case the collected tests select ("stale"), or whose cases all ran without showing their
 difference ("fixed"), are listed as warnings; with kl_compat_strict they fail the run, as
@@ -71,7 +73,8 @@ FIXTURE = "kl_compat_case"
 DEFAULT_DTYPES = ("float16", "float32", "float64", "int32", "int64")  # NumPy's own; bfloat16 needs ml_dtypes
 WARNINGS = ("ignore", "none", "torch")
 ERRORS = ("spec", "any")
-_OPTIONS = ("cases", "groups", "dtypes", "known", "adapter", "warnings", "errors")
+TOLERANCES = ("default", "strict")  # kl_compat.tolerance.MODES (not imported: NumPy only when a test runs)
+_OPTIONS = ("cases", "groups", "dtypes", "known", "adapter", "warnings", "errors", "tolerance")
 SURFACE = "functional"
 BFLOAT16_MISSING = "bfloat16 needs ml_dtypes (NumPy has no bfloat16): pip install 'kl-compat[bfloat16]'"
 
@@ -112,13 +115,15 @@ def pytest_addoption(parser, pluginmanager):
                   default="ignore")
     parser.addini("kl_compat_errors", f"errors accepted by default by the kl_compat marker: {', '.join(ERRORS)}",
                   default="spec")
+    parser.addini("kl_compat_tolerance", f"values' tolerance by default for the kl_compat marker: {', '.join(TOLERANCES)}",
+                  default="default")
     parser.addini("kl_compat_strict", "fail the run when a known-differences entry is stale or fixed",
                   type="bool", default=False)
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", f"{MARKER}(cases=None, groups=None, dtypes=None, known=None, adapter='user', "
-                                       "warnings='ignore', errors='spec'): the kl_compat conformance cases a test "
+                                       "warnings='ignore', errors='spec', tolerance='default'): the kl_compat conformance cases a test "
                                        "using the kl_compat_case fixture runs on, and how they are judged")
     config.stash[_STATE] = _Session()
 
@@ -196,7 +201,7 @@ def _options(given: dict, config=None) -> dict:
         if isinstance(options.get(name), str):
             options[name] = (options[name],)
     options["adapter"] = options.get("adapter") or "user"
-    for name, allowed in (("warnings", WARNINGS), ("errors", ERRORS)):
+    for name, allowed in (("warnings", WARNINGS), ("errors", ERRORS), ("tolerance", TOLERANCES)):
         value = options.get(name) or (config.getini(f"kl_compat_{name}") if config is not None else allowed[0])
         if value not in allowed:
             where = f"@pytest.mark.{MARKER}({name}=...)" if options.get(name) else f"ini option kl_compat_{name}"
@@ -560,7 +565,7 @@ class ConformanceCase:
 
         adapter = self.options.get("adapter") or "user"
         obs, raised = _observe(fn, self.case, grad, adapter)
-        verdict = compare.judge(self.case, obs)
+        verdict = compare.judge(self.case, obs, self.options.get("tolerance") or TOLERANCES[0])
         _apply_options(verdict, self.case, obs, raised, self.options)
         known_file = self._known()
         if known_file is not None:

@@ -113,9 +113,10 @@ def select_cases(cases, patterns=None, shard: tuple[int, int] | None = None):
 
 def run(adapters: list[AdapterSpec], out: Path, *, patterns=None, shard=None, timeout=runner.DEFAULT_TIMEOUT,
         known_path: Path | list[Path] | None = None, golden_dir: Path | None = None, strict: bool = False,
-        progress: bool = False, argv=None, workers: int = 1) -> RunSummary:
+        progress: bool = False, argv=None, workers: int = 1, tolerance: str = "default") -> RunSummary:
     """Run `adapters` over the selected cases, streaming one record per case x surface to `out`.
 
+    `tolerance` is the values' bound (kl_compat.tolerance.MODES); the run line says so when not the default.
     `workers` > 1 runs each adapter in that many worker processes at once, on interleaved slices;
     their observations are then judged and written in the matrix's order, as a single worker would.
     `out` is replaced only when the run ends normally (results.Writer): a run that fails or is
@@ -144,14 +145,15 @@ def run(adapters: list[AdapterSpec], out: Path, *, patterns=None, shard=None, ti
         summary.recovered = w.recovered
         w.write(RunLine(results.SCHEMA, __version__, _now(), list(argv or sys.argv), platform.python_version(),
                         np.__version__, platform.platform(), golden.manifest_digest(manifest), len(all_cases),
-                        len(cases), list(shard) if shard else None, patterns))
+                        len(cases), list(shard) if shard else None, patterns,
+                        extra={} if tolerance == "default" else {"tolerance": tolerance}))
         ran: dict[str, set] = {}
         names: dict[str, str] = {}
         for spec_ in adapters:
             sessions = [runner.AdapterSession(spec_.name, timeout=timeout, python=spec_.python, goldens=goldens)
                         for _ in range(max(1, workers))]
             try:
-                available, version = _run_adapter(spec_, sessions, cases, entries, w, summary, progress)
+                available, version = _run_adapter(spec_, sessions, cases, entries, w, summary, progress, tolerance)
                 names[spec_.label or spec_.name] = spec_.name
                 if available:
                     ran.setdefault(spec_.name, set()).add(version)
@@ -165,7 +167,7 @@ def run(adapters: list[AdapterSpec], out: Path, *, patterns=None, shard=None, ti
 
 
 def _run_adapter(spec_: AdapterSpec, sessions, cases, entries, w, summary: RunSummary,
-                 progress: bool) -> tuple[bool, str | None]:
+                 progress: bool, tolerance: str = "default") -> tuple[bool, str | None]:
     """Start one adapter's workers, write its adapter line, then judge and write each observation as it
     comes. Returns whether it is available, and its version."""
     label = spec_.label or spec_.name
@@ -182,7 +184,7 @@ def _run_adapter(spec_: AdapterSpec, sessions, cases, entries, w, summary: RunSu
     version = state.info.get("version")
 
     def on_observation(obs):
-        record = judge_record(by_id[obs.case_id], obs, spec_.name, label, version, entries)
+        record = judge_record(by_id[obs.case_id], obs, spec_.name, label, version, entries, tolerance)
         w.write(record)
         summary.add(record)
         if bar is not None:
@@ -250,10 +252,11 @@ def adapter_line(spec_: AdapterSpec, label: str, state) -> AdapterLine:
     return line
 
 
-def judge_record(case, obs, name: str, label: str, version: str | None, entries) -> Record:
+def judge_record(case, obs, name: str, label: str, version: str | None, entries,
+                 tolerance: str = "default") -> Record:
     """The results-file record of one observation, each difference carrying the id of the entry that
     explains it, or None."""
-    verdict = compare.judge(case, obs)
+    verdict = compare.judge(case, obs, tolerance)
     record = Record(case.id, label, obs.surface, verdict.status, verdict.differences, case.group, version,
                     verdict.max_ulp, verdict.convention, Observed.of(obs), verdict.max_cond)
     # Known differences are matched on the adapter's name (and its version), not the label: an entry

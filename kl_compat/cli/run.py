@@ -31,7 +31,7 @@ def cmd_run(args) -> int:
     specs = [environments.adapter_spec(name) for name in args.adapters]
     summary = run.run(specs, args.out, patterns=args.cases, shard=args.shard, timeout=args.timeout,
                       known_path=args.known, strict=args.strict, progress=not args.quiet, argv=sys.argv,
-                      workers=args.workers)
+                      workers=args.workers, tolerance=args.tolerance)
     status = summary.exit_status(args.strict, args.allow_unavailable)
     if args.format == "json":
         print(json.dumps(run_summary_json(summary, status), indent=1, sort_keys=True))
@@ -140,6 +140,10 @@ def add_parsers(sub) -> None:
                    help="known-differences file (default: the package's); repeatable, the files' entries combined "
                         "in order (e.g. the package's, then your own)")
     r.add_argument("--strict", action="store_true", help="also fail on stale or fixed known-difference entries")
+    r.add_argument("--tolerance", choices=("default", "strict"), default="default",
+                   help="the values' bound: default (8 eps times the terms' sizes, times log2(n) for a sum), or "
+                        "strict (a backward-stable evaluation's: 2 eps per term plus eps/2 log2(n) for a pairwise "
+                        "sum and an ULP of the result; kl_compat/tolerance.py)")
     r.add_argument("--workers", type=positive, default=1,
                    help="worker processes per adapter (default 1; at most 2 per CPU and one per ~300 MB of "
                         "available memory)")
