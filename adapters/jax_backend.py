@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from kl_compat.porting.semantics import OPTAX
+
 from .base import GRAD_NONE, Adapter, Gradient, gradient_error, keyword_refusals
 from .framework import Framework, Template
 
@@ -39,6 +41,8 @@ JAX = Framework(
             "size_average": None, "reduce": None},
     modules=("optax", "jax"), install="optax=={version}",
     reproducer=Template("kl_compat.adapters", "templates/repro_jax.py.j2"),
+    semantics=OPTAX,
+    porting_ops="kl_compat.porting.jax_ops:JaxOps",
 )
 
 def optax_call(call) -> tuple[str, dict, bool]:

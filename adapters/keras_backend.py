@@ -27,6 +27,8 @@ import os
 
 import numpy as np
 
+from kl_compat.porting.semantics import KERAS as KERAS_SEMANTICS
+
 from .base import Adapter, gradient_error, keyword_refusals
 from .framework import Framework, Template
 
@@ -41,6 +43,8 @@ KERAS = Framework(
             "size_average": None, "reduce": None},
     modules=("keras", "tensorflow"), install="keras=={version}",
     reproducer=Template("kl_compat.adapters", "templates/repro_keras.py.j2"),
+    semantics=KERAS_SEMANTICS,
+    porting_ops="kl_compat.porting.tf_ops:TFOps",  # TensorFlow tensors, which Keras runs on
 )
 
 _LEGACY = ("size_average", "reduce")

@@ -1,7 +1,11 @@
 """The porting layer as adapters: a framework's tensors with another framework's (or the spec's) semantics.
 
 Each runs through the same matrix as the native adapters; `kl_compat.compare.judge_against` then holds
-"paddle-as-torch" to torch's measured behaviour, and the "-as-spec" ones to the goldens.
+"paddle-as-torch" to torch's measured behaviour, and the "-as-spec" ones to the goldens. JAX arrays and
+TensorFlow tensors run on two surfaces each: `functional` (kl_compat.kl_div called eagerly) and a compiled
+one (`jit`: under jax.jit; `tf_function`: under tf.function), both held to the ported framework's own
+function; the compiled call is traced afresh for every observation, so warnings are raised as at a
+first call.
 """
 
 from __future__ import annotations
@@ -9,13 +13,18 @@ from __future__ import annotations
 from dataclasses import replace
 
 from .framework import Template
+from .jax_backend import JaxAdapter
+from .keras_backend import KerasAdapter
 from .paddle_backend import PaddleAdapter
 from .torch_backend import TorchAdapter
+
+_KNOWN_REDUCTIONS = ("none", "mean", "sum", "batchmean")
 
 
 class _Porting:
     semantics = ""
     framework = "kl_compat.porting"  # (its surfaces are its framework adapter's: functional, module)
+    base_name = ""
 
     def load(self):
         super().load()
@@ -24,8 +33,9 @@ class _Porting:
 
         self.sem = semantics.get(self.semantics)
         self.port = kl_compat
-        module = "torch_module" if isinstance(self, TorchAdapter) else "paddle_module"
-        self.module_cls = getattr(__import__(f"kl_compat.porting.{module}", fromlist=["KLDivLoss"]), "KLDivLoss")
+        if isinstance(self, (TorchAdapter, PaddleAdapter)):
+            module = "torch_module" if isinstance(self, TorchAdapter) else "paddle_module"
+            self.module_cls = getattr(__import__(f"kl_compat.porting.{module}", fromlist=["KLDivLoss"]), "KLDivLoss")
 
     def version(self):
         return f"{self.port.__version__} on {self.base_name} {super().version()}"
@@ -35,13 +45,62 @@ class _Porting:
             return "size_average/reduce"
         if call.log_target and not self.sem.log_target:
             return "log_target"
+        if self.sem.unknown_reduction == "unsupported" and not (
+                isinstance(call.reduction, str) and call.reduction in _KNOWN_REDUCTIONS):
+            return "reduction"
         return None
 
-    def kl_div(self, surface, input, target, call):
+    def loss_function(self, call):
+        """(x, y) -> kl_compat.kl_div(x, y, <call's arguments>, semantics=<this adapter's>)."""
         legacy = {"size_average": call.size_average, "reduce": call.reduce}
+        return lambda x, y: self.port.kl_div(x, y, call.reduction, call.log_target, self.semantics, **legacy)
+
+    def kl_div(self, surface, input, target, call):
         if surface == "functional":
-            return self.port.kl_div(input, target, call.reduction, call.log_target, self.semantics, **legacy)
+            return self.loss_function(call)(input, target)
+        legacy = {"size_average": call.size_average, "reduce": call.reduce}
         return self.module_cls(call.reduction, call.log_target, self.semantics, **legacy)(input, target)
+
+
+class _PortingJax(_Porting, JaxAdapter):
+    surfaces = ("functional", "jit")
+    base_name = "jax"
+
+    def kl_div(self, surface, input, target, call):
+        loss = self.loss_function(call)
+
+        def pullback(x, y):
+            out, vjp = self.jax.vjp(loss, x, y)
+            return vjp(self.jnp.ones_like(out))
+
+        if surface == "jit":
+            loss, pullback = self.jax.jit(loss), self.jax.jit(pullback)
+        self._pullback = pullback
+        return loss(input, target)
+
+    def version(self):
+        return f"{self.port.__version__} on jax {self.jax.__version__}"
+
+
+class _PortingTF(_Porting, KerasAdapter):
+    surfaces = ("functional", "tf_function")
+    base_name = "tensorflow"
+
+    def kl_div(self, surface, input, target, call):
+        tf = self.tf
+        loss = self.loss_function(call)
+        if surface == "tf_function":
+            loss = tf.function(loss)
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            for t in (input, target):
+                if t.dtype.is_floating:
+                    tape.watch(t)
+            out = loss(input, target)
+        self._tape = tape
+        return out
+
+    def version(self):
+        return f"{self.port.__version__} on tensorflow {self.tf.__version__}"
 
 
 class TorchAsSpec(_Porting, TorchAdapter):
@@ -68,7 +127,32 @@ class PaddleAsRtorch(_Porting, PaddleAdapter):
     name, semantics, base_name = "paddle-as-rtorch", "rtorch", "paddle"
 
 
-for _a in (TorchAsSpec, TorchAsPaddle, TorchAsRtorch, PaddleAsSpec, PaddleAsTorch, PaddleAsRtorch):
+class TorchAsJax(_Porting, TorchAdapter):
+    name, semantics, base_name = "torch-as-jax", "jax", "torch"
+
+
+class TorchAsKeras(_Porting, TorchAdapter):
+    name, semantics, base_name = "torch-as-keras", "keras", "torch"
+
+
+class JaxAsTorch(_PortingJax):
+    name, semantics = "jax-as-torch", "torch"
+
+
+class JaxAsSpec(_PortingJax):
+    name, semantics = "jax-as-spec", "spec"
+
+
+class TensorflowAsTorch(_PortingTF):
+    name, semantics = "tensorflow-as-torch", "torch"
+
+
+class TensorflowAsSpec(_PortingTF):
+    name, semantics = "tensorflow-as-spec", "spec"
+
+
+for _a in (TorchAsSpec, TorchAsPaddle, TorchAsRtorch, TorchAsJax, TorchAsKeras, PaddleAsSpec, PaddleAsTorch,
+           PaddleAsRtorch):
     # Its tensors' framework, run through kl_compat.kl_div: its reproducers call that, with its semantics,
     # and it has no kl_div of its own for the porting layer to copy.
     _a.description = replace(
@@ -76,3 +160,9 @@ for _a in (TorchAsSpec, TorchAsPaddle, TorchAsRtorch, PaddleAsSpec, PaddleAsTorc
         reproducer=Template("kl_compat.adapters", f"templates/repro_porting_{_a.base_name}.py.j2",
                             (("semantics", _a.semantics),)),
         semantics=None, porting_ops=None)
+
+for _a in (JaxAsTorch, JaxAsSpec, TensorflowAsTorch, TensorflowAsSpec):
+    # No reproducer template of their own (yet): their findings are printed without a snippet.
+    _a.description = replace(
+        _a.description, title=f"kl_compat.kl_div(semantics={_a.semantics!r}) on {_a.base_name} arrays",
+        reproducer=None, semantics=None, porting_ops=None)

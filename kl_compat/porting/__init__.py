@@ -2,10 +2,12 @@
 
     kl_compat.kl_div(input, target, reduction="mean", log_target=False, semantics="torch")
 
-takes torch or Paddle tensors (dispatching on their type without importing any other framework) and
-returns that framework's tensor, computed with the chosen semantics ("spec", or a framework's adapter
-name: "torch", "paddle", "rtorch"; see semantics.py). Where the chosen semantics are the tensors' own
-framework's, the native op is called: it is the definition. Elsewhere core.py computes them: a fused
+takes torch or Paddle tensors, JAX arrays or TensorFlow tensors (dispatching on their type without
+importing any other framework) and returns that framework's tensor, computed with the chosen semantics
+("spec", or a framework's adapter name: "torch", "paddle", "rtorch", "jax" (alias "optax"), "keras"; see
+semantics.py). Where the chosen semantics are the tensors' own framework's, the native op is called: it is
+the definition. Keras' loss, which sums each sample over the last axis and clips probabilities, has its
+own pipeline (keras_semantics.py). Elsewhere core.py computes them: a fused
 kernel (backends.py) where one gives the composite's results (exactly, but for one gradient within
 rounding: see core._fast_kernel), the composite of framework ops otherwise. Module forms:
 kl_compat.porting.torch_module.KLDivLoss and kl_compat.porting.paddle_module.KLDivLoss.
@@ -13,7 +15,7 @@ kl_compat.porting.torch_module.KLDivLoss and kl_compat.porting.paddle_module.KLD
 
 from __future__ import annotations
 
-from . import core
+from . import core, keras_semantics
 from .backends import ops_for
 from .semantics import Semantics, get
 
@@ -29,4 +31,6 @@ def kl_div(input, target, reduction="mean", log_target: bool = False, semantics:
     sem = get(semantics)
     if sem.name == ops.framework:
         return ops.native(input, target, reduction, log_target, size_average, reduce)
+    if sem.reductions == "keras":
+        return keras_semantics.kl_div(ops, sem, input, target, reduction, log_target, size_average, reduce)
     return core.kl_div(ops, sem, input, target, reduction, log_target, size_average, reduce)

@@ -117,6 +117,9 @@ class TorchOps:
     def sum(self, x):
         return self.t.sum(x)
 
+    def sum_axis(self, x, axis):
+        return self.t.sum(x, axis)
+
     def native(self, input, target, reduction, log_target, size_average, reduce):
         legacy = {k: v for k, v in (("size_average", size_average), ("reduce", reduce)) if v is not None}
         return self.t.nn.functional.kl_div(input, target, reduction=reduction, log_target=log_target, **legacy)
@@ -201,6 +204,9 @@ class PaddleOps:
 
     def sum(self, x):
         return self.p.sum(x)
+
+    def sum_axis(self, x, axis):
+        return self.p.sum(x, axis=axis)
 
     def native(self, input, target, reduction, log_target, size_average, reduce):
         if size_average is not None or reduce is not None:

@@ -11,6 +11,7 @@ op), `_fast_kernel` sends the call there instead, only where the kernel's result
 from __future__ import annotations
 
 import functools
+import math
 import warnings
 
 from kl_compat import dtypes, spec
@@ -49,6 +50,8 @@ def _resolve_reduction(sem: Semantics, reduction, size_average, reduce):
     if not isinstance(reduction, str) or reduction not in spec.REDUCTIONS:
         if sem.unknown_reduction == "none":
             return "none", False
+        if sem.unknown_reduction == "unsupported":
+            raise UnsupportedArgument(f"{sem.name} semantics: kl_div has no reduction argument (got {reduction!r})")
         if not isinstance(reduction, str):
             raise TypeError(f"reduction must be a string, got {type(reduction).__name__} {reduction!r}")
         raise ValueError(f"unknown reduction {reduction!r}: expected one of {', '.join(map(repr, spec.REDUCTIONS))}")
@@ -147,7 +150,17 @@ def _composite(ops, sem: Semantics, input, target, log_target, reduction, then_b
     terms_dtype = target_dtype if (own_terms or emulate) and target_dtype != compute else None
     emulated = out_dtype if emulate else None
     loss = _pointwise(ops, sem, ops.cast(input, compute), ops.cast(y, compute), log_target, terms_dtype, emulated)
+    if sem.reductions == "optax" and reduction == "batchmean":
+        in_shape = _last_axis_batch(ops.shape(loss))
     return _reduce(ops, loss, reduction, then_batch, in_shape, out_dtype, emulate, sem.batchmean_0d_divisor)
+
+
+def _last_axis_batch(shape):
+    """optax's 'batchmean' (a sum over the last axis, then the mean over the others) as a division of the
+    sum: by the product of the unreduced loss's other dimensions, as a 1-tuple; a 0-d loss has no last axis."""
+    if not shape:
+        raise ValueError("optax semantics: 'batchmean' sums over axis -1, which a 0-d loss does not have")
+    return (math.prod(shape[:-1]),)
 
 
 def _round_through(ops, t, dtype):
@@ -190,6 +203,9 @@ def _pointwise(ops, sem, x, y, log_target, terms_dtype, emulated):
             y_safe = ops.where(ops.is_zero(y), ops.ones_like(y), y)  # log(1) = 0: no nan to send back
             ylogy = _round_through(ops, y_safe * ops.log(y_safe, terms_dtype), terms_dtype)
         loss = r(r(ylogy) - r(y * x))
+    elif sem.zero_target_gradient == "nan":
+        # optax's where(y == 0, 0, log y): log's backward at y == 0 sends 0 / 0 = nan through the `where`
+        loss = r(y * r(ops.where(ops.is_zero(y), ops.zeros_like(y), ops.log(y, terms_dtype)) - x))
     else:
         y_safe = ops.where(ops.is_zero(y), ops.ones_like(y), y)
         loss = r(y * r(ops.log(y_safe, terms_dtype) - x))

@@ -27,7 +27,7 @@ class Semantics:
     zero_times_inf: str  # "zero": a zero-probability term is 0 | "ieee": 0 * inf = nan (spec S2)
     broadcast: bool  # input and target broadcast (batchmean still divides by input's dim 0) | equal shapes
     legacy: str  # "override" (S4) | "override-then-batchmean" (torch's F.kl_div) | "unsupported"
-    unknown_reduction: str  # "raise" | "none": applies no reduction
+    unknown_reduction: str  # "raise" | "none": applies no reduction | "unsupported": an argument it lacks
     # reduction=None (R's NULL): raises (R torch: if (reduction == "mean") on NULL is an error) even where
     # other unknown reductions give "none"
     null_reduction_raises: bool = False
@@ -58,6 +58,13 @@ class Semantics:
     # dl/dy at y == 0 (where the spec leaves it undefined): torch's xlogy backward gives 0/0 = nan there,
     # which reaches every logit of a softmax target; "zero" is the gradient-safe choice.
     zero_target_gradient: str = "zero"
+    # How the loss is reduced: "kl_div": torch's four reductions (S3) | "optax": as kl_compat's jax adapter
+    # writes them around optax's sum (adapters/jax_backend.py: 'batchmean' is a sum over the last axis, then
+    # the mean over the other axes of the unreduced loss, and a 0-d loss raises) | "keras": each sample's
+    # terms summed over the last axis, then reduced as a Keras Loss reduces them (keras_semantics.py).
+    reductions: str = "kl_div"
+    # Keras: target and prediction probabilities clipped to this range before the formula (None: no clip)
+    clip: tuple[float, float] | None = None
 
 
 # The spec's semantics are kl_compat's own; every framework's travel with its adapter's description
@@ -66,10 +73,33 @@ SPEC = Semantics("spec", nonpositive_target="nan", zero_times_inf="zero", broadc
                  unknown_reduction="raise", mean_warning=SPEC_MEAN_WARNING, compute_dtype="float64", formula="exact")
 
 
+# optax's semantics as the jax adapter measures them (conformance/known_differences.toml, JAX section):
+# optax.losses.kl_divergence's y * (where(y == 0, 0, log y) - x) and kl_divergence_with_log_targets'
+# exp(y) * (y - x), each term in the arrays' own dtypes (the target's own terms in the target's), no
+# reduction argument (the adapter's mapping: see `reductions`), so any other reduction and size_average /
+# reduce are arguments it lacks; no shape check, no warning; log's derivative at y == 0 sends nan back
+# through the `where`, as JAX's does.
+OPTAX = Semantics("jax", nonpositive_target="nan", zero_times_inf="ieee", broadcast=True, legacy="unsupported",
+                  unknown_reduction="unsupported", legacy_warning=None, formula="difference",
+                  target_terms_in_target_dtype=True, round_like_native=True, zero_target_gradient="nan",
+                  reductions="optax")
+# keras.losses.KLDivergence(reduction=...)(target, exp(input)) on TensorFlow, as the keras adapter measures
+# it: both operands converted to the loss's dtype (float32; exp(input) first formed in the input's dtype),
+# clipped to [1e-7, 1] (keras.backend.epsilon()), y * log(y / p) summed over the last axis, reduced as
+# Keras' reduce_values does (keras_semantics.py); reduction=None means 'none', another unknown one raises
+# ValueError; no log_target, size_average or reduce; no shape check, no warning. The pointwise fields
+# above `reductions` are what the clip makes of the edge values (zero and negative targets count as 1e-7).
+KERAS = Semantics("keras", nonpositive_target="zero", zero_times_inf="zero", broadcast=True, legacy="unsupported",
+                  unknown_reduction="raise", legacy_warning=None, log_target=False, compute_dtype="float32",
+                  reductions="keras", clip=(1e-7, 1.0))
+ALIASES = {"optax": "jax"}  # other names of a semantics
+
+
 def get(name: str) -> Semantics:
-    """"spec", or the semantics of the framework whose own adapter is registered as `name`."""
+    """"spec", or the semantics of the framework whose own adapter is registered as `name` (or an alias)."""
     if name == SPEC.name:
         return SPEC
+    name = ALIASES.get(name, name) if isinstance(name, str) else name
     from kl_compat.adapters import framework_of
 
     described = framework_of(name)
