@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from kl_compat.dtypes import storage_array
-from kl_compat.spec import Call
+from kl_compat.spec import SECOND_KEYS, Call
 
 if TYPE_CHECKING:  # (for annotations only: wire imports this module)
     from kl_compat import wire
@@ -56,6 +56,12 @@ class Observation:
     unsupported: str | None = None  # the argument the API lacks
     seconds: float = 0.0
     detail: str | None = None  # crash signal, stderr tail, timeout limit
+    # Whether the output is differentiable at all (torch's requires_grad, Paddle's not stop_gradient);
+    # None where the framework has no such notion (JAX, Keras) or nothing was returned.
+    differentiable: bool | None = None
+    # Double backward (spec S10): SECOND_KEYS -> the gradient of sum(first gradient) by an operand;
+    # None where the case asks for no second derivatives, or the adapter does not take them.
+    second: dict[str, Gradient] | None = None
 
     def to_wire(self, arrays: wire.Encoder) -> list:
         """What crosses the pipe (in a wire.Answers), as one flat list: the fields after case_id and adapter
@@ -67,7 +73,8 @@ class Observation:
         for g in (self.grad_input, self.grad_target):
             out += _NO_GRADIENT if g is None else (g.status, None if g.value is None else arrays.array(g.value),
                                                    g.dtype, g.message)
-        out += (self.unsupported, round(self.seconds * 1e9), self.detail)
+        out += (self.unsupported, round(self.seconds * 1e9), self.detail, self.differentiable)
+        out.append(None if self.second is None else [_gradient_wire(self.second.get(k), arrays) for k in SECOND_KEYS])
         return out
 
     @classmethod
@@ -77,14 +84,22 @@ class Observation:
         if len(fields) != _WIRE_LENGTH:
             raise ValueError(f"an observation on the wire has {len(fields)} fields, not {_WIRE_LENGTH}")
         (surface, status, value, shape, dtype, warnings_, error, *gradients, unsupported, nanoseconds,
-         detail) = fields
+         detail, differentiable, second) = fields
         if value is not None:
             value = arrays.array(value)
         grad_input, grad_target = (
             None if g[0] is None else Gradient(g[0], None if g[1] is None else arrays.array(g[1]), g[2], g[3])
             for g in (gradients[:4], gradients[4:]))
+        if second is not None:
+            second = {k: Gradient(g[0], None if g[1] is None else arrays.array(g[1]), g[2], g[3])
+                      for k, g in zip(SECOND_KEYS, second) if g is not None}
         return cls(case_id, adapter, surface, status, value, None if shape is None else tuple(shape), dtype,
-                   warnings_, error, grad_input, grad_target, unsupported, nanoseconds / 1e9, detail)
+                   warnings_, error, grad_input, grad_target, unsupported, nanoseconds / 1e9, detail,
+                   differentiable, second)
+
+
+def _gradient_wire(g: Gradient | None, arrays: wire.Encoder) -> list | None:
+    return None if g is None else [g.status, None if g.value is None else arrays.array(g.value), g.dtype, g.message]
 
 
 _NO_GRADIENT = (None, None, None, None)
@@ -184,6 +199,21 @@ class Adapter:
             return gradient_error(e)
         return self.gradient_records(self.grad(x), self.grad(y))
 
+    def differentiable(self, loss) -> bool | None:
+        """Whether the output is differentiable at all (requires grad), where the framework says so."""
+        return None
+
+    def second_order(self, loss, x, y) -> dict[str, Gradient] | None:
+        """Double backward (spec S10): the first gradients taken with their graph kept, then the gradient of
+        the sum of each by both operands, as SECOND_KEYS -> Gradient; called before `gradients`. None where
+        this adapter does not take second derivatives."""
+        return None
+
+    def second_records(self, of_input, of_target) -> dict[str, Gradient]:
+        """The four second-derivative records from (wrt input, wrt target) of each first gradient's sum."""
+        pairs = (*self.gradient_records(*of_input), *self.gradient_records(*of_target))
+        return dict(zip(SECOND_KEYS, pairs))
+
     def gradient_records(self, grad_input, grad_target) -> tuple[Gradient, Gradient]:
         """The two operands' Gradient records from the framework's gradient tensors (None: it gave none)."""
         def record(g) -> Gradient:
@@ -209,6 +239,12 @@ def gradient_error(e: BaseException) -> tuple[Gradient, Gradient]:
     """Backpropagation raised: the error, for both operands."""
     g = Gradient(GRAD_ERROR, message=f"{type(e).__name__}: {_first_lines(str(e))}")
     return g, g
+
+
+def second_error(e: BaseException) -> dict[str, Gradient]:
+    """Double backward raised: the error, for all four second derivatives."""
+    g = gradient_error(e)[0]
+    return dict.fromkeys(SECOND_KEYS, g)
 
 
 _UNEXPECTED_KEYWORD = re.compile(r"unexpected keyword argument '(\w+)'")
@@ -237,6 +273,8 @@ class Verbs(Protocol):
     def kl_div(self, surface: str, input: Any, target: Any, call: Call) -> Any: ...
     def to_numpy(self, tensor: Any) -> tuple[np.ndarray, str, tuple[int, ...]]: ...
     def gradients(self, loss: Any, x: Any, y: Any) -> tuple[Gradient | None, Gradient | None]: ...
+    def differentiable(self, loss: Any) -> bool | None: ...
+    def second_order(self, loss: Any, x: Any, y: Any) -> dict[str, Gradient] | None: ...
 
 
 def observe_one(verbs: Verbs, caught: list, obs: Observation, input, target, call: Call, input_dtype: str,
@@ -252,8 +290,8 @@ def observe_one(verbs: Verbs, caught: list, obs: Observation, input, target, cal
     first = len(caught)  # this observation's warnings are the ones recorded from here on
     start = time.perf_counter()
     try:
-        x = verbs.tensor(input, input_dtype, requires_grad=True)
-        y = verbs.tensor(target, target_dtype, requires_grad=True)
+        x = verbs.tensor(input, input_dtype, requires_grad=call.requires("input"))
+        y = verbs.tensor(target, target_dtype, requires_grad=call.requires("target"))
         loss = verbs.kl_div(obs.surface, x, y, call)
         obs.value, obs.dtype, obs.shape = verbs.to_numpy(loss)
     except verbs.not_observed:
@@ -264,6 +302,9 @@ def observe_one(verbs: Verbs, caught: list, obs: Observation, input, target, cal
     except Exception as e:  # the framework's own error is an observation, not a failure
         obs.status, obs.error = RAISED, {"type": type(e).__name__, "message": _first_lines(str(e))}
     else:
+        obs.differentiable = verbs.differentiable(loss)
+        if call.order == 2:  # (first: it keeps the graph that `gradients` may free)
+            obs.second = verbs.second_order(loss, x, y)
         obs.grad_input, obs.grad_target = verbs.gradients(loss, x, y)
     obs.seconds = time.perf_counter() - start
     if len(caught) > first:

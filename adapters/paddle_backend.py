@@ -12,7 +12,7 @@ import numpy as np
 
 from kl_compat.porting.semantics import Semantics
 
-from .base import Adapter
+from .base import Adapter, second_error
 from .framework import Api, Framework, Template
 
 PADDLE = Framework(
@@ -87,6 +87,21 @@ class PaddleAdapter(Adapter):
 
     def grad(self, tensor):
         return None if tensor.stop_gradient else tensor.grad
+
+    def differentiable(self, loss):
+        return not loss.stop_gradient
+
+    def second_order(self, loss, x, y):
+        # paddle.grad with create_graph=True, then each first gradient's sum differentiated; retain_graph
+        # keeps the forward's graph for `gradients`' backward after.
+        grad = self.paddle.grad
+        try:
+            firsts = grad([loss], [x, y], [self.paddle.ones_like(loss)], create_graph=True, allow_unused=True)
+            seconds = [(None, None) if g is None or g.stop_gradient
+                       else grad([g.sum()], [x, y], retain_graph=True, allow_unused=True) for g in firsts]
+        except Exception as e:
+            return second_error(e)
+        return self.second_records(*seconds)
 
     def to_numpy(self, t):
         t = t.detach()

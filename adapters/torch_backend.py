@@ -6,7 +6,7 @@ import numpy as np
 
 from kl_compat.porting.semantics import TORCH_MEAN_WARNING, Semantics
 
-from .base import Adapter
+from .base import Adapter, second_error
 from .framework import Api, Framework, Template
 
 PYTORCH = Framework(
@@ -73,6 +73,21 @@ class TorchAdapter(Adapter):
 
     def grad(self, tensor):
         return tensor.grad if tensor.requires_grad else None
+
+    def differentiable(self, loss):
+        return bool(loss.requires_grad)
+
+    def second_order(self, loss, x, y):
+        # As a gradient penalty takes it: autograd.grad with create_graph=True, then each first gradient's
+        # sum differentiated; retain_graph keeps the forward's buffers for `gradients`' backward after.
+        grad = self.torch.autograd.grad
+        try:
+            firsts = grad(loss, (x, y), self.torch.ones_like(loss), create_graph=True, allow_unused=True)
+            seconds = [(None, None) if g is None or not g.requires_grad
+                       else grad(g.sum(), (x, y), retain_graph=True, allow_unused=True) for g in firsts]
+        except Exception as e:
+            return second_error(e)
+        return self.second_records(*seconds)
 
     def to_numpy(self, t):
         dtype = _DTYPE_NAMES.get(t.dtype) or _DTYPE_NAMES.setdefault(t.dtype, str(t.dtype).removeprefix("torch."))

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import itertools
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Callable
 
 import numpy as np
 
 from kl_compat import dtypes as _dt
+from kl_compat.generated import dyadic
 from kl_compat.spec import REDUCTIONS, Call
 
 FLOATS = ("float16", "bfloat16", "float32", "float64")
@@ -36,6 +37,9 @@ BROADCAST_PAIRS = {  # input shape, target shape
     "mismatch": ((4, 5), (3,)),  # does not broadcast either
 }
 LARGE_SHAPE = {"large": (128, 512)}
+# A million terms, where how a framework sums shows (cascade, pairwise, blocked, naive); in every float
+# dtype. Too large to store: the goldens record how to make the inputs again (kl_compat.generated).
+MILLION_SHAPE = {"large-1m": (1000, 1000)}
 
 
 # ---- value families: (rng, input shape, target shape, log_space, target dtype) -> (x, y) in float64 ----
@@ -144,6 +148,7 @@ def _integers(rng, xs, ys, log_space, dtype=None):
 
 
 VALUES["integers"] = _integers
+VALUES["dyadic"] = dyadic  # integers scaled by powers of two: the same bits on every platform
 
 
 # ---- samples and cases ------------------------------------------------------------------------------
@@ -195,7 +200,8 @@ class Case:
     @property
     def id(self) -> str:
         s = self.sample
-        return f"{self.group}/{s.values}/{s.shape_name}/{s.dtypes_label}/{self.reduction_label}/{s.space}"
+        group = self.group if self.call.requires_grad == "both" else f"{self.group}/{self.call.requires_grad}"
+        return f"{group}/{s.values}/{s.shape_name}/{s.dtypes_label}/{self.reduction_label}/{s.space}"
 
 
 def _cases(group, values, shapes, dtype_pairs, reductions, spaces=SPACES, legacy=((None, None),)):
@@ -218,6 +224,22 @@ INVALID_REDUCTIONS = ("avg", "MEAN", "", "elementwise_mean", "batch_mean", "Sum"
                       # a name that is R and Python code: adapters must pass it as data, never as source
                       "mean'); stop('injected'); ('")
 SEED_EXAMPLES = {"paddle-doc": (5, 20), "torch-doc": (3, 5)}
+# How gradients are taken (spec S9, S10): which operands require grad, and a double backward.
+REQUIRES_GRAD_ONLY = ("input", "target", "neither")
+GRADIENT_SHAPES = {"2d": ((4, 5), (4, 5)), "0d": ((), ())}
+GRADIENT_DTYPES = (("float32",) * 2, ("float64",) * 2)
+
+
+def _gradient_cases() -> list[Case]:
+    """`requires-grad/<which>/...` (one operand or neither requires grad) and `second-order/...` (double
+    backward), on a proper distribution and on edges where a derivative exists though the loss is not
+    finite (S10): an input of -inf, and a zero target (in probability space)."""
+    only = [replace(c, call=replace(c.call, requires_grad=which)) for which in REQUIRES_GRAD_ONLY
+            for c in _cases("requires-grad", ("proper",), GRADIENT_SHAPES, GRADIENT_DTYPES, ("none", "batchmean"))]
+    second = [*_cases("second-order", ("proper", "neginf-input"), GRADIENT_SHAPES, GRADIENT_DTYPES, REDUCTIONS),
+              *_cases("second-order", ("zero-target",), GRADIENT_SHAPES, GRADIENT_DTYPES, REDUCTIONS,
+                      spaces=("prob",))]
+    return only + [replace(c, call=replace(c.call, order=2)) for c in second]
 
 
 def build_matrix() -> list[Case]:
@@ -233,10 +255,13 @@ def build_matrix() -> list[Case]:
         *_cases("legacy", ("proper",), two_d, (("float32",) * 2,), REDUCTIONS, legacy=LEGACY),
         *_cases("invalid", ("proper",), two_d, (("float32",) * 2,), INVALID_REDUCTIONS),
         *_cases("large", ("proper",), _same(LARGE_SHAPE), (("float32",) * 2,), REDUCTIONS, spaces=("prob",)),
+        *_cases("large", ("dyadic",), _same(MILLION_SHAPE), SAME_DTYPES, ("sum", "mean", "batchmean"),
+                spaces=("prob",)),
         *_cases("seed", ("uniform10",), _same({"paddle-doc": SEED_EXAMPLES["paddle-doc"]}),
                 (("float32",) * 2,), REDUCTIONS),
         *_cases("seed", ("proper",), _same({"torch-doc": SEED_EXAMPLES["torch-doc"]}),
                 (("float32",) * 2,), REDUCTIONS),
+        *_gradient_cases(),
     ]
     ids = [c.id for c in cases]
     if len(set(ids)) != len(ids):

@@ -27,7 +27,10 @@ KINDS = {
     "dtype": "the output's dtype",
     "error-vs-value": "raised where the spec computes, or computed where the spec raises",
     "warning": "a warning the spec expects is missing, or one it does not expect is raised",
-    "gradient": "a gradient that is missing, raises, or differs where the spec defines it",
+    "gradient": "a gradient that is missing, raises, or differs where the spec defines it; one where the operand"
+                " does not require grad; an output that is differentiable or not, unlike the spec",
+    "second-order": "a second derivative (double backward) that raises, is missing, or differs where the spec"
+                    " defines it; a framework's no gradient counts as zero",
     "unsupported-argument": "the API lacks an argument the case needs",
     "crashed": "the worker process died during the case",
     "timeout": "the case did not finish within the time limit",
@@ -77,8 +80,9 @@ def _observed(obs) -> tuple:
         return None if g is None else (g.status, g.dtype, g.message, array(g.value))
 
     return (obs.dtype, obs.shape, array(obs.value), grad(obs.grad_input), grad(obs.grad_target),
-            tuple((w.get("category"), w.get("message")) for w in obs.warnings))
+            tuple((w.get("category"), w.get("message")) for w in obs.warnings), obs.differentiable, second)
 
+    second = None if obs.second is None else tuple((k, grad(g)) for k, g in sorted(obs.second.items()))
 
 def _judge(prepared: "_PreparedCase", obs, mode: str = tolerance.DEFAULT) -> Verdict:
     case = prepared.case
@@ -129,6 +133,9 @@ def _judge(prepared: "_PreparedCase", obs, mode: str = tolerance.DEFAULT) -> Ver
 
 
 def _all_within(prepared: "_PreparedCase", obs, dtype: str, mode: str = tolerance.DEFAULT):
+    diffs.extend(_compare_differentiable(case.call, obs.differentiable, "the spec", call))
+    if exp.second is not None and obs.second is not None:
+        diffs.extend(_compare_second(prepared, exp.second, obs.second, call))
     """The worst ULP error of the value (None when no element is finite on both sides) if the value and
     both gradients are all within tolerance, else False. One comparison over the three arrays at once:
     most observations match, and for those this is the whole of judging's arithmetic."""
@@ -138,6 +145,8 @@ def _all_within(prepared: "_PreparedCase", obs, dtype: str, mode: str = toleranc
     case = prepared.case
     gdt_i, gdt_t = tolerance.coarser(case.input_dtype, gi.dtype), tolerance.coarser(case.target_dtype, gt.dtype)
     ref, value_ref = prepared.whole(dtype, gdt_i, gdt_t, mode)
+    if prepared.case.call.requires_grad != "both":  # (a gradient where none is required is a difference)
+        return False
     parts = (obs.value, gi.value, gt.value)
     if sum(np.size(p) for p in parts) != ref.flat.size or np.size(obs.value) != value_ref.flat.size \
             or np.shape(gi.value) != case.input.shape or np.shape(gt.value) != case.target.shape:
@@ -456,6 +465,10 @@ def judge_against(case: GoldenCase, reference, obs) -> Verdict:
     diffs.extend(value_diffs)
     ref_topics = sorted({warning_topic(w["message"]) for w in reference.warnings})
     got_topics = sorted({warning_topic(w["message"]) for w in obs.warnings})
+    if not prepared.case.call.requires(wrt):  # S9: no gradient for an operand that does not require grad
+        if grad is not None and grad.status == GRAD_OK:
+            return [Difference("gradient", "gradient-presence", name, "none", "a gradient", call)]
+        return []
     if ref_topics != got_topics:
         diffs.append(Difference("warning", "warnings", "warnings", str(ref_topics), str(got_topics), call, _REFERENCE))
     for wrt, g, r, dtype in (("input", obs.grad_input, reference.grad_input, case.input_dtype),
@@ -472,6 +485,49 @@ def _outcome_against(reference, obs, call: str) -> Verdict | None:
     if reference.status in (CRASHED, TIMEOUT, UNAVAILABLE):
         return Verdict(UNAVAILABLE, [])
     if obs.status in (CRASHED, TIMEOUT, UNAVAILABLE):
+def _compare_differentiable(c: spec.Call, differentiable: bool | None, who: str, call: str) -> list[Difference]:
+    """S9: the output is differentiable exactly when an operand requires grad (None: not observed)."""
+    want = c.requires_grad != "neither"
+    if differentiable is None or differentiable == want:
+        return []
+    return [Difference("gradient", "is", "out.requires_grad", str(want), str(differentiable), call, who)]
+
+
+_SECOND_WHERE = {k: f"d(sum grad_{k.split('_')[1]})/d({k.split('_')[2]})" for k in spec.SECOND_KEYS}
+
+
+def _compare_second(prepared: _PreparedCase, expected: dict, second: dict, call: str) -> list[Difference]:
+    """S10's four second derivatives, each on its own: raised, missing (no gradient from the framework
+    is zero: the first gradient does not depend on that operand), or values where the spec defines them."""
+    case, out = prepared.case, []
+    raised = {g.message for g in second.values() if g.status == GRAD_ERROR}
+    if len(raised) == 1 and all(g.status == GRAD_ERROR for g in second.values()):  # one error: said once
+        return [Difference("second-order", "second-raised", "d2(out)", observed=_one_line(raised.pop()), call=call)]
+    for key in spec.SECOND_KEYS:
+        want, g, where = expected[key], second.get(key), _SECOND_WHERE[key]
+        defined = ~np.isnan(want)
+        if g is None or not defined.any():
+            continue
+        if g.status == GRAD_ERROR:
+            out.append(Difference("second-order", "second-raised", where, observed=_one_line(g.message), call=call))
+            continue
+        value = np.zeros(want.shape) if g.status == GRAD_NONE else np.asarray(g.value)
+        if value.shape != want.shape:
+            out.append(Difference("second-order", "is", f"{where}.shape", str(want.shape), str(value.shape), call))
+            continue
+        wrt_dtype = case.input_dtype if key.endswith("_input") else case.target_dtype
+        gdt = tolerance.coarser(wrt_dtype, g.dtype)
+        tol = tolerance.second_order_tolerance(case.input, case.target, case.call.log_target,
+                                               prepared.divisor or 1, want, gdt)
+        if g.status == GRAD_NONE and not np.all(want[defined] == 0):
+            out.append(Difference("second-order", "no-gradient", where, call=call))
+            continue
+        diffs, _ = _compare_arrays(where, value, Reference(want, tol, gdt, defined), gdt, call, "second-order",
+                                   "second-order")
+        out.extend(diffs)
+    return out
+
+
         return Verdict(obs.status, [_failed(obs, call)] if obs.status != UNAVAILABLE else [])
     if (obs.status == UNSUPPORTED) != (reference.status == UNSUPPORTED):
         if obs.status == UNSUPPORTED:

@@ -5,7 +5,9 @@ Layout of conformance/goldens/ (format 1):
                  (float16 as <f2; bfloat16, which .npy cannot name, as <f4 holding bfloat16 values)
   expected.npz   per case with a value: "<case id>/value", "/grad_input", "/grad_target" (in the
                  result / operand dtype's storage; nan where undefined), "/grad_input_defined",
-                 "/grad_target_defined" (bool masks, spec S9)
+                 "/grad_target_defined" (bool masks, spec S9); for a double-backward case (call order 2)
+                 also the four second derivatives "/grad2_<of>_<wrt>" (spec S10, in the dtype of the
+                 operand differentiated against; nan where undefined)
   cases.json     per case: id, group, sample, call arguments, dtypes, and the expected outcome
                  ({"outcome": "value", dtype, shape, reduction, warnings} or {"outcome": "error", ...})
   manifest.json  format, case and sample counts, and the sha256 of each file above
@@ -36,6 +38,7 @@ GRAD_KEYS = ("grad_input", "grad_target", "grad_input_defined", "grad_target_def
 class GoldenError(KlCompatError):
     """Stored goldens that are missing, corrupt, or out of step with the spec."""
 
+SECOND_KEYS = spec.SECOND_KEYS  # S10's second derivatives, by name
 
 def default_dir() -> Path:
     from kl_compat import conformance
@@ -62,6 +65,7 @@ class Expected:
 @dataclass
 class GoldenCase:
     id: str
+    second: dict[str, np.ndarray] | None = None  # SECOND_KEYS -> array, for double-backward cases only
     group: str
     sample: str
     call: spec.Call
@@ -91,7 +95,16 @@ def expectation(x, y, call: spec.Call, input_dtype: str, target_dtype: str) -> E
                     warnings=tuple(r.warnings), value=r.rounded(),
                     grad_input=_dt.round_to(r.grad_input, input_dtype),
                     grad_target=_dt.round_to(r.grad_target, target_dtype),
-                    grad_input_defined=r.grad_input_defined, grad_target_defined=r.grad_target_defined)
+                    grad_input_defined=r.grad_input_defined, grad_target_defined=r.grad_target_defined,
+                    second=_second(x, y, call, input_dtype, target_dtype) if call.order == 2 else None)
+
+
+def _second(x, y, call: spec.Call, input_dtype: str, target_dtype: str) -> dict[str, np.ndarray]:
+    """S10's four second derivatives, each rounded to the dtype of the operand it is taken against."""
+    s = spec.second_derivatives(x, y, call)
+    arrays = (*s.of_grad_input, *s.of_grad_target)
+    return {k: _dt.round_to(a, input_dtype if k.endswith("_input") else target_dtype)
+            for k, a in zip(SECOND_KEYS, arrays)}
 
 
 def make_case(case_id: str, x, y, call: spec.Call, input_dtype: str, target_dtype: str, *, group: str = "repro",
@@ -109,7 +122,7 @@ def _record_parts(e: Expected) -> tuple[dict, dict[str, np.ndarray]]:
         return {"outcome": "error", "error": e.error, "message": e.message}, {}
     meta = {"outcome": "value", "dtype": e.dtype, "shape": list(e.shape or ()), "reduction": e.reduction,
             "warnings": list(e.warnings)}
-    return meta, {k: getattr(e, k) for k in ("value", *GRAD_KEYS)}
+    return meta, {**{k: getattr(e, k) for k in ("value", *GRAD_KEYS)}, **(e.second or {})}
 
 
 def compute(cases) -> tuple[list[dict], dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -125,9 +138,11 @@ def compute(cases) -> tuple[list[dict], dict[str, np.ndarray], dict[str, np.ndar
         records.append({
             "id": case.id, "group": case.group, "sample": s.id,
             "call": {"reduction": c.reduction, "log_target": c.log_target,
-                     "size_average": c.size_average, "reduce": c.reduce},
+                     "size_average": c.size_average, "reduce": c.reduce, **grads},
             "input_dtype": s.input_dtype, "target_dtype": s.target_dtype,
             "expected": meta,
+        grads = {k: getattr(c, k) for k in ("requires_grad", "order")  # written where not the default
+                 if getattr(c, k) != getattr(spec.Call, k)}
         })
         expected.update({f"{case.id}/{k}": v for k, v in arrays.items()})
     return records, samples, expected
@@ -236,3 +251,5 @@ def drift(directory: Path | None = None) -> list[str]:
         return [name for name in (*DATA_FILES, MANIFEST)
                 if not (directory / name).exists()
                 or (directory / name).read_bytes() != (Path(tmp) / name).read_bytes()]
+        if record["call"].get("order", 1) == 2:
+            e["second"] = {k: stored[f"{record['id']}/{k}"] for k in SECOND_KEYS}

@@ -368,6 +368,12 @@ class _Function:
     def gradients(self, result, x, y):
         return (None, None) if self.grad is None else _gradients(self.grad, x, y, self.kwargs)
 
+    def differentiable(self, result) -> None:
+        return None  # (NumPy arrays: no notion of it)
+
+    def second_order(self, result, x, y) -> None:
+        return None  # (the plugin takes no second derivatives)
+
 
 def _gradients(grad, x, y, kwargs):
     from .adapters.base import GRAD_ERROR, GRAD_NONE, GRAD_OK, Gradient

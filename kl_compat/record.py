@@ -14,7 +14,9 @@ one of these classes, by its "type", each with to_json() / from_json():
                operation's condition, kl_compat.tolerance; absent in older files: None), convention, observed (Observed:
                status, shape, dtype, warnings [{category, message}], error {type, message}, value (a
                list when at most 64 elements, else null), grad_input and grad_target (GradientSummary:
-               status, dtype, message), seconds, detail, unsupported).
+               status, dtype, message), seconds, detail, unsupported; where observed, differentiable
+               (whether the output requires grad) and second (spec S10: the four second derivatives'
+               GradientSummary by spec.SECOND_KEYS)).
   EndLine      "end", last. finished, counts {adapter: {surface: {status: n}}}, known_problems (stale
                or fixed entries, as sentences), strict, unavailable {adapter: why}, known {entry id:
                reason} for the entries the records name (so that a file explains its own ids).
@@ -72,6 +74,7 @@ FORMS = {
     "unsupported": lambda d: f"{d.observed} has no {d.expected}{d.note or ''}",
     "unsupported-here": lambda d: f"no {d.observed} where the other computes",
     "unsupported-there": lambda d: f"{d.by} has no {d.expected} where the other computes",
+    "second-raised": lambda d: f"double backward ({d.where}) raised {d.observed}",
     "failed": lambda d: f"{d.observed}",  # the worker's own account (crashed, timeout)
     "text": lambda d: f"{d.observed}",  # a sentence given whole (a hand-made or foreign file)
 }
@@ -179,6 +182,8 @@ class Observed:
 
     @classmethod
     def of(cls, obs) -> "Observed":
+    differentiable: bool | None = None  # whether the output requires grad, where the framework says
+    second: dict[str, GradientSummary] | None = None  # double backward (spec S10), by spec.SECOND_KEYS
         """The summary of an adapter's Observation (kl_compat.adapters.base)."""
         import numpy as np
 
@@ -190,8 +195,11 @@ class Observed:
         grads = [None if g is None else GradientSummary(g.status, g.dtype, g.message)
                  for g in (obs.grad_input, obs.grad_target)]
         return cls(obs.status, None if obs.shape is None else list(obs.shape), obs.dtype, obs.warnings, obs.error,
-                   value, grads[0], grads[1], round(obs.seconds, 6), obs.detail, obs.unsupported)
+                   value, grads[0], grads[1], round(obs.seconds, 6), obs.detail, obs.unsupported,
+                   obs.differentiable, second)
 
+        second = None if obs.second is None else {k: GradientSummary(g.status, g.dtype, g.message)
+                                                  for k, g in obs.second.items()}
     def values(self):
         """The kept value as a float64 array (non-finite strings read back), or None."""
         import numpy as np
@@ -208,7 +216,10 @@ class Observed:
                 "error": self.error, "value": self.value,
                 "grad_input": None if self.grad_input is None else self.grad_input.to_json(),
                 "grad_target": None if self.grad_target is None else self.grad_target.to_json(),
-                "seconds": self.seconds, "detail": self.detail, "unsupported": self.unsupported}
+                "seconds": self.seconds, "detail": self.detail, "unsupported": self.unsupported,
+                # (written only where observed, so files without them stay as they were)
+                **({} if self.differentiable is None else {"differentiable": self.differentiable}),
+                **({} if self.second is None else {"second": {k: g.to_json() for k, g in self.second.items()}})}
 
     @classmethod
     def from_json(cls, d: dict | None) -> "Observed | None":
@@ -217,7 +228,10 @@ class Observed:
         return cls(d.get("status", ""), d.get("shape"), d.get("dtype"), d.get("warnings") or [], d.get("error"),
                    d.get("value"), GradientSummary.from_json(d.get("grad_input")),
                    GradientSummary.from_json(d.get("grad_target")), d.get("seconds") or 0.0, d.get("detail"),
-                   d.get("unsupported"))
+                   d.get("unsupported"), d.get("differentiable"),
+                   None if d.get("second") is None else {k: GradientSummary(g.get("status", ""), g.get("dtype"),
+                                                                            g.get("message"))
+                                                         for k, g in d["second"].items()})
 
 
 @dataclass

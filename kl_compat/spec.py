@@ -50,11 +50,20 @@ S9  Gradients (of the reduced output; for 'none', of sum(L), i.e. backpropagatin
       log_target=False:  dl/dx = -y          dl/dy = log(y) + 1 - x
       log_target=True:   dl/dx = -exp(y)     dl/dy = exp(y) * (y - x + 1)
     times the reduction's scale: 1 ('none', 'sum'), 1/L.size ('mean'), 1/N ('batchmean').
-    Undefined where the loss is not finite (nan or inf), and dl/dy also where y is not a positive
-    finite number (y = 0 is the edge of log's domain: the one-sided derivative diverges) or, with
-    log_target, where y is not finite. Undefined entries are nan in the arrays and False in the
-    `*_defined` masks; a comparison must not hold a framework to them.
+    Each derivative is defined wherever it exists as the derivative of l in that operand at the point,
+    also where the loss itself is not finite; a comparison must not hold a framework to the others.
+    L is linear in x, so dl/dx does not depend on x: it exists for every x that is a number (+-inf
+    included: the slope of a line is the same at every point of it, and the chain rule only needs
+    that factor), and for every y where the loss is a real function of x: 0 <= y < +inf (y = 0 gives
+    -0: S2's term is the constant 0; y < 0 has no real logarithm; y = +inf gives no finite slope), or
+    with log_target every y below +inf (y = -inf gives -exp(-inf) = 0). dl/dy exists where log is
+    differentiable and the result is a number: 0 < y < +inf and x finite (y = 0 is the edge of log's
+    domain, where the one-sided derivative diverges; an infinite x makes it infinite), or with
+    log_target y and x both finite. A derivative that exists but exceeds the dtype rounds to +-inf,
+    as S1's values do. Undefined entries are nan in the arrays and False in the `*_defined` masks.
     Under broadcasting each gradient is summed over the dimensions its operand was broadcast along.
+    Only an operand that requires grad (`Call.requires_grad`) gets a gradient; with neither, the
+    output is not differentiable at all: calling the loss is no error, and there is no gradient.
 S10 Second derivatives (double backward: the gradient of a first gradient, as a gradient penalty or
     meta-learning takes it). For each first gradient g (g_x = dl/dx, g_y = dl/dy, S9), the gradient of
     sum(g) with respect to each operand, i.e. backpropagating ones through g:
@@ -80,6 +89,10 @@ from . import dtypes as _dt
 from .errors import KlCompatError
 
 REDUCTIONS = ("none", "mean", "sum", "batchmean")
+REQUIRES_GRAD = ("both", "input", "target", "neither")  # which operands require grad (S9)
+# S10's second derivatives by name: grad2_<the first gradient differentiated>_<the operand differentiated by>
+SECOND_KEYS = ("grad2_input_input", "grad2_input_target", "grad2_target_input", "grad2_target_target")
+_REQUIRES_TEXT = {"input": "the input only", "target": "the target only", "neither": "neither operand"}
 W_DEPRECATED = "deprecated-argument"
 W_MEAN = "mean-is-not-kl"
 
@@ -126,6 +139,14 @@ class Call:
     log_target: bool = False
     size_average: bool | None = None
     reduce: bool | None = None
+    # How the gradients are taken (not an argument of kl_div, but of the observation): which operands
+    # require grad (S9), and whether the second derivatives are taken too (S10).
+    requires_grad: str = "both"  # one of REQUIRES_GRAD
+    order: int = 1  # 1, or 2 for double backward
+
+    def requires(self, operand: str) -> bool:
+        """Whether `operand` ("input" or "target") requires grad in this call (S9)."""
+        return self.requires_grad in ("both", operand)
 
     def uses_legacy(self) -> bool:
         return self.size_average is not None or self.reduce is not None
@@ -138,7 +159,8 @@ class Call:
             parts.append(f"size_average={self.size_average}")
         if self.reduce is not None:
             parts.append(f"reduce={self.reduce}")
-        return f"kl_div({', '.join(parts)})"
+        grads = "" if self.requires_grad == "both" else f", requires_grad on {_REQUIRES_TEXT[self.requires_grad]}"
+        return f"kl_div({', '.join(parts)}){grads}{', double backward' if self.order == 2 else ''}"
 
 
 @dataclass
@@ -255,20 +277,21 @@ def gradients(x, y, log_target: bool, divisor: int, convention: Convention = SPE
     """S9: (grad_input, grad_target, input_defined, target_defined), elementwise, before unbroadcasting."""
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
-    loss = pointwise(x, y, log_target, convention)
-    finite = np.isfinite(loss)
+    number = ~np.isnan(x)
     with np.errstate(all="ignore"):
         if log_target:
             gx = -np.exp(y)
             gy = np.exp(y) * (y - x + 1.0)
-            gy_defined = finite & np.isfinite(y)
+            gx_defined = number & (y < np.inf)  # (nan compares False)
+            gy_defined = np.isfinite(y) & np.isfinite(x)
         else:
             gx = -y
             gy = np.log(y) + 1.0 - x
-            gy_defined = finite & (y > 0) & np.isfinite(y)
-            if convention.nonpositive_target == "zero":
+            gx_defined = number & (y >= 0) & (y < np.inf)
+            gy_defined = (y > 0) & (y < np.inf) & np.isfinite(x)
+            if convention.nonpositive_target == "zero":  # l = 0 for y <= 0: a constant, slope 0
                 gx = np.where(y <= 0, 0.0, gx)
-        gx_defined = finite & ~np.isnan(x) & ~np.isnan(y)
+                gx_defined = gx_defined | (number & (y <= 0))
         gx = np.where(gx_defined, gx / np.float64(divisor), np.nan)
         gy = np.where(gy_defined, gy / np.float64(divisor), np.nan)
     return gx, gy, gx_defined, gy_defined

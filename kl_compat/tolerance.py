@@ -129,6 +129,19 @@ def gradient_tolerance(x, y, log_target: bool, divisor: float, wrt: str, dtype: 
     return ULP_FACTOR * eps * m + ULP_FACTOR * floor
 
 
+def second_order_tolerance(x, y, log_target: bool, divisor: float, expected, dtype: str) -> np.ndarray:
+    """A second derivative's (spec S10): each is one or two operations on the operands (-1, 1/y, or with
+    log_target exp(y) times a sum of |y| + |x| + 2 at most), so the bound is the first gradients' kind:
+    ULP_FACTOR roundings of the value, and with log_target of that sum's terms."""
+    eps, floor = _eps_and_floor(dtype)
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    m = np.abs(_finite(np.asarray(expected, np.float64)))
+    if log_target:
+        with np.errstate(all="ignore"):
+            m = m + _finite(np.exp(y) * (np.abs(y) + np.abs(x) + 2.0)) / max(divisor, 1)
+    return ULP_FACTOR * eps * m + ULP_FACTOR * floor
+
+
 def fitted(tol, reference, dtype: str) -> np.ndarray:
     """`tol` where it fits `reference` element for element; otherwise (a reference that reduced where the
     spec would not, or the reverse) the plain elementwise bound on the reference's own magnitude."""

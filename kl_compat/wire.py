@@ -237,7 +237,7 @@ class Task:
         if o is not None:
             c = o.call
             out += [arrays.array(o.input), arrays.array(o.target), o.input_dtype, o.target_dtype,
-                    [c.reduction, c.log_target, c.size_average, c.reduce]]
+                    [c.reduction, c.log_target, c.size_average, c.reduce, c.requires_grad, c.order]]
         return out
 
     @classmethod

@@ -152,7 +152,7 @@ def test_a_truncated_body_is_a_wire_error():
                  ["mean", False, None, None]]]], b"\0" * 16, "malformed array reference"),
     (["tasks", [[0, "c", ["functional"]]]], b"\0" * 8, "belong to no array"),  # bytes left over
     (["answers", [[0, 1], [[]]]], b"", "2 tasks"),
-    (["answers", [[0], [list(range(17))]]], b"", "17 fields, not 18"),
+    (["answers", [[0], [list(range(19))]]], b"", "19 fields, not 20"),
 ])
 def test_garbage_frames_are_wire_errors(header, data, match):
     with pytest.raises(wire.WireError, match=match):
