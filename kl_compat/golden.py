@@ -33,12 +33,12 @@ MIN_CASES = 1000  # never green on empty: fewer cases than this means something 
 DATA_FILES = ("samples.npz", "expected.npz", "cases.json")
 MANIFEST = "manifest.json"
 GRAD_KEYS = ("grad_input", "grad_target", "grad_input_defined", "grad_target_defined")
+SECOND_KEYS = spec.SECOND_KEYS  # S10's second derivatives, by name
 
 
 class GoldenError(KlCompatError):
     """Stored goldens that are missing, corrupt, or out of step with the spec."""
 
-SECOND_KEYS = spec.SECOND_KEYS  # S10's second derivatives, by name
 
 def default_dir() -> Path:
     from kl_compat import conformance
@@ -60,12 +60,12 @@ class Expected:
     grad_target: np.ndarray | None = None
     grad_input_defined: np.ndarray | None = None
     grad_target_defined: np.ndarray | None = None
+    second: dict[str, np.ndarray] | None = None  # SECOND_KEYS -> array, for double-backward cases only
 
 
 @dataclass
 class GoldenCase:
     id: str
-    second: dict[str, np.ndarray] | None = None  # SECOND_KEYS -> array, for double-backward cases only
     group: str
     sample: str
     call: spec.Call
@@ -135,14 +135,14 @@ def compute(cases) -> tuple[list[dict], dict[str, np.ndarray], dict[str, np.ndar
             samples[f"{s.id}/target"] = _dt.storage_array(y, s.target_dtype)
         meta, arrays = _record_parts(expectation(x, y, case.call, s.input_dtype, s.target_dtype))
         c = case.call
+        grads = {k: getattr(c, k) for k in ("requires_grad", "order")  # written where not the default
+                 if getattr(c, k) != getattr(spec.Call, k)}
         records.append({
             "id": case.id, "group": case.group, "sample": s.id,
             "call": {"reduction": c.reduction, "log_target": c.log_target,
                      "size_average": c.size_average, "reduce": c.reduce, **grads},
             "input_dtype": s.input_dtype, "target_dtype": s.target_dtype,
             "expected": meta,
-        grads = {k: getattr(c, k) for k in ("requires_grad", "order")  # written where not the default
-                 if getattr(c, k) != getattr(spec.Call, k)}
         })
         expected.update({f"{case.id}/{k}": v for k, v in arrays.items()})
     return records, samples, expected
@@ -240,6 +240,8 @@ def _expected(record: dict, stored: dict[str, np.ndarray]) -> Expected:
         e["warnings"] = tuple(e["warnings"])
         e["value"] = stored[f"{record['id']}/value"]
         e.update({k: stored[f"{record['id']}/{k}"] for k in GRAD_KEYS})
+        if record["call"].get("order", 1) == 2:
+            e["second"] = {k: stored[f"{record['id']}/{k}"] for k in SECOND_KEYS}
     return Expected(**e)
 
 
@@ -251,5 +253,3 @@ def drift(directory: Path | None = None) -> list[str]:
         return [name for name in (*DATA_FILES, MANIFEST)
                 if not (directory / name).exists()
                 or (directory / name).read_bytes() != (Path(tmp) / name).read_bytes()]
-        if record["call"].get("order", 1) == 2:
-            e["second"] = {k: stored[f"{record['id']}/{k}"] for k in SECOND_KEYS}
