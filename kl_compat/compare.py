@@ -79,10 +79,10 @@ def _observed(obs) -> tuple:
     def grad(g):
         return None if g is None else (g.status, g.dtype, g.message, array(g.value))
 
+    second = None if obs.second is None else tuple((k, grad(g)) for k, g in sorted(obs.second.items()))
     return (obs.dtype, obs.shape, array(obs.value), grad(obs.grad_input), grad(obs.grad_target),
             tuple((w.get("category"), w.get("message")) for w in obs.warnings), obs.differentiable, second)
 
-    second = None if obs.second is None else tuple((k, grad(g)) for k, g in sorted(obs.second.items()))
 
 def _judge(prepared: "_PreparedCase", obs, mode: str = tolerance.DEFAULT) -> Verdict:
     case = prepared.case
@@ -128,25 +128,25 @@ def _judge(prepared: "_PreparedCase", obs, mode: str = tolerance.DEFAULT) -> Ver
         for wrt, grad, gdtype in (("input", obs.grad_input, case.input_dtype),
                                   ("target", obs.grad_target, case.target_dtype)):
             diffs.extend(_compare_gradient(prepared, wrt, grad, gdtype, call))
+    diffs.extend(_compare_differentiable(case.call, obs.differentiable, "the spec", call))
+    if exp.second is not None and obs.second is not None:
+        diffs.extend(_compare_second(prepared, exp.second, obs.second, call))
     verdict.status = DIFFERS if diffs else MATCH
     return verdict
 
 
 def _all_within(prepared: "_PreparedCase", obs, dtype: str, mode: str = tolerance.DEFAULT):
-    diffs.extend(_compare_differentiable(case.call, obs.differentiable, "the spec", call))
-    if exp.second is not None and obs.second is not None:
-        diffs.extend(_compare_second(prepared, exp.second, obs.second, call))
     """The worst ULP error of the value (None when no element is finite on both sides) if the value and
     both gradients are all within tolerance, else False. One comparison over the three arrays at once:
     most observations match, and for those this is the whole of judging's arithmetic."""
     gi, gt = obs.grad_input, obs.grad_target
+    if prepared.case.call.requires_grad != "both":  # (a gradient where none is required is a difference)
+        return False
     if gi is None or gt is None or gi.status != GRAD_OK or gt.status != GRAD_OK or obs.value is None:
         return False
     case = prepared.case
     gdt_i, gdt_t = tolerance.coarser(case.input_dtype, gi.dtype), tolerance.coarser(case.target_dtype, gt.dtype)
     ref, value_ref = prepared.whole(dtype, gdt_i, gdt_t, mode)
-    if prepared.case.call.requires_grad != "both":  # (a gradient where none is required is a difference)
-        return False
     parts = (obs.value, gi.value, gt.value)
     if sum(np.size(p) for p in parts) != ref.flat.size or np.size(obs.value) != value_ref.flat.size \
             or np.shape(gi.value) != case.input.shape or np.shape(gt.value) != case.target.shape:
@@ -416,6 +416,10 @@ def _compare_warnings(expected, observed, call):
 
 def _compare_gradient(prepared: _PreparedCase, wrt, grad, dtype, call):
     name = f"grad_{wrt}"
+    if not prepared.case.call.requires(wrt):  # S9: no gradient for an operand that does not require grad
+        if grad is not None and grad.status == GRAD_OK:
+            return [Difference("gradient", "gradient-presence", name, "none", "a gradient", call)]
+        return []
     exp = prepared.case.expects
     want, defined = getattr(exp, name), getattr(exp, f"{name}_defined")
     if grad is None or not defined.any():
@@ -432,59 +436,6 @@ def _compare_gradient(prepared: _PreparedCase, wrt, grad, dtype, call):
     return diffs
 
 
-def _matching_convention(prepared: _PreparedCase, obs, dtype) -> str | None:
-    """The first alternative convention whose values the observation matches, described."""
-    observed = np.asarray(obs.value, np.float64).reshape(-1)
-    for description, ref in prepared.alternatives(dtype):
-        # Only whether it matches: describing each convention it does not follow cost more than the rest
-        # of judging an observation that differs.
-        if observed.size == ref.flat.size and _within(observed, ref)[0]:
-            return description
-    return None
-
-
-def judge_against(case: GoldenCase, reference, obs) -> Verdict:
-    """Hold `obs` to another implementation's observation `reference` of the same case and surface.
-
-    The porting layer's proof: paddle-as-torch must do what torch measurably does, edge cases and
-    quirks included. Same kinds and messages as `judge`, with "the reference says" for "the spec says";
-    tolerances are the spec's for the coarser dtype; gradient entries the spec leaves undefined are not
-    compared (any value there is as right as any other).
-    """
-    call = str(case.call)
-    settled = _outcome_against(reference, obs, call)
-    if settled is not None:
-        return settled
-    verdict = Verdict(MATCH)
-    diffs = verdict.differences
-    diffs.extend(_shape_and_dtype(obs, reference.shape, reference.dtype, _REFERENCE, call))
-    reduction = spec.effective_reduction(case.call) if isinstance(case.call.reduction, str) and \
-        (case.call.reduction in spec.REDUCTIONS or case.call.uses_legacy()) else "none"
-    divisor = spec.divisor_of(reduction, case.input.size, case.input.shape)
-    value_diffs, verdict.max_ulp = _value_against(case, reference, obs, reduction, divisor, call)
-    diffs.extend(value_diffs)
-    ref_topics = sorted({warning_topic(w["message"]) for w in reference.warnings})
-    got_topics = sorted({warning_topic(w["message"]) for w in obs.warnings})
-    if not prepared.case.call.requires(wrt):  # S9: no gradient for an operand that does not require grad
-        if grad is not None and grad.status == GRAD_OK:
-            return [Difference("gradient", "gradient-presence", name, "none", "a gradient", call)]
-        return []
-    if ref_topics != got_topics:
-        diffs.append(Difference("warning", "warnings", "warnings", str(ref_topics), str(got_topics), call, _REFERENCE))
-    for wrt, g, r, dtype in (("input", obs.grad_input, reference.grad_input, case.input_dtype),
-                             ("target", obs.grad_target, reference.grad_target, case.target_dtype)):
-        if g is not None and r is not None:
-            diffs.extend(_gradient_against(case, wrt, g, r, dtype, divisor, call))
-    verdict.status = DIFFERS if diffs else MATCH
-    return verdict
-
-
-def _outcome_against(reference, obs, call: str) -> Verdict | None:
-    """The verdict when either side did not return a value (crashed, unsupported, raised), or None when
-    both returned one and their values are to be compared."""
-    if reference.status in (CRASHED, TIMEOUT, UNAVAILABLE):
-        return Verdict(UNAVAILABLE, [])
-    if obs.status in (CRASHED, TIMEOUT, UNAVAILABLE):
 def _compare_differentiable(c: spec.Call, differentiable: bool | None, who: str, call: str) -> list[Difference]:
     """S9: the output is differentiable exactly when an operand requires grad (None: not observed)."""
     want = c.requires_grad != "neither"
@@ -528,6 +479,55 @@ def _compare_second(prepared: _PreparedCase, expected: dict, second: dict, call:
     return out
 
 
+def _matching_convention(prepared: _PreparedCase, obs, dtype) -> str | None:
+    """The first alternative convention whose values the observation matches, described."""
+    observed = np.asarray(obs.value, np.float64).reshape(-1)
+    for description, ref in prepared.alternatives(dtype):
+        # Only whether it matches: describing each convention it does not follow cost more than the rest
+        # of judging an observation that differs.
+        if observed.size == ref.flat.size and _within(observed, ref)[0]:
+            return description
+    return None
+
+
+def judge_against(case: GoldenCase, reference, obs) -> Verdict:
+    """Hold `obs` to another implementation's observation `reference` of the same case and surface.
+
+    The porting layer's proof: paddle-as-torch must do what torch measurably does, edge cases and
+    quirks included. Same kinds and messages as `judge`, with "the reference says" for "the spec says";
+    tolerances are the spec's for the coarser dtype; gradient entries the spec leaves undefined are not
+    compared (any value there is as right as any other).
+    """
+    call = str(case.call)
+    settled = _outcome_against(reference, obs, call)
+    if settled is not None:
+        return settled
+    verdict = Verdict(MATCH)
+    diffs = verdict.differences
+    diffs.extend(_shape_and_dtype(obs, reference.shape, reference.dtype, _REFERENCE, call))
+    reduction = spec.effective_reduction(case.call) if isinstance(case.call.reduction, str) and \
+        (case.call.reduction in spec.REDUCTIONS or case.call.uses_legacy()) else "none"
+    divisor = spec.divisor_of(reduction, case.input.size, case.input.shape)
+    value_diffs, verdict.max_ulp = _value_against(case, reference, obs, reduction, divisor, call)
+    diffs.extend(value_diffs)
+    ref_topics = sorted({warning_topic(w["message"]) for w in reference.warnings})
+    got_topics = sorted({warning_topic(w["message"]) for w in obs.warnings})
+    if ref_topics != got_topics:
+        diffs.append(Difference("warning", "warnings", "warnings", str(ref_topics), str(got_topics), call, _REFERENCE))
+    for wrt, g, r, dtype in (("input", obs.grad_input, reference.grad_input, case.input_dtype),
+                             ("target", obs.grad_target, reference.grad_target, case.target_dtype)):
+        if g is not None and r is not None:
+            diffs.extend(_gradient_against(case, wrt, g, r, dtype, divisor, call))
+    verdict.status = DIFFERS if diffs else MATCH
+    return verdict
+
+
+def _outcome_against(reference, obs, call: str) -> Verdict | None:
+    """The verdict when either side did not return a value (crashed, unsupported, raised), or None when
+    both returned one and their values are to be compared."""
+    if reference.status in (CRASHED, TIMEOUT, UNAVAILABLE):
+        return Verdict(UNAVAILABLE, [])
+    if obs.status in (CRASHED, TIMEOUT, UNAVAILABLE):
         return Verdict(obs.status, [_failed(obs, call)] if obs.status != UNAVAILABLE else [])
     if (obs.status == UNSUPPORTED) != (reference.status == UNSUPPORTED):
         if obs.status == UNSUPPORTED:

@@ -71,10 +71,10 @@ FORMS = {
     "no-gradient": lambda d: f"no gradient for the {_wrt(d.where)}, but {d.by} defines one",
     "gradient-presence": lambda d: f"{d.observed} for the {_wrt(d.where)}, but {d.by} has {d.expected}",
     "backward-raised": lambda d: f"backward raised {d.observed}",
+    "second-raised": lambda d: f"double backward ({d.where}) raised {d.observed}",
     "unsupported": lambda d: f"{d.observed} has no {d.expected}{d.note or ''}",
     "unsupported-here": lambda d: f"no {d.observed} where the other computes",
     "unsupported-there": lambda d: f"{d.by} has no {d.expected} where the other computes",
-    "second-raised": lambda d: f"double backward ({d.where}) raised {d.observed}",
     "failed": lambda d: f"{d.observed}",  # the worker's own account (crashed, timeout)
     "text": lambda d: f"{d.observed}",  # a sentence given whole (a hand-made or foreign file)
 }
@@ -179,11 +179,11 @@ class Observed:
     seconds: float = 0.0
     detail: str | None = None
     unsupported: str | None = None
+    differentiable: bool | None = None  # whether the output requires grad, where the framework says
+    second: dict[str, GradientSummary] | None = None  # double backward (spec S10), by spec.SECOND_KEYS
 
     @classmethod
     def of(cls, obs) -> "Observed":
-    differentiable: bool | None = None  # whether the output requires grad, where the framework says
-    second: dict[str, GradientSummary] | None = None  # double backward (spec S10), by spec.SECOND_KEYS
         """The summary of an adapter's Observation (kl_compat.adapters.base)."""
         import numpy as np
 
@@ -194,12 +194,12 @@ class Observed:
             value = jsonable(np.asarray(obs.value))
         grads = [None if g is None else GradientSummary(g.status, g.dtype, g.message)
                  for g in (obs.grad_input, obs.grad_target)]
+        second = None if obs.second is None else {k: GradientSummary(g.status, g.dtype, g.message)
+                                                  for k, g in obs.second.items()}
         return cls(obs.status, None if obs.shape is None else list(obs.shape), obs.dtype, obs.warnings, obs.error,
                    value, grads[0], grads[1], round(obs.seconds, 6), obs.detail, obs.unsupported,
                    obs.differentiable, second)
 
-        second = None if obs.second is None else {k: GradientSummary(g.status, g.dtype, g.message)
-                                                  for k, g in obs.second.items()}
     def values(self):
         """The kept value as a float64 array (non-finite strings read back), or None."""
         import numpy as np
