@@ -298,9 +298,9 @@ def observe_one(verbs: Verbs, caught: list, obs: Observation, input, target, cal
         raise
     except ArgumentRefused as e:
         obs.status, obs.unsupported = UNSUPPORTED, e.argument
-        obs.error = {"type": type(e.error).__name__, "message": _first_lines(str(e.error))}
+        obs.error = error_record(e.error)
     except Exception as e:  # the framework's own error is an observation, not a failure
-        obs.status, obs.error = RAISED, {"type": type(e).__name__, "message": _first_lines(str(e))}
+        obs.status, obs.error = RAISED, error_record(e)
     else:
         obs.differentiable = verbs.differentiable(loss)
         if call.order == 2:  # (first: it keeps the graph that `gradients` may free)
@@ -316,3 +316,11 @@ def _first_lines(message: str, limit: int = 600) -> str:
     """Framework errors can run to pages (C++ stacks); keep the head, where the reason is."""
     message = message.strip()
     return message if len(message) <= limit else message[:limit] + " ..."
+def error_record(e: BaseException) -> dict:
+    """An exception as observed: its type, the head of its message, and its classes, most specific first
+    (`except C:` catches it for any C of them; `object` left out), so that judging can ask what a
+    user's handler would catch without the framework's classes at hand."""
+    return {"type": type(e).__name__, "message": _first_lines(str(e)),
+            "classes": [c.__name__ for c in type(e).__mro__[:-1]]}
+
+

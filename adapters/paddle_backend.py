@@ -1,18 +1,20 @@
 """PaddlePaddle: paddle.nn.functional.kl_div and paddle.nn.KLDivLoss.
 
-Differences from torch handled here: the target is called `label`; there are no legacy
-size_average/reduce arguments; `log_target` exists only since Paddle 3.0 (detected from the signature).
+Differences from torch handled here: the target is called `label`. Arguments Paddle may lack
+(size_average/reduce; `log_target` before Paddle 3.0) are passed whenever a case sets them, and Paddle's
+own refusal is what makes the observation `unsupported` (ArgumentRefused), never its signature.
 """
 
 from __future__ import annotations
 
-import inspect
+import re
+from contextlib import contextmanager
 
 import numpy as np
 
 from kl_compat.porting.semantics import Semantics
 
-from .base import Adapter, second_error
+from .base import Adapter, ArgumentRefused, keyword_refusals, second_error
 from .framework import Api, Framework, Template
 
 PADDLE = Framework(
@@ -54,17 +56,9 @@ class PaddleAdapter(Adapter):
 
         paddle.set_device("cpu")
         self.paddle = paddle
-        self.has_log_target = "log_target" in inspect.signature(paddle.nn.functional.kl_div).parameters
 
     def version(self):
         return self.paddle.__version__
-
-    def unsupported_argument(self, surface, call, input_dtype, target_dtype):
-        if call.uses_legacy():
-            return "size_average/reduce"
-        if call.log_target and not self.has_log_target:
-            return "log_target"
-        return None
 
     def tensor(self, array, dtype, requires_grad):
         t = self.paddle.to_tensor(np.array(array))
@@ -74,12 +68,16 @@ class PaddleAdapter(Adapter):
         return t
 
     def kl_div(self, surface, input, target, call):
+        # Each optional argument only when set, as a user writes it (Paddle < 3.0 runs every other case).
         kwargs = {"reduction": call.reduction}
-        if call.log_target:  # only passed when set, so Paddle < 3.0 runs every other case
+        if call.log_target:
             kwargs["log_target"] = True
-        if surface == "functional":
-            return self.paddle.nn.functional.kl_div(input, label=target, **kwargs)
-        return self.paddle.nn.KLDivLoss(**kwargs)(input, target)
+        kwargs.update((k, v) for k, v in (("size_average", call.size_average), ("reduce", call.reduce))
+                      if v is not None)
+        with keyword_refusals(), _legacy_refusal():
+            if surface == "functional":
+                return self.paddle.nn.functional.kl_div(input, label=target, **kwargs)
+            return self.paddle.nn.KLDivLoss(**kwargs)(input, target)
 
     def backward(self, loss):
         if not loss.stop_gradient:
@@ -110,3 +108,18 @@ class PaddleAdapter(Adapter):
             t = t.astype("float32")
         values = t.numpy()
         return values, dtype, values.shape
+
+
+# Paddle 3's layers take size_average/reduce only to refuse them, with a ValueError naming both
+# (paddle/utils/decorator_utils.py, legacy_reduction_decorator on KLDivLoss.__init__).
+_LEGACY_REFUSED = re.compile(r"no longer supports 'reduce' or 'size_average'")
+
+
+@contextmanager
+def _legacy_refusal():
+    try:
+        yield
+    except ValueError as e:
+        if _LEGACY_REFUSED.search(str(e)):
+            raise ArgumentRefused("size_average/reduce", e) from e
+        raise

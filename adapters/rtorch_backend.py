@@ -247,7 +247,9 @@ class RBridge:
             obs.grad_input, obs.grad_target = record["grad_input"], record["grad_target"]
         else:  # raised, or unsupported: R's refusal is kept as the error it was
             err = record["error"] or {"type": "?", "message": ""}
-            obs.error = {"type": err["type"], "message": _message(err["message"])}
+            # (its type is the condition's class vector, "value_error/rlang_error/error/condition")
+            obs.error = {"type": err["type"], "message": _message(err["message"]),
+                         "classes": str(err["type"]).split("/")}
             if status == UNSUPPORTED:
                 obs.unsupported = record["unsupported"]
         return obs

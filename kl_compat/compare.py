@@ -8,6 +8,7 @@ crashed | timeout | unavailable. Difference kinds, each checked on its own so on
 
 from __future__ import annotations
 
+import builtins
 import re
 from dataclasses import dataclass, field
 
@@ -26,6 +27,8 @@ KINDS = {
     "shape": "the output's shape",
     "dtype": "the output's dtype",
     "error-vs-value": "raised where the spec computes, or computed where the spec raises",
+    "error-type": "raised where the spec raises, but an exception of another kind: a handler for the spec's "
+                  "(`except ValueError:`, R's `value_error`) does not catch it",
     "warning": "a warning the spec expects is missing, or one it does not expect is raised",
     "gradient": "a gradient that is missing, raises, or differs where the spec defines it; one where the operand"
                 " does not require grad; an output that is differentiable or not, unlike the spec",
@@ -96,7 +99,9 @@ def _judge(prepared: "_PreparedCase", obs, mode: str = tolerance.DEFAULT) -> Ver
     exp = case.expects
     if exp.outcome == "error":
         if obs.status == RAISED:
-            return Verdict(MATCH)
+            if caught_by(obs.error, str(exp.error)):
+                return Verdict(MATCH)
+            return Verdict(DIFFERS, [_error_type(str(exp.error), obs.error, call, "the spec")])
         return Verdict(DIFFERS, [Difference("error-vs-value", "returned", "out", f"{exp.error}: {exp.message}",
                                             f"a {obs.dtype} of shape {obs.shape}", call)])
     if obs.status == RAISED:
@@ -414,6 +419,50 @@ def _compare_warnings(expected, observed, call):
     return out
 
 
+# R has no exception hierarchy of Python's kind: a condition carries a class vector, and a tryCatch handler
+# names one of its classes. R torch's classed errors (R/conditions.R: value_error(), type_error(),
+# runtime_error() and not_implemented_error() call rlang::abort(class = ...)) are what an R user catches
+# where a Python user writes `except ValueError:` and the like; any other R error (stop()'s simpleError,
+# Rcpp's C++Error from libtorch) is caught only by the handler for every error, `error`: Python's
+# `except Exception:`.
+_R_CLASSES = {"value_error": "ValueError", "type_error": "TypeError", "runtime_error": "RuntimeError",
+              "not_implemented_error": "NotImplementedError", "error": "Exception"}
+
+
+def error_classes(error: dict | None) -> tuple[str, ...]:
+    """The class names a handler can catch an observed error by, most specific first: a Python exception's
+    classes (its MRO), an R condition's class vector with R torch's error classes also by their Python
+    names. A record without `classes` (an older file) gives its type alone."""
+    if not error:
+        return ()
+    names = error.get("classes") or str(error.get("type", "")).split("/")
+    out: list[str] = []
+    for name in names:
+        out += [name] if name not in _R_CLASSES else [name, _R_CLASSES[name]]
+    return tuple(out)
+
+
+def caught_by(error: dict | None, expected: str) -> bool:
+    """Whether a handler for `expected` (a Python exception class name) catches the observed error."""
+    return expected in error_classes(error)
+
+
+def catchable(error: dict | None) -> str | None:
+    """The most specific Python built-in exception class an observed error is caught by (R's errors read
+    as above): what code written for it names in its `except`, and what a port must raise too."""
+    for name in error_classes(error):
+        cls = getattr(builtins, name, None)
+        if isinstance(cls, type) and issubclass(cls, BaseException):
+            return name
+    return None
+
+
+def _error_type(expected: str, error: dict | None, call: str, by: str) -> Difference:
+    err = error or {}
+    return Difference("error-type", "raised-type", "error", expected, str(err.get("type")), call, by,
+                      note=f" ({_one_line(err.get('message', ''), 100)})" if err.get("message") else None)
+
+
 def _compare_gradient(prepared: _PreparedCase, wrt, grad, dtype, call):
     name = f"grad_{wrt}"
     if not prepared.case.call.requires(wrt):  # S9: no gradient for an operand that does not require grad
@@ -546,7 +595,10 @@ def _outcome_against(reference, obs, call: str) -> Verdict | None:
         return Verdict(DIFFERS, [Difference("error-vs-value", "returned", "out", str(reference.error['type']),
                                             f"a {obs.dtype} of shape {obs.shape}", call, _REFERENCE)])
     if obs.status == RAISED:
-        return Verdict(MATCH)
+        wanted = catchable(reference.error)
+        if wanted is None or caught_by(obs.error, wanted):
+            return Verdict(MATCH)
+        return Verdict(DIFFERS, [_error_type(wanted, obs.error, call, _REFERENCE)])
     return None
 
 

@@ -12,7 +12,8 @@ one of these classes, by its "type", each with to_json() / from_json():
   Record       "record", one per case x adapter x surface. case, group, adapter, surface, version,
                status (STATUSES), differences [Difference], max_ulp, max_cond (the error relative to the
                operation's condition, kl_compat.tolerance; absent in older files: None), convention, observed (Observed:
-               status, shape, dtype, warnings [{category, message}], error {type, message}, value (a
+               status, shape, dtype, warnings [{category, message}], error {type, message, classes (the
+               class names a handler can catch it by, most specific first)}, value (a
                list when at most 64 elements, else null), grad_input and grad_target (GradientSummary:
                status, dtype, message), seconds, detail, unsupported; where observed, differentiable
                (whether the output requires grad) and second (spec S10: the four second derivatives'
@@ -63,6 +64,8 @@ FORMS = {
     "count": lambda d: f"{d.where} has {d.observed} elements, but {d.by} has {d.expected}; values not compared",
     "raised": lambda d: f"raised {d.observed} where {d.by} gives {d.expected}",
     "raised-other": lambda d: f"raised {d.observed}, but {d.by} raises {d.expected}",
+    "raised-type": lambda d: f"raised {d.observed}, which `except {d.expected}` does not catch, as {d.by} "
+                             f"raises {d.expected}{d.note or ''}",
     "returned": lambda d: f"returned {d.observed} where {d.by} raises {d.expected}",
     "missing-warning": lambda d: f"no {d.expected!r} warning, but {d.by} expects one",
     "warned": lambda d: f"warned {d.observed}, which {d.by} does not expect",
@@ -172,7 +175,7 @@ class Observed:
     shape: list[int] | None = None
     dtype: str | None = None
     warnings: list[dict] = field(default_factory=list)  # [{category, message}]
-    error: dict | None = None  # {type, message}
+    error: dict | None = None  # {type, message, classes}
     value: Any = None  # nested lists, non-finite numbers as "nan", "inf", "-inf"; None when large
     grad_input: GradientSummary | None = None
     grad_target: GradientSummary | None = None

@@ -46,6 +46,10 @@ S7  Dtypes: float16, bfloat16, float32 and float64. The result dtype is the prom
     dtypes only. (Frameworks that promote integers to their default float differ here, visibly.)
 S8  Argument validation: a reduction other than the four names raises ValueError (names are
     case-sensitive); a non-string reduction raises TypeError.
+    Errors (S6, S7, S8) are compared by kind, as code catches them: a framework's exception matches
+    when a handler for the spec's class catches it (`except ValueError:`, subclasses included; in R,
+    a condition of R torch's class of that name, value_error or type_error); checked in the order
+    S8, S7, S6, so a call breaking several expects the first one's kind.
 S9  Gradients (of the reduced output; for 'none', of sum(L), i.e. backpropagating ones):
       log_target=False:  dl/dx = -y          dl/dy = log(y) + 1 - x
       log_target=True:   dl/dx = -exp(y)     dl/dy = exp(y) * (y - x + 1)
@@ -221,6 +225,20 @@ def pointwise(x: np.ndarray, y: np.ndarray, log_target: bool, convention: Conven
         # S2: a term with probability zero contributes nothing, unless x is not a number at all.
         loss = np.where(no_mass & ~np.isnan(x), 0.0, loss)
     return loss
+
+
+def broken_rule(call: Call, input_dtype: str, target_dtype: str) -> str:
+    """For a call the spec raises on, the rule it breaks first, in `reference`'s order of checks: "S8"
+    (the reduction), "S7" (a dtype), else "S6" (the shapes)."""
+    try:
+        effective_reduction(call)
+    except SpecError:
+        return "S8"
+    try:
+        _check_dtypes(input_dtype, target_dtype)
+    except SpecError:
+        return "S7"
+    return "S6"
 
 
 def exact_sum(values: np.ndarray) -> float:

@@ -16,7 +16,7 @@ from pathlib import Path
 from .. import claims as _claims
 from .. import golden, guide, known, reproducer
 from ..progress import Progress
-from . import accuracy, history, json_report, model
+from . import accuracy, errors, history, json_report, model
 from . import write_files
 
 
@@ -52,8 +52,9 @@ def build(paths, *, known_path=None, claims_path=None, golden_dir=None, reproduc
         notes.append("some inputs were run against other goldens than the current ones "
                      f"({', '.join(g[:12] for g in other)}); cases are judged as recorded")
     found = model.findings(loaded, by_reason)
+    goldens = golden.load(golden_dir)  # (what the spec expects: the reproducers' and the errors table's)
     if reproduce and found:
-        goldens_by_id = {c.id: c for c in golden.load(golden_dir)}
+        goldens_by_id = {c.id: c for c in goldens}
         detail = f"{len(found)} finding(s), minimised through {len(columns)} framework column(s)"
         with progress.phase("report: reproducers", detail) as phase:
             reproducer.reproduce(found, {c["id"]: c for c in columns}, goldens_by_id, timeout=timeout,
@@ -74,6 +75,7 @@ def build(paths, *, known_path=None, claims_path=None, golden_dir=None, reproduc
         "known_problems": model.known_problems(loaded, entries),
         "notes": notes,
         "new": sum(1 for r in loaded.records.values() if model.is_new(r)),
+        "errors": errors.table(loaded.records, columns, goldens),
         "accuracy": accuracy.summary(loaded.records, columns),
         "accuracy_by_reduction": accuracy.by_reduction(loaded.records, columns),
         "history": history.runs(paths, known_path, info["inputs"]),

@@ -91,7 +91,20 @@ def view(m: dict) -> dict:
             "top": top_lines(m, findings), "accuracy": acc, "accuracy_svg": _markup(plots.accuracy_svg(ulp_rows, title)),
             "accuracy_rows": _accuracy_table(by_red), "cond_svg": _markup(plots.accuracy_svg(cond_rows, title, "cond")),
             "timelines": timelines, "history_svg": _markup(plots.history_svg(timelines)),
-            "dtype_rows": accuracy.DTYPES + (accuracy.MIXED,), "claim_href": link_href}
+            "dtype_rows": accuracy.DTYPES + (accuracy.MIXED,), "claim_href": link_href, **_errors_view(m)}
+
+
+def _errors_view(m: dict) -> dict:
+    """The errors table (kl_compat/report/errors.py) as the template shows it: its columns and its rows'
+    cells in words, each marked whether everything in it is caught by the spec's exception's handler."""
+    from .errors import cell_text
+
+    rows = m.get("errors") or []
+    cols = [c["id"] for c in m["columns"] if c["available"] and any(c["id"] in r["columns"] for r in rows)]
+    return {"errors_cols": cols, "errors_rows": [
+        dict(r, cells=[{"text": cell_text(r["columns"].get(c, [])) or "—",
+                        "caught": all(i["caught"] for i in r["columns"].get(c, []))} for c in cols])
+        for r in rows]}
 
 
 def _accuracy_table(rows: list[dict]) -> list[dict]:

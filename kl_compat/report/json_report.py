@@ -36,6 +36,11 @@ renamed or changes meaning makes it "kl-compat-report/2". Non-finite numbers are
                 status: "held" | "contradicted" | "not measured" | "not applicable"
   known_problems  stale or fixed entries of the known-differences file (judged on complete runs only)
   notes         things a reader should know about the inputs (truncated runs, duplicates, other goldens)
+  errors        [{rule, expected, what, cases, columns {column: [{outcome, caught, count}]}}]: per kind of
+                call the spec raises on (the rule it breaks first, S6/S7/S8, and the spec's exception class),
+                each column's outcomes over those records: the exception's type (R: its class vector), "value"
+                or "unsupported: ARG", and whether a handler for the spec's class catches it
+                (kl_compat/report/errors.py)
   accuracy      [{column, dtype, n, median, p99, max}]: the records' max_ulp (worst finite error of a case's
                 output, in ULPs) per column and dtype (float16, bfloat16, float32, float64, or "mixed"),
                 over every surface; records with no finite max_ulp are not counted (kl_compat/report/accuracy.py)

@@ -66,7 +66,7 @@ def render(m: dict) -> str:
 
 
 def _render(m: dict, compact: bool) -> str:
-    out = _heading(m) + _summary(m) + _claims(m, compact)
+    out = _heading(m) + _summary(m) + _errors(m) + _claims(m, compact)
     out += ["", "## Differences", ""]
     if not m["findings"]:
         out.append("None: every case that ran matches the spec.")
@@ -127,6 +127,28 @@ def _summary(m: dict) -> list[str]:
                     else "")
             out.append(f"- **{text(c['id'])}: NOT RUN**, nothing about it is measured here: "
                        f"{text(c.get('reason'))}{hint}")
+    return out
+
+
+def _errors(m: dict) -> list[str]:
+    """Each kind of bad call: the exception the spec raises, and what each framework version raises (or
+    does) instead, so that code catching the spec's class sees what it will not catch."""
+    from .errors import cell_text
+
+    rows = m.get("errors") or []
+    if not rows:
+        return []
+    cols = [c["id"] for c in m["columns"] if c["available"] and any(c["id"] in r["columns"] for r in rows)]
+    out = ["", "## Errors", "",
+           "What each framework raises where the spec raises (counts are records: cases x surfaces); "
+           "\"not caught\": a handler for the spec's exception (`except ValueError:`; R: `value_error`) "
+           "does not catch it.", "",
+           "| the call | the spec raises | " + " | ".join(text(column_title(m, c)) for c in cols) + " |",
+           "|---|---|" + "---|" * len(cols)]
+    for r in rows:
+        cells = [text(cell_text(r["columns"].get(c, []))) or "—" for c in cols]
+        out.append(f"| {text(r['what'])} ({text(r['rule'])}, {text(r['cases'])} cases) | {code(r['expected'])} | "
+                   + " | ".join(cells) + " |")
     return out
 
 
