@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from .base import GRAD_NONE, Gradient
 from .framework import Template
 from .jax_backend import JaxAdapter
 from .keras_backend import KerasAdapter
@@ -62,8 +63,27 @@ class _Porting:
         return self.module_cls(call.reduction, call.log_target, self.semantics, **legacy)(input, target)
 
 
-class _PortingJax(_Porting, JaxAdapter):
-    surfaces = ("functional", "jit")
+class _ByRequest:
+    """Gradients only for the operands that require them, as torch's requires_grad gives them: JAX arrays
+    and TensorFlow tensors carry no such flag, so the adapter remembers what each operand was made with."""
+
+    def tensor(self, array, dtype, requires_grad):
+        t = super().tensor(array, dtype, requires_grad)  # type: ignore[misc]
+        self._requires = [*getattr(self, "_requires", [])[-1:], requires_grad]  # (input's, then target's)
+        return t
+
+    def requested(self) -> tuple[bool, bool]:
+        wants = getattr(self, "_requires", [True, True])
+        return (wants[0], wants[1]) if len(wants) == 2 else (True, True)
+
+    def gradients(self, loss, x, y):
+        gx, gy = super().gradients(loss, x, y)  # type: ignore[misc]
+        want_x, want_y = self.requested()
+        return (gx if want_x else Gradient(GRAD_NONE)), (gy if want_y else Gradient(GRAD_NONE))
+
+
+class _PortingJax(_ByRequest, _Porting, JaxAdapter):
+    surfaces = ("functional", "jit")  # type: ignore[assignment]  # (not the jax adapter's: kl_compat's calls)
     base_name = "jax"
 
     def kl_div(self, surface, input, target, call):
@@ -75,15 +95,20 @@ class _PortingJax(_Porting, JaxAdapter):
 
         if surface == "jit":
             loss, pullback = self.jax.jit(loss), self.jax.jit(pullback)
-        self._pullback = pullback
+        self._pullback = pullback if any(self.requested()) else None
         return loss(input, target)
+
+    def gradients(self, loss, x, y):
+        if self._pullback is None:  # (nothing requires grad: no backward pass at all)
+            return Gradient(GRAD_NONE), Gradient(GRAD_NONE)
+        return super().gradients(loss, x, y)
 
     def version(self):
         return f"{self.port.__version__} on jax {self.jax.__version__}"
 
 
-class _PortingTF(_Porting, KerasAdapter):
-    surfaces = ("functional", "tf_function")
+class _PortingTF(_ByRequest, _Porting, KerasAdapter):
+    surfaces = ("functional", "tf_function")  # type: ignore[assignment]  # (not the keras adapter's)
     base_name = "tensorflow"
 
     def kl_div(self, surface, input, target, call):
@@ -92,8 +117,8 @@ class _PortingTF(_Porting, KerasAdapter):
         if surface == "tf_function":
             loss = tf.function(loss)
         with tf.GradientTape(watch_accessed_variables=False) as tape:
-            for t in (input, target):
-                if t.dtype.is_floating:
+            for t, wanted in zip((input, target), self.requested()):
+                if t.dtype.is_floating and wanted:
                     tape.watch(t)
             out = loss(input, target)
         self._tape = tape
@@ -161,8 +186,8 @@ for _a in (TorchAsSpec, TorchAsPaddle, TorchAsRtorch, TorchAsJax, TorchAsKeras, 
                             (("semantics", _a.semantics),)),
         semantics=None, porting_ops=None)
 
-for _a in (JaxAsTorch, JaxAsSpec, TensorflowAsTorch, TensorflowAsSpec):
+for _p in (JaxAsTorch, JaxAsSpec, TensorflowAsTorch, TensorflowAsSpec):
     # No reproducer template of their own (yet): their findings are printed without a snippet.
-    _a.description = replace(
-        _a.description, title=f"kl_compat.kl_div(semantics={_a.semantics!r}) on {_a.base_name} arrays",
+    _p.description = replace(
+        _p.description, title=f"kl_compat.kl_div(semantics={_p.semantics!r}) on {_p.base_name} arrays",
         reproducer=None, semantics=None, porting_ops=None)

@@ -81,7 +81,13 @@ class TFOps:
         return t if dtype is None else self.cast(self.cast(t, dtype), self.dtype_name(t))
 
     def sum(self, x):
-        return self.tf.reduce_sum(x)
+        # float16/bfloat16 summed in float32 and rounded once, as torch and XLA accumulate them
+        # (reduce_sum accumulates in the tensor's dtype, which overflows float16 where the result does not)
+        low = self.dtype_name(x) in ("float16", "bfloat16")
+        total = self.tf.reduce_sum(self.cast(x, "float32") if low else x)
+        return self.cast(total, self.dtype_name(x)) if low else total
 
     def sum_axis(self, x, axis):
-        return self.tf.reduce_sum(x, axis=axis)
+        low = self.dtype_name(x) in ("float16", "bfloat16")
+        total = self.tf.reduce_sum(self.cast(x, "float32") if low else x, axis=axis)
+        return self.cast(total, self.dtype_name(x)) if low else total
