@@ -21,6 +21,7 @@ from typing import Callable
 import numpy as np
 
 from kl_compat import dtypes as _dt
+from kl_compat.generated import dyadic
 from kl_compat.spec import REDUCTIONS, Call
 
 FLOATS = ("float16", "bfloat16", "float32", "float64")
@@ -36,6 +37,9 @@ BROADCAST_PAIRS = {  # input shape, target shape
     "mismatch": ((4, 5), (3,)),  # does not broadcast either
 }
 LARGE_SHAPE = {"large": (128, 512)}
+# A million terms, where how a framework sums shows (cascade, pairwise, blocked, naive); in every float
+# dtype. Too large to store: the goldens record how to make the inputs again (kl_compat.generated).
+MILLION_SHAPE = {"large-1m": (1000, 1000)}
 
 
 # ---- value families: (rng, input shape, target shape, log_space, target dtype) -> (x, y) in float64 ----
@@ -144,6 +148,7 @@ def _integers(rng, xs, ys, log_space, dtype=None):
 
 
 VALUES["integers"] = _integers
+VALUES["dyadic"] = dyadic  # integers scaled by powers of two: the same bits on every platform
 
 
 # ---- samples and cases ------------------------------------------------------------------------------
@@ -250,6 +255,8 @@ def build_matrix() -> list[Case]:
         *_cases("legacy", ("proper",), two_d, (("float32",) * 2,), REDUCTIONS, legacy=LEGACY),
         *_cases("invalid", ("proper",), two_d, (("float32",) * 2,), INVALID_REDUCTIONS),
         *_cases("large", ("proper",), _same(LARGE_SHAPE), (("float32",) * 2,), REDUCTIONS, spaces=("prob",)),
+        *_cases("large", ("dyadic",), _same(MILLION_SHAPE), SAME_DTYPES, ("sum", "mean", "batchmean"),
+                spaces=("prob",)),
         *_cases("seed", ("uniform10",), _same({"paddle-doc": SEED_EXAMPLES["paddle-doc"]}),
                 (("float32",) * 2,), REDUCTIONS),
         *_cases("seed", ("proper",), _same({"torch-doc": SEED_EXAMPLES["torch-doc"]}),

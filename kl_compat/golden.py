@@ -10,7 +10,12 @@ Layout of conformance/goldens/ (format 1):
                  operand differentiated against; nan where undefined)
   cases.json     per case: id, group, sample, call arguments, dtypes, and the expected outcome
                  ({"outcome": "value", dtype, shape, reduction, warnings} or {"outcome": "error", ...})
-  manifest.json  format, case and sample counts, and the sha256 of each file above
+  manifest.json  format, case and sample counts, and the sha256 of each file above; "generated": per
+                 sample too large to store (a million terms: the summation-accuracy cases), how to make
+                 it again (kl_compat.generated: generator, seed, shapes, dtypes, space) and the sha256
+                 of its arrays, checked wherever it is made (a worker included); such a sample is in
+                 neither samples.npz nor, for its cases' gradients, expected.npz: the gradients are the
+                 spec's, computed when a case is first judged (its value, a scalar, is stored)
 .npz members are plain .npy arrays (no pickles); see npzio for why they are written by hand.
 """
 
@@ -25,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from . import dtypes as _dt
-from . import npzio, spec
+from . import generated, npzio, spec
 from .errors import KlCompatError
 
 FORMAT = 1
@@ -130,7 +135,8 @@ def compute(cases) -> tuple[list[dict], dict[str, np.ndarray], dict[str, np.ndar
     for case in cases:
         s = case.sample
         x, y = s.arrays
-        if s.id not in samples:
+        made = s.values in generated.GENERATORS  # made again where loaded (see _Made), not stored
+        if s.id not in samples and not made:
             samples[f"{s.id}/input"] = _dt.storage_array(x, s.input_dtype)
             samples[f"{s.id}/target"] = _dt.storage_array(y, s.target_dtype)
         meta, arrays = _record_parts(expectation(x, y, case.call, s.input_dtype, s.target_dtype))
@@ -144,7 +150,7 @@ def compute(cases) -> tuple[list[dict], dict[str, np.ndarray], dict[str, np.ndar
             "input_dtype": s.input_dtype, "target_dtype": s.target_dtype,
             "expected": meta,
         })
-        expected.update({f"{case.id}/{k}": v for k, v in arrays.items()})
+        expected.update({f"{case.id}/{k}": v for k, v in arrays.items() if not (made and k in GRAD_KEYS)})
     return records, samples, expected
 
 
@@ -153,7 +159,8 @@ def write(directory: Path | None = None, cases=None) -> dict:
     from kl_compat.conformance.matrix import build_matrix
 
     directory = Path(directory or default_dir())
-    records, samples, expected = compute(cases if cases is not None else build_matrix())
+    cases = cases if cases is not None else build_matrix()
+    records, samples, expected = compute(cases)
     npzio.write_npz(directory / "samples.npz", samples)
     npzio.write_npz(directory / "expected.npz", expected)
     npzio.atomic_write_text(directory / "cases.json", json.dumps(records, indent=1, allow_nan=False) + "\n")
@@ -161,6 +168,7 @@ def write(directory: Path | None = None, cases=None) -> dict:
         "format": FORMAT,
         "cases": len(records),
         "samples": len(samples) // 2,
+        "generated": generated_samples(cases),
         "files": {name: {"sha256": npzio.sha256_of(directory / name), "bytes": (directory / name).stat().st_size}
                   for name in DATA_FILES},
     }
@@ -222,8 +230,12 @@ def load(directory: Path | str | None = None, *, min_cases: int = MIN_CASES, exp
         raise GoldenError(f"{directory / 'cases.json'}: {len(records)} cases, manifest says {manifest.get('cases')}")
     if len(records) < min_cases:
         raise GoldenError(f"{directory / 'cases.json'}: only {len(records)} cases loaded, expected at least {min_cases}")
-    out = []
+    out: list[GoldenCase] = []
+    made = _Made(manifest.get("generated") or {})
     for r in records:
+        if r["sample"] in made.meta:
+            out.append(_GeneratedCase(r, made, stored))
+            continue
         out.append(GoldenCase(
             id=r["id"], group=r["group"], sample=r["sample"], call=spec.Call(**r["call"]),
             input_dtype=r["input_dtype"], target_dtype=r["target_dtype"],
@@ -253,3 +265,106 @@ def drift(directory: Path | None = None) -> list[str]:
         return [name for name in (*DATA_FILES, MANIFEST)
                 if not (directory / name).exists()
                 or (directory / name).read_bytes() != (Path(tmp) / name).read_bytes()]
+
+
+# ---- generated samples --------------------------------------------------------------------------------
+
+def generated_samples(cases) -> dict[str, dict]:
+    """The manifest's "generated": sample id -> how to make it again, and its arrays' sha256; checked
+    here against the matrix's own arrays, so a golden never records a recipe that makes other inputs."""
+    import zlib
+
+    out: dict[str, dict] = {}
+    for case in cases:
+        s = case.sample
+        if s.values not in generated.GENERATORS or s.id in out:
+            continue
+        meta = {"generator": s.values, "seed": zlib.crc32(s.id.encode()), "input_shape": list(s.input_shape),
+                "target_shape": list(s.target_shape), "input_dtype": s.input_dtype, "target_dtype": s.target_dtype,
+                "space": s.space}
+        x, y = s.arrays
+        arrays = (_dt.storage_array(x, s.input_dtype), _dt.storage_array(y, s.target_dtype))
+        meta["sha256"] = _sha256(arrays)
+        if _sha256(make_sample(meta)) != meta["sha256"]:
+            raise GoldenError(f"generated sample {s.id}: its recipe does not make the matrix's arrays")
+        out[s.id] = meta
+    return out
+
+
+def make_sample(meta: dict) -> tuple[np.ndarray, np.ndarray]:
+    """A generated sample's (input, target) in their dtypes' storage, as the matrix makes them."""
+    make = generated.GENERATORS[meta["generator"]]
+    x, y = make(np.random.default_rng(meta["seed"]), tuple(meta["input_shape"]), tuple(meta["target_shape"]),
+                meta["space"] == "log", dtype=meta["target_dtype"])
+    return _dt.storage_array(_dt.round_to(x, meta["input_dtype"]), meta["input_dtype"]), \
+        _dt.storage_array(_dt.round_to(y, meta["target_dtype"]), meta["target_dtype"])
+
+
+def _sha256(arrays) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+class _Made:
+    """The generated samples of one load: made on first use, checked against the manifest, kept."""
+
+    def __init__(self, meta: dict[str, dict]):
+        self.meta = meta
+        self._arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def arrays(self, sample: str) -> tuple[np.ndarray, np.ndarray]:
+        if sample not in self._arrays:
+            meta = self.meta[sample]
+            if meta.get("generator") not in generated.GENERATORS:
+                raise GoldenError(f"generated sample {sample}: unknown generator {meta.get('generator')!r}")
+            arrays = make_sample(meta)
+            if _sha256(arrays) != meta.get("sha256"):
+                raise GoldenError(f"generated sample {sample}: the inputs made here differ from those the goldens "
+                                  "were made with (sha256); this NumPy draws other numbers: regenerate the goldens "
+                                  "with `kl-compat golden` here, or use the NumPy they were made with")
+            self._arrays[sample] = arrays
+        return self._arrays[sample]
+
+
+class _GeneratedCase(GoldenCase):
+    """A golden case on a generated sample: its inputs are made, and its expected gradients computed from
+    the spec, when first used (a worker that never observes it never makes them)."""
+
+    def __init__(self, record: dict, made: _Made, stored: dict[str, np.ndarray] | None):
+        self.id, self.group, self.sample = record["id"], record["group"], record["sample"]
+        self.call = spec.Call(**record["call"])
+        self.input_dtype, self.target_dtype = record["input_dtype"], record["target_dtype"]
+        self._record, self._made_by, self._stored = record, made, stored
+
+    @property
+    def input(self) -> np.ndarray:  # type: ignore[override]
+        return self._made_by.arrays(self.sample)[0]
+
+    @property
+    def target(self) -> np.ndarray:  # type: ignore[override]
+        return self._made_by.arrays(self.sample)[1]
+
+    @property
+    def expected(self) -> Expected | None:  # type: ignore[override]
+        if self._stored is None:
+            return None
+        if "_expected" not in self.__dict__:
+            self.__dict__["_expected"] = _generated_expected(self._record, self._stored, self.input, self.target)
+        return self.__dict__["_expected"]
+
+
+def _generated_expected(record: dict, stored: dict[str, np.ndarray], x, y) -> Expected:
+    """The stored value, and the gradients the spec gives (spec.reference's, for operands of one shape)."""
+    e = dict(record["expected"])
+    if e["outcome"] != "value":
+        return Expected(**e)
+    call = spec.Call(**record["call"])
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    divisor = spec.divisor_of(e["reduction"], x.size, x.shape)
+    gx, gy, gx_ok, gy_ok = spec.gradients(x, y, call.log_target, divisor)
+    return Expected(**{**e, "shape": tuple(e["shape"]), "warnings": tuple(e["warnings"])},
+                    value=stored[f"{record['id']}/value"],
+                    grad_input=_dt.round_to(gx, record["input_dtype"]), grad_target=_dt.round_to(gy, record["target_dtype"]),
+                    grad_input_defined=~np.isnan(gx), grad_target_defined=~np.isnan(gy))
