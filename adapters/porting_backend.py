@@ -10,7 +10,11 @@ first call.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import replace
+
+from kl_compat.adapters.base import ArgumentRefused
+from kl_compat.porting.core import UnsupportedArgument
 
 from .base import GRAD_NONE, Gradient
 from .framework import Template
@@ -18,8 +22,6 @@ from .jax_backend import JaxAdapter
 from .keras_backend import KerasAdapter
 from .paddle_backend import PaddleAdapter
 from .torch_backend import TorchAdapter
-
-_KNOWN_REDUCTIONS = ("none", "mean", "sum", "batchmean")
 
 
 class _Porting:
@@ -41,26 +43,31 @@ class _Porting:
     def version(self):
         return f"{self.port.__version__} on {self.base_name} {super().version()}"
 
-    def unsupported_argument(self, surface, call, input_dtype, target_dtype):
-        if call.uses_legacy() and self.sem.legacy == "unsupported":
-            return "size_average/reduce"
-        if call.log_target and not self.sem.log_target:
-            return "log_target"
-        if self.sem.unknown_reduction == "unsupported" and not (
-                isinstance(call.reduction, str) and call.reduction in _KNOWN_REDUCTIONS):
-            return "reduction"
-        return None
-
     def loss_function(self, call):
         """(x, y) -> kl_compat.kl_div(x, y, <call's arguments>, semantics=<this adapter's>)."""
         legacy = {"size_average": call.size_average, "reduce": call.reduce}
-        return lambda x, y: self.port.kl_div(x, y, call.reduction, call.log_target, self.semantics, **legacy)
+
+        def loss(x, y):
+            with _refusals():
+                return self.port.kl_div(x, y, call.reduction, call.log_target, self.semantics, **legacy)
+        return loss
 
     def kl_div(self, surface, input, target, call):
         if surface == "functional":
             return self.loss_function(call)(input, target)
         legacy = {"size_average": call.size_average, "reduce": call.reduce}
-        return self.module_cls(call.reduction, call.log_target, self.semantics, **legacy)(input, target)
+        with _refusals():
+            return self.module_cls(call.reduction, call.log_target, self.semantics, **legacy)(input, target)
+
+
+@contextmanager
+def _refusals():
+    """The porting layer's refusal of an argument its semantics' framework lacks (UnsupportedArgument,
+    naming it), as ArgumentRefused: observed by calling, as the framework's own refusal is."""
+    try:
+        yield
+    except UnsupportedArgument as e:
+        raise ArgumentRefused(e.argument or "argument", e) from e
 
 
 class _ByRequest:

@@ -25,7 +25,9 @@ PYTORCH = Framework(
                         legacy="override-then-batchmean", unknown_reduction="raise",
                         aliases={"elementwise_mean": "mean"}, mean_warning=TORCH_MEAN_WARNING, formula="xlogy",
                         target_terms_in_target_dtype=True, round_like_native=True, module_converts_legacy=True,
-                        zero_target_gradient="nan"),
+                        zero_target_gradient="nan",
+                        # ATen's TORCH_CHECKs raise RuntimeError; torch/nn/_reduction.py's get_enum, ValueError
+                        errors={"S7-input": "RuntimeError", "S7-target": "RuntimeError", "S8-type": "ValueError"}),
     porting_ops="kl_compat.porting.backends:TorchOps",
     scan_apis=(
         Api("torch.nn.functional.kl_div", "functional",

@@ -212,7 +212,8 @@ class PaddleOps:
         if size_average is not None or reduce is not None:
             from .core import UnsupportedArgument
 
-            raise UnsupportedArgument("paddle semantics: kl_div has no size_average/reduce arguments")
+            raise UnsupportedArgument("paddle semantics: kl_div has no size_average/reduce arguments",
+                                      "size_average/reduce")
         kwargs = {"log_target": True} if log_target else {}
         return self.p.nn.functional.kl_div(input, target, reduction=reduction, **kwargs)
 

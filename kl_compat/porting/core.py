@@ -10,6 +10,7 @@ op), `_fast_kernel` sends the call there instead, only where the kernel's result
 
 from __future__ import annotations
 
+import builtins
 import functools
 import math
 import warnings
@@ -27,7 +28,12 @@ class PortingError(KlCompatError):
 
 
 class UnsupportedArgument(PortingError, TypeError):
-    """The chosen semantics' framework has no such argument (e.g. Paddle has no size_average)."""
+    """The chosen semantics' framework has no such argument (e.g. Paddle has no size_average): `argument`
+    names it, as the framework's own refusal would."""
+
+    def __init__(self, message: str, argument: str | None = None):
+        super().__init__(message)
+        self.argument = argument
 
 
 def _resolve_reduction(sem: Semantics, reduction, size_average, reduce):
@@ -35,7 +41,8 @@ def _resolve_reduction(sem: Semantics, reduction, size_average, reduce):
     legacy = size_average is not None or reduce is not None
     if legacy:
         if sem.legacy == "unsupported":
-            raise UnsupportedArgument(f"{sem.name} semantics: kl_div has no size_average/reduce arguments")
+            raise UnsupportedArgument(f"{sem.name} semantics: kl_div has no size_average/reduce arguments",
+                                      "size_average/reduce")
         effective = spec.effective_reduction(spec.Call(reduction, False, size_average, reduce))
         if sem.legacy_warning:
             warnings.warn(sem.legacy_warning.format(reduction=effective), UserWarning, stacklevel=4)
@@ -51,9 +58,11 @@ def _resolve_reduction(sem: Semantics, reduction, size_average, reduce):
         if sem.unknown_reduction == "none":
             return "none", False
         if sem.unknown_reduction == "unsupported":
-            raise UnsupportedArgument(f"{sem.name} semantics: kl_div has no reduction argument (got {reduction!r})")
+            raise UnsupportedArgument(f"{sem.name} semantics: kl_div has no reduction argument (got {reduction!r})",
+                                      "reduction")
         if not isinstance(reduction, str):
-            raise TypeError(f"reduction must be a string, got {type(reduction).__name__} {reduction!r}")
+            raise _error(sem, "S8-type", TypeError)(
+                f"reduction must be a string, got {type(reduction).__name__} {reduction!r}")
         raise ValueError(f"unknown reduction {reduction!r}: expected one of {', '.join(map(repr, spec.REDUCTIONS))}")
     if reduction == "mean" and sem.mean_warning:
         warnings.warn(sem.mean_warning, UserWarning, stacklevel=4)
@@ -65,7 +74,7 @@ def _dtypes(ops, sem: Semantics, x, y):
     dx, dy = ops.dtype_name(x), ops.dtype_name(y)
     for role, d in (("input", dx), ("target", dy)):
         if not d.startswith(("float", "bfloat")):
-            raise TypeError(f"{sem.name} semantics: kl_div is not defined for {role} dtype {d}")
+            raise _error(sem, f"S7-{role}", TypeError)(f"{sem.name} semantics: kl_div is not defined for {role} dtype {d}")
         if d in _LOW and not sem.low_precision:
             raise RuntimeError(f"{sem.name} semantics: kl_div has no {d} kernel (float32 and float64 only)")
     if dx != dy and sem.mixed_dtypes == "float32-float64" and {dx, dy} != {"float32", "float64"}:
@@ -80,9 +89,17 @@ def _dtypes(ops, sem: Semantics, x, y):
     return out, compute
 
 
+def _error(sem: Semantics, rule: str, default: type[Exception]) -> type[Exception]:
+    """The exception class the semantics' framework raises where a call breaks `rule` (Semantics.errors),
+    else `default`, the spec's: a port is caught by the same `except` clauses as what it ports."""
+    name = sem.errors.get(rule)
+    cls = getattr(builtins, name, None) if name else None
+    return cls if isinstance(cls, type) and issubclass(cls, Exception) else default
+
+
 def kl_div(ops, sem: Semantics, input, target, reduction="mean", log_target=False, size_average=None, reduce=None):
     if log_target and not sem.log_target:
-        raise UnsupportedArgument(f"{sem.name} semantics: kl_div has no log_target argument")
+        raise UnsupportedArgument(f"{sem.name} semantics: kl_div has no log_target argument", "log_target")
     reduction, then_batch = _resolve_reduction(sem, reduction, size_average, reduce)
     out_dtype, compute = _dtypes(ops, sem, input, target)
     in_shape = ops.shape(input)

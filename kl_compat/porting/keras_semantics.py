@@ -27,9 +27,10 @@ _REDUCTIONS = {"none": "none", None: "none", "sum": "sum", "mean": "mean", "batc
 
 def kl_div(ops, sem: Semantics, input, target, reduction, log_target, size_average, reduce):
     if log_target:
-        raise UnsupportedArgument(f"{sem.name} semantics: kl_div has no log_target argument")
+        raise UnsupportedArgument(f"{sem.name} semantics: kl_div has no log_target argument", "log_target")
     if size_average is not None or reduce is not None:
-        raise UnsupportedArgument(f"{sem.name} semantics: kl_div has no size_average/reduce arguments")
+        raise UnsupportedArgument(f"{sem.name} semantics: kl_div has no size_average/reduce arguments",
+                                  "size_average/reduce")
     if not (reduction is None or isinstance(reduction, str)) or reduction not in _REDUCTIONS:
         raise ValueError(f"{sem.name} semantics: invalid reduction {reduction!r}: expected one of "
                          f"{', '.join(repr(r) for r in _REDUCTIONS)}")
