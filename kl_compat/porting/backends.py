@@ -157,8 +157,15 @@ class PaddleOps:
         # _paddle_graph_backward)
 
     def dtype_name(self, x):
-        d = x.dtype  # (str() of a Paddle dtype costs microseconds; it is read several times per call)
-        return _PADDLE_DTYPE_NAMES.get(d) or _PADDLE_DTYPE_NAMES.setdefault(d, str(d).removeprefix("paddle."))
+        # (read several times per call: str() of a Paddle dtype costs microseconds, and so does hashing
+        # one, so the names are found by identity: each dtype is one object)
+        d = x.dtype
+        for known, name in _PADDLE_DTYPE_NAMES:
+            if d is known:
+                return name
+        name = str(d).removeprefix("paddle.")
+        _PADDLE_DTYPE_NAMES.append((d, name))
+        return name
 
     def cast(self, x, dtype):
         return x if self.dtype_name(x) == dtype else x.astype(dtype)
@@ -541,10 +548,11 @@ def _torch_replay(torch, replay, x, y, need_x, need_y, grad):
 
 
 _TORCH_DTYPE_NAMES: dict = {}
-_PADDLE_DTYPE_NAMES: dict = {}
+_PADDLE_DTYPE_NAMES: list = []  # (Paddle dtype, its name), in the order first seen
 _SMALLEST_NORMAL = {"float32": 2.0 ** -126, "float64": 2.0 ** -1022}
 _LARGE = 1 << 16  # elements from which the Paddle kernel works in NumPy views of its buffers
 _instances: dict[type, object] = {}
+_by_type: dict[type, object] = {}  # tensor type -> its backend's instance
 _backends: list[type] = []
 
 
@@ -566,10 +574,14 @@ def backends() -> list[type]:
 
 
 def ops_for(x):
+    ops = _by_type.get(type(x))  # (a tensor type's backend never changes: looked up once per type)
+    if ops is not None:
+        return ops
     for cls in backends():
         if cls.is_appropriate_type(x):
             if cls not in _instances:
                 _instances[cls] = cls()
+            _by_type[type(x)] = _instances[cls]
             return _instances[cls]
     frameworks = " or ".join(cls.framework for cls in backends()) or "no framework's"
     raise TypeError(f"kl_compat.kl_div: no backend for {type(x).__module__}.{type(x).__name__}; "

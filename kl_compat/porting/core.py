@@ -102,22 +102,25 @@ def kl_div(ops, sem: Semantics, input, target, reduction="mean", log_target=Fals
         raise UnsupportedArgument(f"{sem.name} semantics: kl_div has no log_target argument", "log_target")
     reduction, then_batch = _resolve_reduction(sem, reduction, size_average, reduce)
     out_dtype, compute = _dtypes(ops, sem, input, target)
-    in_shape = ops.shape(input)
-    if ops.shape(target) != in_shape and not sem.broadcast:
-        raise ValueError(f"input shape {in_shape} and target shape {ops.shape(target)} differ: "
+    in_shape, target_shape = ops.shape(input), ops.shape(target)
+    if target_shape != in_shape and not sem.broadcast:
+        raise ValueError(f"input shape {in_shape} and target shape {target_shape} differ: "
                          f"{sem.name} semantics need the same shape")
-    kernel = _fast_kernel(ops, sem, input, target, log_target, then_batch, out_dtype, compute)
+    kernel = _fast_kernel(ops, sem, input, target, log_target, then_batch, out_dtype, compute, in_shape, target_shape)
     if kernel is not None:
         # what `_reduce` divides the sum by (None: nothing)
-        divisor = (ops.numel(input) if reduction == "mean" else None if reduction != "batchmean"
+        divisor = (math.prod(in_shape) if reduction == "mean" else None if reduction != "batchmean"
                    else in_shape[0] if in_shape else sem.batchmean_0d_divisor)
-        return ops.fast_kl_div(kernel, input, target, reduction, divisor, out_dtype,
-                               functools.partial(_composite, ops, sem, log_target=log_target, reduction=reduction,
-                                                 then_batch=then_batch, out_dtype=out_dtype, compute=compute))
+        # only "exact64" differentiates the composite itself under create_graph=True (built per call
+        # only there: the partial costs microseconds against a small tensor's whole call)
+        replay = (functools.partial(_composite, ops, sem, log_target=log_target, reduction=reduction,
+                                    then_batch=then_batch, out_dtype=out_dtype, compute=compute)
+                  if kernel == "exact64" else None)
+        return ops.fast_kl_div(kernel, input, target, reduction, divisor, out_dtype, replay)
     return _composite(ops, sem, input, target, log_target, reduction, then_batch, out_dtype, compute)
 
 
-def _fast_kernel(ops, sem: Semantics, x, y, log_target, then_batch, out_dtype, compute):
+def _fast_kernel(ops, sem: Semantics, x, y, log_target, then_batch, out_dtype, compute, x_shape, y_shape):
     """The fused kernel (backends.py: one autograd function per framework) for this call, or None for the
     composite. A kernel is taken only where it gives the composite's results bit for bit (values, dtypes,
     shapes and both gradients: tests/test_porting_fast.py holds it to that over the whole matrix and
@@ -141,7 +144,7 @@ def _fast_kernel(ops, sem: Semantics, x, y, log_target, then_batch, out_dtype, c
     """
     if log_target or then_batch or not getattr(ops, "fast_kernels", ()):
         return None
-    if ops.shape(x) != ops.shape(y) or ops.numel(x) == 0:
+    if x_shape != y_shape or 0 in x_shape:
         return None
     if not (sem.nonpositive_target == "nan" and sem.target_gradient):
         return None
