@@ -117,6 +117,9 @@ class Adapter:
     # What kl_compat knows about its framework besides running it (title, language, reproducer template...)
     description: Framework | None = None
     not_observed: tuple[type[Exception], ...] = ()  # (see observe_one: none for a framework)
+    # A framework whose tensors carry no requires_grad (JAX, Keras): its user names what to differentiate
+    # (argnums, tape.watch), so observe_one keeps only the gradients of the operands that require grad.
+    grads_by_request: bool = False
 
     # -- lifecycle (called once per worker process) --
     def load(self) -> None:
@@ -306,6 +309,9 @@ def observe_one(verbs: Verbs, caught: list, obs: Observation, input, target, cal
         if call.order == 2:  # (first: it keeps the graph that `gradients` may free)
             obs.second = verbs.second_order(loss, x, y)
         obs.grad_input, obs.grad_target = verbs.gradients(loss, x, y)
+        if getattr(verbs, "grads_by_request", False):
+            obs.grad_input = obs.grad_input if call.requires("input") else None
+            obs.grad_target = obs.grad_target if call.requires("target") else None
     obs.seconds = time.perf_counter() - start
     if len(caught) > first:
         obs.warnings = [{"category": w.category.__name__, "message": str(w.message)} for w in caught[first:]]

@@ -27,7 +27,7 @@ import numpy as np
 
 from kl_compat.porting.semantics import OPTAX
 
-from .base import GRAD_NONE, Adapter, Gradient, gradient_error, keyword_refusals
+from .base import GRAD_NONE, Adapter, Gradient, gradient_error, keyword_refusals, second_error
 from .framework import Framework, Template
 
 JAX = Framework(
@@ -65,6 +65,7 @@ class JaxAdapter(Adapter):
     install_hint = "pip install jax jaxlib optax  (or kl-compat[jax])"
     batch_size = 16
     description = JAX
+    grads_by_request = True  # (no requires_grad: gradients are asked for by argument; see Adapter)
 
     def load(self):
         import jax
@@ -127,6 +128,15 @@ class JaxAdapter(Adapter):
         except Exception as e:
             return gradient_error(e)
         return self.gradient_records(*(g if ok else None for g, ok in zip(grads, floating)))
+
+    def second_order(self, loss, x, y):
+        # Double backward as JAX takes it: jax.grad of the sum of each first gradient (the vjp with ones).
+        pullback, grad = self._pullback, self.jax.grad
+        try:
+            pairs = [grad(lambda a, b, i=i: pullback(a, b)[i].sum(), argnums=(0, 1))(x, y) for i in (0, 1)]
+        except Exception as e:
+            return second_error(e)
+        return self.second_records(*pairs)
 
     def to_numpy(self, t):
         dtype = str(t.dtype)

@@ -29,7 +29,7 @@ import numpy as np
 
 from kl_compat.porting.semantics import KERAS as KERAS_SEMANTICS
 
-from .base import Adapter, gradient_error, keyword_refusals
+from .base import Adapter, gradient_error, keyword_refusals, second_error
 from .framework import Framework, Template
 
 KERAS = Framework(
@@ -63,6 +63,7 @@ class KerasAdapter(Adapter):
     install_hint = "pip install tensorflow-cpu  (or kl-compat[tensorflow])"
     batch_size = 16
     description = KERAS
+    grads_by_request = True  # (no requires_grad: gradients are asked for by argument; see Adapter)
 
     def load(self):
         os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -120,7 +121,7 @@ class KerasAdapter(Adapter):
                     if t.dtype.is_floating:
                         tape.watch(t)
                 out = fn(target, tf.exp(input))
-        self._tape = tape
+        self._tape, self._fn = tape, fn
         return out
 
     def gradients(self, loss, x, y):
@@ -129,6 +130,23 @@ class KerasAdapter(Adapter):
         except Exception as e:
             return gradient_error(e)
         return self.gradient_records(*(g if t.dtype.is_floating else None for g, t in zip(grads, (x, y))))
+
+    def second_order(self, loss, x, y):
+        # Nested GradientTapes, as a gradient penalty is written in TensorFlow: the inner tape's gradients
+        # (with ones) are taken under the outer tape, which then differentiates their sums.
+        tf = self.tf
+        try:
+            with tf.GradientTape(persistent=True) as outer:
+                outer.watch([x, y])
+                with tf.GradientTape() as inner:
+                    inner.watch([x, y])
+                    out = self._fn(y, tf.exp(x))
+                firsts = inner.gradient(out, [x, y], output_gradients=tf.ones_like(out))
+                sums = [None if g is None else tf.reduce_sum(g) for g in firsts]
+            pairs = [(None, None) if s is None else outer.gradient(s, [x, y]) for s in sums]
+        except Exception as e:
+            return second_error(e)
+        return self.second_records(*pairs)
 
     def to_numpy(self, t):
         dtype = t.dtype.name

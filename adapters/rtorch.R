@@ -43,10 +43,11 @@
 # ---- tasks ---------------------------------------------------------------------------------------------
 
 klc_task <- function(case_id, surface, input, target, input_dtype, target_dtype, reduction, log_target,
-                     legacy = list()) {
+                     legacy = list(), requires_grad = "both", order = 1L) {
   list(case_id = case_id, surface = surface, input = input, target = target,
        input_dtype = input_dtype, target_dtype = target_dtype,
-       reduction = reduction, log_target = log_target, legacy = legacy)
+       reduction = reduction, log_target = log_target, legacy = legacy,
+       requires_grad = requires_grad, order = as.integer(order))
 }
 
 # The legacy arguments a task gives, as a named list: size_average and reduce are each NULL (not given)
@@ -58,18 +59,20 @@ klc_legacy <- function(size_average, reduce) {
 # Tasks from columns (what Python sends: one vector or list per field, one element per task).
 # `input`, `target`, `reduction`, `size_average` and `reduce` are lists; their elements may be NULL.
 klc_tasks <- function(case_id, surface, input, target, input_dtype, target_dtype, reduction, log_target,
-                      size_average, reduce) {
+                      size_average, reduce, requires_grad = rep("both", length(case_id)),
+                      order = rep(1L, length(case_id))) {
   n <- length(case_id)
   lengths <- c(length(surface), length(input), length(target), length(input_dtype),
                length(target_dtype), length(reduction), length(log_target), length(size_average),
-               length(reduce))
+               length(reduce), length(requires_grad), length(order))
   if (any(lengths != n)) {
     stop("klc_tasks: every column needs one element per task (", n, "); got ",
          paste(lengths, collapse = ", "))
   }
   lapply(seq_len(n), function(i) {
     klc_task(case_id[[i]], surface[[i]], input[[i]], target[[i]], input_dtype[[i]],
-             target_dtype[[i]], reduction[[i]], log_target[[i]], klc_legacy(size_average[[i]], reduce[[i]]))
+             target_dtype[[i]], reduction[[i]], log_target[[i]], klc_legacy(size_average[[i]], reduce[[i]]),
+             requires_grad[[i]], order[[i]])
   })
 }
 
@@ -114,13 +117,36 @@ klc_observe_task <- function(task, kernel) {
 }
 
 klc_run_task <- function(task, verbs, surface) {
-  x <- verbs$make(task$input, task$input_dtype, klc_is_float(task$input_dtype))
-  y <- verbs$make(task$target, task$target_dtype, klc_is_float(task$target_dtype))
+  wants <- function(operand) isTRUE(task$requires_grad %in% c("both", operand)) # (spec S9)
+  x <- verbs$make(task$input, task$input_dtype, klc_is_float(task$input_dtype) && wants("input"))
+  y <- verbs$make(task$target, task$target_dtype, klc_is_float(task$target_dtype) && wants("target"))
   loss <- surface(x, y, task$reduction, task$log_target, task$legacy)
   out <- verbs$read(loss)
+  # Double backward first: it keeps the graph that klc_gradients' backward frees.
+  second <- if (identical(task$order, 2L) && !is.null(verbs$second)) klc_second(verbs, loss, x, y)
   grads <- klc_gradients(verbs, loss, x, y)
-  klc_result("ok", value = out$value, shape = out$shape, dtype = out$dtype,
-             grad_input = grads[[1]], grad_target = grads[[2]])
+  result <- klc_result("ok", value = out$value, shape = out$shape, dtype = out$dtype,
+                       grad_input = grads[[1]], grad_target = grads[[2]])
+  if (!is.null(verbs$differentiable)) result$differentiable <- verbs$differentiable(loss)
+  c(result, second)
+}
+
+KLC_SECOND_KEYS <- c("grad2_input_input", "grad2_input_target", "grad2_target_input", "grad2_target_target")
+
+# Spec S10: the kernel's verbs$second(loss, x, y) gives the gradients of sum(dl/dx) and of sum(dl/dy), each
+# by x and by y (a tensor, or NULL for none), as four gradient records named KLC_SECOND_KEYS; an error is
+# recorded for all four, as klc_gradients records one for both.
+klc_second <- function(verbs, loss, x, y) {
+  got <- tryCatch(verbs$second(loss, x, y), error = function(e) e)
+  if (inherits(got, "error")) {
+    g <- list(status = "error", message = paste0(klc_condition_class(got), ": ", conditionMessage(got)))
+    return(setNames(rep(list(g), 4L), KLC_SECOND_KEYS))
+  }
+  setNames(lapply(got, function(g) {
+    if (is.null(g)) return(list(status = "none"))
+    r <- verbs$read(g)
+    list(status = "ok", value = r$value, shape = r$shape, dtype = r$dtype)
+  }), KLC_SECOND_KEYS)
 }
 
 klc_result <- function(status, value = NULL, shape = NULL, dtype = NULL, error = NULL, unsupported = NULL,
@@ -222,9 +248,9 @@ klc_kernel <- function(name) {
 
 # The entry point Python calls, once per batch: columns in, columns out.
 klc_bridge <- function(kernel_name, case_id, surface, input, target, input_dtype, target_dtype,
-                       reduction, log_target, size_average, reduce) {
+                       reduction, log_target, size_average, reduce, requires_grad, order) {
   tasks <- klc_tasks(case_id, surface, input, target, input_dtype, target_dtype, reduction, log_target,
-                     size_average, reduce)
+                     size_average, reduce, requires_grad, order)
   klc_columns(klc_observe_batch(tasks, klc_kernel(kernel_name)))
 }
 
@@ -265,10 +291,12 @@ klc_columns <- function(results) {
       unsupported = chr(function(r) r$unsupported),
       warning_count = vapply(results, function(r) length(r$warnings$message), 0L),
       warning_category = as.character(unlist(lapply(results, function(r) r$warnings$category))),
-      warning_message = as.character(unlist(lapply(results, function(r) r$warnings$message)))
+      warning_message = as.character(unlist(lapply(results, function(r) r$warnings$message))),
+      differentiable = chr(function(r) if (is.null(r$differentiable)) NULL else as.character(r$differentiable))
     ),
     gradient_columns("grad_input"),
-    gradient_columns("grad_target")
+    gradient_columns("grad_target"),
+    do.call(c, lapply(KLC_SECOND_KEYS, gradient_columns))
   )
 }
 
@@ -280,7 +308,7 @@ klc_torch_kernel <- function() {
     name = "torch",
     label = "R torch (mlverse)",
     verbs = list(make = klc_torch_make, read = klc_torch_read, backward = klc_torch_backward,
-                 grad = klc_torch_grad),
+                 grad = klc_torch_grad, differentiable = klc_torch_differentiable, second = klc_torch_second),
     surfaces = list(nnf_kl_div = klc_torch_nnf_kl_div, nn_kl_div_loss = klc_torch_nn_kl_div_loss,
                     torch_kl_div = klc_torch_torch_kl_div)
   )
@@ -387,6 +415,26 @@ klc_torch_read <- function(t) {
 
 klc_torch_backward <- function(loss) {
   if (isTRUE(klc_member(loss, "requires_grad"))) loss$backward(torch::torch_ones_like(loss))
+}
+
+klc_torch_differentiable <- function(loss) isTRUE(klc_member(loss, "requires_grad"))
+
+# Double backward as an R torch user writes a gradient penalty: autograd_grad(create_graph = TRUE), then
+# each first gradient's sum differentiated; retain_graph keeps the forward for the backward after.
+klc_torch_second <- function(loss, x, y) {
+  defined <- function(g) !is.null(g) && !torch::is_undefined_tensor(g)
+  firsts <- torch::autograd_grad(list(loss), list(x, y), grad_outputs = list(torch::torch_ones_like(loss)),
+                                 create_graph = TRUE, allow_unused = TRUE)
+  out <- list()
+  for (g in firsts) {
+    if (!defined(g) || !isTRUE(klc_member(g, "requires_grad"))) {
+      out <- c(out, list(NULL, NULL))
+      next
+    }
+    s <- torch::autograd_grad(list(g$sum()), list(x, y), retain_graph = TRUE, allow_unused = TRUE)
+    out <- c(out, lapply(s, function(t) if (defined(t)) t else NULL))
+  }
+  out
 }
 
 klc_torch_grad <- function(t) {

@@ -29,6 +29,7 @@ import numpy as np
 
 from kl_compat.errors import KlCompatError
 from kl_compat.porting.semantics import RTORCH_MEAN_WARNING, Semantics
+from kl_compat.spec import SECOND_KEYS
 
 from .base import (GRAD_ERROR, GRAD_NONE, GRAD_OK, OK, RAISED, UNSUPPORTED, Adapter, Gradient, Observation,
                    _first_lines)
@@ -191,7 +192,8 @@ class RBridge:
 
     def r_columns(self, tasks) -> list:
         """The tasks as klc_bridge's columns after the kernel's name (case_id, surface, input, target,
-        input_dtype, target_dtype, reduction, log_target, size_average, reduce), one element per task."""
+        input_dtype, target_dtype, reduction, log_target, size_average, reduce, requires_grad, order), one
+        element per task."""
         ri = self.session.ri
         with self.session.localconverter(self.session.converter) as cv:
             inputs = [self.r_array(t[2], t[5], cv) for t in tasks]
@@ -207,6 +209,8 @@ class RBridge:
             ri.BoolSexpVector([bool(t[4].log_target) for t in tasks]),
             ri.ListSexpVector([self.r_flag(t[4].size_average) for t in tasks]),
             ri.ListSexpVector([self.r_flag(t[4].reduce) for t in tasks]),
+            ri.StrSexpVector([t[4].requires_grad for t in tasks]),
+            ri.IntSexpVector([t[4].order for t in tasks]),
         ]
 
     # -- one crossing --
@@ -245,6 +249,7 @@ class RBridge:
         if status == OK:
             obs.value, obs.shape, obs.dtype = record["value"], record["shape"], record["dtype"]
             obs.grad_input, obs.grad_target = record["grad_input"], record["grad_target"]
+            obs.differentiable, obs.second = record["differentiable"], record["second"]
         else:  # raised, or unsupported: R's refusal is kept as the error it was
             err = record["error"] or {"type": "?", "message": ""}
             # (its type is the condition's class vector, "value_error/rlang_error/error/condition")
@@ -276,7 +281,8 @@ def _records(c: dict) -> list[dict]:
     categories, messages = _strings(c["warning_category"]), _strings(c["warning_message"])
     if sum(counts) != len(categories) or len(categories) != len(messages):
         raise RBridgeError(f"R returned {len(messages)} warnings where its counts add up to {sum(counts)}")
-    grads = {which: _gradients(c, which) for which in ("grad_input", "grad_target")}
+    grads = {which: _gradients(c, which) for which in ("grad_input", "grad_target", *SECOND_KEYS)}
+    differentiable = _strings(c["differentiable"])
     records, w = [], 0
     for i, (case_id, status) in enumerate(zip(case_ids, statuses)):
         record: dict[str, Any] = {
@@ -284,6 +290,7 @@ def _records(c: dict) -> list[dict]:
             "warnings": [{"category": categories[k], "message": messages[k]} for k in range(w, w + counts[i])],
             "error": None, "unsupported": unsupported[i],
             "value": None, "shape": None, "dtype": None, "grad_input": None, "grad_target": None,
+            "differentiable": None if differentiable[i] is None else differentiable[i] == "TRUE", "second": None,
         }
         w += counts[i]
         if error_types[i] is not None:
@@ -291,6 +298,8 @@ def _records(c: dict) -> list[dict]:
         if status == "ok":
             record["value"], record["dtype"], record["shape"] = _read_array(c["value"][i], c["shape"][i], dtypes[i])
             record["grad_input"], record["grad_target"] = grads["grad_input"][i], grads["grad_target"][i]
+            second = {k: grads[k][i] for k in SECOND_KEYS if grads[k][i] is not None}
+            record["second"] = second or None
         records.append(record)
     return records
 

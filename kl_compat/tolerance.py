@@ -130,15 +130,17 @@ def gradient_tolerance(x, y, log_target: bool, divisor: float, wrt: str, dtype: 
 
 
 def second_order_tolerance(x, y, log_target: bool, divisor: float, expected, dtype: str) -> np.ndarray:
-    """A second derivative's (spec S10): each is one or two operations on the operands (-1, 1/y, or with
-    log_target exp(y) times a sum of |y| + |x| + 2 at most), so the bound is the first gradients' kind:
-    ULP_FACTOR roundings of the value, and with log_target of that sum's terms."""
+    """A second derivative's (spec S10): a framework forms it by differentiating the terms of a first
+    gradient, which cancel where it is 0 (exp(x) / exp(x), y / y): the bound is ULP_FACTOR roundings of
+    the value and of those terms, each of the first gradients' magnitude (as gradient_tolerance)."""
     eps, floor = _eps_and_floor(dtype)
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    m = np.abs(_finite(np.asarray(expected, np.float64)))
-    if log_target:
-        with np.errstate(all="ignore"):
-            m = m + _finite(np.exp(y) * (np.abs(y) + np.abs(x) + 2.0)) / max(divisor, 1)
+    with np.errstate(all="ignore"):
+        if log_target:
+            terms = np.exp(y) * (np.abs(y) + np.abs(x) + 2.0)
+        else:
+            terms = np.abs(y) + np.abs(np.log(np.where(y > 0, y, 1.0))) + 1.0 + np.abs(x)
+        m = np.abs(_finite(np.asarray(expected, np.float64))) + _finite(terms) / max(divisor, 1)
     return ULP_FACTOR * eps * m + ULP_FACTOR * floor
 
 

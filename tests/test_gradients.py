@@ -172,3 +172,24 @@ def test_paddle_kl_div_has_no_double_backward(golden_by_id):
     obs = _observe("paddle", golden_by_id["second-order/proper/2d/float32/sum/prob"])
     assert {g.status for g in obs.second.values()} == {GRAD_ERROR}
     assert "kldiv_loss_grad" in obs.second["grad2_input_input"].message
+
+
+@pytest.mark.r
+def test_the_r_bridge_carries_which_operands_require_grad():
+    # The base-R TEST kernel of rtorch.R (no R torch needed): the task's requires_grad reaches verbs$make,
+    # and a kernel without verbs$second takes no second derivatives (None, not an error).
+    pytest.importorskip("rpy2")
+    from kl_compat.adapters import rtorch_backend as rb
+
+    try:
+        rb.r_session()
+    except ImportError as e:
+        pytest.skip(f"R cannot be started through rpy2: {e}")
+    bridge = rb.RBridge("TEST_base_r", "TEST")
+    x, y = np.log(np.full((2, 3), 0.5)), np.full((2, 3), 0.5)
+    tasks = [(f"c{w}", "kl_div", x, y, Call("sum", requires_grad=w, order=2), "float64", "float64")
+             for w in ("input", "neither")]
+    only_input, neither = bridge.observe(tasks)
+    assert (only_input.grad_input.status, only_input.grad_target.status) == (GRAD_OK, GRAD_NONE)
+    assert (neither.grad_input.status, neither.grad_target.status) == (GRAD_NONE, GRAD_NONE)
+    assert only_input.second is None and only_input.differentiable is None
