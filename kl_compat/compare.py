@@ -52,10 +52,11 @@ class Verdict:
     max_ulp: float | None = None  # the worst finite value error, in ULPs of the expected dtype
     convention: str | None = None  # a named convention the observed values follow, where not the spec's
     max_cond: float | None = None  # the worst finite value error relative to the sum's condition (condition_scale)
+    grad_max_ulp: float | None = None  # the worst finite error of either gradient, in ULPs of its dtype
 
     def copy(self) -> "Verdict":
         return Verdict(self.status, [d.copy() for d in self.differences], self.max_ulp,
-                       self.convention, self.max_cond)
+                       self.convention, self.max_cond, self.grad_max_ulp)
 
 
 def judge(case: GoldenCase, obs, mode: str = tolerance.DEFAULT) -> Verdict:
@@ -127,6 +128,7 @@ def _judge(prepared: "_PreparedCase", obs, mode: str = tolerance.DEFAULT) -> Ver
                 d.follows = verdict.convention
     verdict.max_ulp = max_ulp
     verdict.max_cond = _worst_cond(prepared, obs.value, dtype)
+    verdict.grad_max_ulp = _worst_gradient_ulps(prepared, obs)
     if exp.warnings or obs.warnings:
         diffs.extend(_compare_warnings(exp.warnings, obs.warnings, call))
     if one_by_one:
@@ -338,6 +340,26 @@ def _worst_ulps(err, ref: Reference) -> float | None:
     A finite error means both sides are finite."""
     counted = np.isfinite(err) if ref.mask is None else np.isfinite(err) & ref.mask
     return float((err[counted] / ref.spacing[counted]).max()) if counted.any() else None
+
+
+def _worst_gradient_ulps(prepared: "_PreparedCase", obs) -> float | None:
+    """The largest finite error of either gradient in ULPs of its dtype, where the spec defines it (None
+    when no gradient was read back, or none has a finite element to compare). Gradients are elementwise,
+    so their error relative to their own size is this measure too."""
+    worst = None
+    for wrt, g, dtype in (("input", obs.grad_input, prepared.case.input_dtype),
+                          ("target", obs.grad_target, prepared.case.target_dtype)):
+        if g is None or g.status != GRAD_OK or g.value is None:
+            continue
+        ref = prepared.gradient(wrt, tolerance.coarser(dtype, g.dtype))
+        value = np.asarray(g.value, np.float64).reshape(-1)
+        if value.size != ref.flat.size:
+            continue
+        with np.errstate(invalid="ignore", over="ignore"):
+            u = _worst_ulps(np.abs(value - ref.flat), ref)
+        if u is not None:
+            worst = u if worst is None else max(worst, u)
+    return worst
 
 
 def _worst_cond(prepared: "_PreparedCase", value, dtype: str) -> float | None:

@@ -18,7 +18,7 @@ Cases only in NEW are "new", cases only in OLD "removed"; an adapter that did no
 "not compared" (an absent framework proves nothing).
 
 Accuracy, per framework (as records are keyed), dtype, reduction and measure (ulp: max_ulp; cond:
-max_cond, the error relative to eps * sum|terms|; kl_compat/report/accuracy.py): "worse" when NEW's 99th
+max_cond, the error relative to eps * sum|terms|; grad_ulp: grad_max_ulp; kl_compat/report/accuracy.py): "worse" when NEW's 99th
 percentile is more than WORSE_FACTOR times OLD's, OLD's counted as at least WORSE_FLOOR (so 0 -> 0.5 ulp,
 one rounding, is not worse; 0 -> 3 is). Worse accuracy is listed on its own, apart from broken verdicts:
 a slower-converging sum is not a wrong answer. It changes the exit status only with --fail-on-worse.
@@ -303,7 +303,7 @@ def render_text(d: dict, limit: int = 50) -> str:
     return "\n".join(out) + "\n"
 
 
-_MEASURE_UNITS = {"ulp": "ulp", "cond": "x eps*sum|terms|"}
+_MEASURE_UNITS = {"ulp": "ulp", "cond": "x eps*sum|terms|", "grad_ulp": "ulp (gradients)"}
 
 
 def _worse_line(w: dict) -> str:

@@ -11,7 +11,8 @@ one of these classes, by its "type", each with to_json() / from_json():
                and hint when unavailable; the runtime's r and libtorch where it reports them.
   Record       "record", one per case x adapter x surface. case, group, adapter, surface, version,
                status (STATUSES), differences [Difference], max_ulp, max_cond (the error relative to the
-               operation's condition, kl_compat.tolerance; absent in older files: None), convention, observed (Observed:
+               operation's condition, kl_compat.tolerance; absent in older files: None), grad_max_ulp (either
+               gradient's worst error in ULPs; the same), convention, observed (Observed:
                status, shape, dtype, warnings [{category, message}], error {type, message, classes (the
                class names a handler can catch it by, most specific first)}, value (a
                list when at most 64 elements, else null), grad_input and grad_target (GradientSummary:
@@ -250,6 +251,7 @@ class Record:
     convention: str | None = None  # a named convention the observed values follow, where not the spec's
     observed: Observed | None = None
     max_cond: float | None = None  # the worst finite value error over eps * sum|terms| (kl_compat.tolerance)
+    grad_max_ulp: float | None = None  # the worst finite error of either gradient, in ULPs of its dtype
 
     @property
     def ran(self) -> bool:
@@ -273,7 +275,7 @@ class Record:
         return {"type": "record", "case": self.case, "group": self.group, "adapter": self.adapter,
                 "surface": self.surface, "version": self.version, "status": self.status,
                 "differences": [d.to_json() for d in self.differences], "max_ulp": self.max_ulp,
-                "max_cond": self.max_cond,
+                "max_cond": self.max_cond, "grad_max_ulp": self.grad_max_ulp,
                 "convention": self.convention, "observed": None if self.observed is None else self.observed.to_json()}
 
     @classmethod
@@ -283,7 +285,7 @@ class Record:
         return cls(d["case"], d["adapter"], d["surface"], d["status"],
                    [Difference.from_json(x) for x in d.get("differences") or []], d.get("group"), d.get("version"),
                    numbers(d.get("max_ulp")), d.get("convention"), Observed.from_json(d.get("observed")),
-                   numbers(d.get("max_cond")))
+                   numbers(d.get("max_cond")), numbers(d.get("grad_max_ulp")))
 
     def with_known(self, known: list[str | None]) -> "Record":
         """A copy whose differences carry these entry ids (one per difference, in order)."""

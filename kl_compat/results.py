@@ -24,7 +24,7 @@ and no reader looks into the JSON itself. In short, by "type":
   record   one per case x adapter x surface. case, group, adapter, surface, version, status
            (kl_compat.record.STATUSES), differences [{kind, form, where, expected, observed, by, note,
            call, follows, known, message}] (known: the explaining entry's id; message: rendered from
-           the other fields, never read back), max_ulp, max_cond (optional), convention, observed {status, shape, dtype,
+           the other fields, never read back), max_ulp, max_cond and grad_max_ulp (optional), convention, observed {status, shape, dtype,
            warnings [{category, message}], error {type, message}, value (a list when at most 64
            elements, else null), grad_input and grad_target {status, dtype, message}, seconds,
            detail, unsupported}.
@@ -396,7 +396,8 @@ _RECORD_FIELDS = {"case": (_STR, True), "adapter": (_STR, True), "surface": (_ST
                   "differences": ((list,), True), "version": (_STR + _NONE, False),
                   "observed": ((dict,) + _NONE, False), "group": (_STR + _NONE, False),
                   "convention": (_STR + _NONE, False), "max_ulp": ((int, float, str) + _NONE, False),
-                  "max_cond": ((int, float, str) + _NONE, False)}
+                  "max_cond": ((int, float, str) + _NONE, False),
+                  "grad_max_ulp": ((int, float, str) + _NONE, False)}
 _OPT_STR = (_STR + _NONE, False)
 _DIFFERENCE_FIELDS = {"kind": (_STR, True), "message": (_STR, False), "known": _OPT_STR, "form": (_STR, False),
                       "where": (_STR, False), "expected": _OPT_STR, "observed": _OPT_STR, "by": (_STR, False),

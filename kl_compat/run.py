@@ -258,7 +258,7 @@ def judge_record(case, obs, name: str, label: str, version: str | None, entries,
     explains it, or None."""
     verdict = compare.judge(case, obs, tolerance)
     record = Record(case.id, label, obs.surface, verdict.status, verdict.differences, case.group, version,
-                    verdict.max_ulp, verdict.convention, Observed.of(obs), verdict.max_cond)
+                    verdict.max_ulp, verdict.convention, Observed.of(obs), verdict.max_cond, verdict.grad_max_ulp)
     # Known differences are matched on the adapter's name (and its version), not the label: an entry
     # for "paddle" covers paddle@paddle-2.6.2 too unless its `versions` say otherwise.
     return known.explained(entries, record, name=name) if record.differences else record

@@ -92,3 +92,19 @@ def test_strict_is_tighter_than_the_default_and_looser_than_one_rounding(golden_
     default, strict = tolerance.value_tolerance(*args), tolerance.value_tolerance(*args, mode=tolerance.STRICT)
     half_ulp = np.spacing(np.float32(case.expected.value)) / 2
     assert half_ulp < strict < default / 4
+
+
+def test_gradients_are_measured_in_ulps_where_the_spec_defines_them(golden_by_id):
+    case = golden_by_id["core/proper/2d/float32/batchmean/prob"]
+    assert compare.judge(case, _obs(case)).grad_max_ulp == 0
+    gt = np.array(case.expected.grad_target, np.float32)
+    gt.reshape(-1)[5] = np.nextafter(np.nextafter(gt.reshape(-1)[5], np.float32(np.inf)), np.float32(np.inf))
+    obs = _obs(case)
+    obs.grad_target = Gradient(GRAD_OK, gt.astype(np.float64), "float32")
+    v = compare.judge(case, obs)
+    assert v.grad_max_ulp == 2.0 and v.max_ulp == 0
+    r = record.Record(case.id, "t", "functional", v.status, grad_max_ulp=v.grad_max_ulp)
+    assert record.Record.from_json(r.to_json()).grad_max_ulp == 2.0
+    rows = accuracy.by_reduction({("a", "functional", case.id): r}, [{"id": "a"}])
+    assert [(x["measure"], x["max"]) for x in rows] == [("grad_ulp", 2.0)]
+    assert '<title id="grad-title">' in plots.accuracy_svg(rows, str, "grad_ulp")

@@ -5,6 +5,8 @@ median, the 99th percentile and the maximum of the records' worst errors. Two me
   ulp   max_ulp: the error in ULPs of the correctly rounded golden;
   cond  max_cond: the error relative to the operation's condition, |result - golden| / (eps * sum|terms|)
         for a reduction (per element |term| for 'none'): what a summation algorithm can be held to.
+  grad_ulp  grad_max_ulp: either gradient's worst error in ULPs of its dtype (gradients are elementwise:
+        relative to their own size, this is their condition-relative error too).
 
 `summary` is report.json's `accuracy` (max_ulp per column and dtype, as before); `by_reduction` is its
 `accuracy_by_reduction` (both measures per column, dtype and reduction), drawn by plots.accuracy_svg and
@@ -20,7 +22,7 @@ DTYPES = ("float16", "bfloat16", "float32", "float64")
 MIXED = "mixed"  # cases whose input and target dtypes differ
 REDUCTIONS = ("none", "sum", "mean", "batchmean")
 OTHER = "other"  # legacy arguments and the like: a reduction the case id names in another way
-MEASURES = {"ulp": "max_ulp", "cond": "max_cond"}
+MEASURES = {"ulp": "max_ulp", "cond": "max_cond", "grad_ulp": "grad_max_ulp"}
 
 
 def dtype_row(case: str) -> str | None:
@@ -60,7 +62,7 @@ def summary(records: dict, columns: list[dict]) -> list[dict]:
 
 
 def by_reduction(records: dict, columns: list[dict]) -> list[dict]:
-    """[{column, dtype, reduction, measure ("ulp" | "cond"), n, median, p99, max}], over every surface,
+    """[{column, dtype, reduction, measure ("ulp" | "cond" | "grad_ulp"), n, median, p99, max}], over every surface,
     in the columns' order, then dtype, reduction and measure; groups with no finite measure are left out."""
     values = grouped(((cid, case, r) for (cid, _surface, case), r in records.items()))
     out = []

@@ -84,12 +84,14 @@ def view(m: dict) -> dict:
     by_red = m.get("accuracy_by_reduction") or []
     ulp_rows = [r for r in by_red if r["measure"] == "ulp"] or acc  # (a report.json written before by_reduction)
     cond_rows = [r for r in by_red if r["measure"] == "cond"]
+    grad_rows = [r for r in by_red if r["measure"] == "grad_ulp"]
     return {"m": m, "surfaces": surfaces, "heads": heads, "rows": rows, "not_run": not_run, "sections": sections,
             "findings": findings, "column_title": title,
             "version_label": lambda c: version_label(c.get("framework"), c.get("version"), c),
             "data_json": _markup(heatmap.json_block(data)), "data": data, "views": heatmap.views(m, data),
             "top": top_lines(m, findings), "accuracy": acc, "accuracy_svg": _markup(plots.accuracy_svg(ulp_rows, title)),
             "accuracy_rows": _accuracy_table(by_red), "cond_svg": _markup(plots.accuracy_svg(cond_rows, title, "cond")),
+            "grad_svg": _markup(plots.accuracy_svg(grad_rows, title, "grad_ulp")),
             "timelines": timelines, "history_svg": _markup(plots.history_svg(timelines)),
             "dtype_rows": accuracy.DTYPES + (accuracy.MIXED,), "claim_href": link_href, **_errors_view(m)}
 
@@ -109,12 +111,12 @@ def _errors_view(m: dict) -> dict:
 
 def _accuracy_table(rows: list[dict]) -> list[dict]:
     """accuracy_by_reduction's rows joined per (column, dtype, reduction): {column, dtype, reduction, n, ulp,
-    cond}, each measure {median, p99, max} or None."""
+    cond, grad_ulp}, each measure {median, p99, max} or None."""
     out: dict[tuple, dict] = {}
     for r in rows:
         key = (r["column"], r["dtype"], r["reduction"])
         row = out.setdefault(key, {"column": r["column"], "dtype": r["dtype"], "reduction": r["reduction"],
-                                   "n": r["n"], "ulp": None, "cond": None})
+                                   "n": r["n"], "ulp": None, "cond": None, "grad_ulp": None})
         row[r["measure"]] = {k: r[k] for k in ("median", "p99", "max")}
     return list(out.values())
 

@@ -45,7 +45,8 @@ renamed or changes meaning makes it "kl-compat-report/2". Non-finite numbers are
                 output, in ULPs) per column and dtype (float16, bfloat16, float32, float64, or "mixed"),
                 over every surface; records with no finite max_ulp are not counted (kl_compat/report/accuracy.py)
   accuracy_by_reduction  [{column, dtype, reduction ("none", "sum", "mean", "batchmean" or "other"), measure
-                ("ulp": max_ulp; "cond": max_cond, the error over eps * sum|terms|, kl_compat/tolerance.py),
+                ("ulp": max_ulp; "cond": max_cond, the error over eps * sum|terms|, kl_compat/tolerance.py;
+                "grad_ulp": grad_max_ulp, either gradient's worst error in ULPs),
                 n, median, p99, max}]: both measures per column, dtype and reduction (absent in older reports)
   history       null, or when the inputs hold one framework version run on several days (one results file
                 each): [{name, by: "date", points [{label, version, run, match, known, new}], steps [{before,

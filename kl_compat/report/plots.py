@@ -36,12 +36,14 @@ _MEASURE_TEXT = {
              "cases' worst error relative to the condition (the error divided by eps times the sum of the absolute "
              "terms the reduction adds, or by eps times each term's own size unreduced)",
              "units of eps * sum|terms| (log scale)"),
+    "grad_ulp": ("grad", "Accuracy of the gradients: ULP error", "cases' worst ULP error of either gradient",
+                 "ULPs of the operand's dtype (log scale)"),
 }
 
 
 def accuracy_svg(rows: list[dict], title_of, measure: str = "ulp") -> str:
     """Median, 99th percentile and maximum error per column and dtype (accuracy.summary's rows), or per
-    column, dtype and reduction (accuracy.by_reduction's rows of one `measure`: "ulp" or "cond")."""
+    column, dtype and reduction (accuracy.by_reduction's rows of one `measure`: "ulp", "cond" or "grad_ulp")."""
     if not rows:
         return ""
     key, title, what, axis = _MEASURE_TEXT[measure]
