@@ -49,8 +49,13 @@ class Api:
     # to these names); for a module, its constructor's: ("size_average", "reduce", "reduction", "log_target").
     params: tuple[str, ...]
     surface: str  # the adapter's surface whose measurements stand for this call: "functional", "nnf_kl_div"
+    # Arguments the name itself fixes, by role (ROLES), whatever the call writes: optax's
+    # kl_divergence_with_log_targets is (("log_target", True),); an elementwise function is (("reduction", "none"),).
+    fixed: tuple[tuple[str, object], ...] = ()
 
     def __post_init__(self) -> None:
+        if any(role not in ROLES for role, _ in self.fixed):
+            raise ValueError(f"API {self.name!r}: fixed arguments must be roles, one of {', '.join(ROLES)}")
         if self.kind not in KINDS:
             raise ValueError(f"API {self.name!r}: kind {self.kind!r} is not one of {', '.join(KINDS)}")
 

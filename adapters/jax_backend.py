@@ -17,8 +17,21 @@ user porting `kl_div` writes; the mapping is this table, and the reproducers pri
 Where optax refuses an argument ("unexpected keyword argument"), the observation is `unsupported`, with
 optax's error kept. Gradients come from jax.vjp with a cotangent of ones (JAX has no tape). float64 needs
 `jax_enable_x64`, which `load` sets before the first array is made (a process-wide flag: one worker holds
-one adapter). `jax.scipy.special.rel_entr`/`kl_div` are different functions (they take probabilities, not
-log-probabilities) and are not surfaces here.
+one adapter).
+
+`jax.scipy.special.rel_entr(p, q)` and `jax.scipy.special.kl_div(p, q)` (jax/_src/scipy/special.py, after
+SciPy's) are documented as other functions: both take probabilities, rel_entr is p log(p/q) (0 where
+p = 0 and q >= 0, +inf elsewhere outside p, q > 0), and kl_div is rel_entr(p, q) - p + q. They are the
+surfaces `scipy_rel_entr` and `scipy_kl_div`, called as a user porting `kl_div(input, target)` writes them,
+the target as p and exp(input) as q, reduced like the optax surfaces:
+
+  'none'        rel_entr(target, jnp.exp(input))                  (likewise kl_div)
+  'sum'         (...).sum()
+  'mean'        (...).mean()
+  'batchmean'   (...).sum(axis=-1).mean()
+  any other reduction, log_target=True, size_average, reduce     passed as given: refused (unsupported)
+
+The known-differences file says, for each difference they show, which documented definition gives it.
 """
 
 from __future__ import annotations
@@ -28,7 +41,27 @@ import numpy as np
 from kl_compat.porting.semantics import OPTAX
 
 from .base import GRAD_NONE, Adapter, Gradient, gradient_error, keyword_refusals, second_error
-from .framework import Framework, Template
+from .framework import Api, Framework, Template
+
+SCIPY_SURFACES = {"scipy_rel_entr": "rel_entr", "scipy_kl_div": "kl_div"}  # surface -> jax.scipy.special's name
+_SCIPY_REDUCE = {"none": None, "sum": "sum", "mean": "mean", "batchmean": "batchmean"}
+
+
+def _scan_apis() -> list[Api]:
+    """Every import path of the functions the surfaces call (optax/__init__.py, optax/losses/__init__.py,
+    jax/scipy/special.py). A bare optax call stands for the adapter's 'batchmean' (optax's default axis=-1, then
+    the usual .mean()); jax.scipy.special's functions are elementwise: 'none'."""
+    optax_params = ("log_predictions", "targets", "axis", "where")
+    apis = []
+    for module in ("optax.losses", "optax", "optax.losses._classification"):
+        apis.append(Api(f"{module}.kl_divergence", "functional", optax_params, "eager", (("reduction", "batchmean"),)))
+        if module != "optax":  # optax's top level has no kl_divergence_with_log_targets
+            apis.append(Api(f"{module}.kl_divergence_with_log_targets", "functional", optax_params, "eager",
+                            (("reduction", "batchmean"), ("log_target", True))))
+    for surface, name in SCIPY_SURFACES.items():
+        apis.append(Api(f"jax.scipy.special.{name}", "functional", ("p", "q"), surface, (("reduction", "none"),)))
+    return apis
+
 
 JAX = Framework(
     key="jax", title="JAX (optax)", language="python",
@@ -43,6 +76,7 @@ JAX = Framework(
     reproducer=Template("kl_compat.adapters", "templates/repro_jax.py.j2"),
     semantics=OPTAX,
     porting_ops="kl_compat.porting.jax_ops:JaxOps",
+    scan_apis=tuple(_scan_apis()),
 )
 
 def optax_call(call) -> tuple[str, dict, bool]:
@@ -58,10 +92,21 @@ def optax_call(call) -> tuple[str, dict, bool]:
     return name, {**kwargs, "reduction": call.reduction}, False
 
 
+def scipy_call(call) -> tuple[dict, str | None]:
+    """(the keyword arguments passed as given, the reduction written around the call: None, "sum", "mean" or
+    "batchmean") for a matrix call on a jax.scipy.special surface: the mapping in the module's docstring."""
+    kwargs: dict = {k: getattr(call, k) for k in ("size_average", "reduce") if getattr(call, k) is not None}
+    if call.log_target:
+        kwargs["log_target"] = True
+    if isinstance(call.reduction, str) and call.reduction in _SCIPY_REDUCE:
+        return kwargs, _SCIPY_REDUCE[call.reduction]
+    return {**kwargs, "reduction": call.reduction}, None
+
+
 class JaxAdapter(Adapter):
     name = "jax"
     framework = "optax"
-    surfaces = ("eager", "jit")
+    surfaces = ("eager", "jit", *SCIPY_SURFACES)
     install_hint = "pip install jax jaxlib optax  (or kl-compat[jax])"
     batch_size = 16
     description = JAX
@@ -77,16 +122,21 @@ class JaxAdapter(Adapter):
         jax.config.update("jax_compilation_cache_dir", str(cache_root() / "jax"))
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
         import jax.numpy as jnp
+        import jax.scipy.special
         import optax
 
-        self.jax, self.jnp, self.optax = jax, jnp, optax
+        self.jax, self.jnp, self.optax, self.special = jax, jnp, optax, jax.scipy.special
         self._jitted: dict = {}
 
     def version(self):
         return self.optax.__version__
 
     def runtime(self):
-        return {"jax": self.jax.__version__}
+        import jaxlib
+
+        jax = self.jax
+        return {"jax": jax.__version__, "jaxlib": jaxlib.__version__, "xla_backend": jax.default_backend(),
+                "jax_enable_x64": bool(jax.config.jax_enable_x64)}
 
     def tensor(self, array, dtype, requires_grad):
         return self.jnp.asarray(np.array(array), dtype=getattr(self.jnp, dtype))
@@ -94,6 +144,8 @@ class JaxAdapter(Adapter):
     def _functions(self, surface, call):
         """(the loss, its vector-Jacobian product with ones) for a call: as written on the eager surface;
         under jax.jit, both compiled, once per mapped call (and by JAX once per shape and dtype)."""
+        if surface in SCIPY_SURFACES:
+            return self._scipy_functions(surface, call)
         name, kwargs, mean = optax_call(call)
         fn = getattr(self.optax.losses, name)
 
@@ -111,6 +163,23 @@ class JaxAdapter(Adapter):
         if key not in self._jitted:
             self._jitted[key] = (self.jax.jit(loss), self.jax.jit(pullback))
         return self._jitted[key]
+
+    def _scipy_functions(self, surface, call):
+        """A jax.scipy.special surface's loss (target as p, exp(input) as q; scipy_call's mapping), eager."""
+        fn = getattr(self.special, SCIPY_SURFACES[surface])
+        kwargs, reduce = scipy_call(call)
+
+        def loss(x, y):
+            out = fn(y, self.jnp.exp(x), **kwargs)
+            if reduce == "batchmean":
+                return out.sum(axis=-1).mean()
+            return getattr(out, reduce)() if reduce else out
+
+        def pullback(x, y):
+            out, vjp = self.jax.vjp(loss, x, y)
+            return vjp(self.jnp.ones_like(out))
+
+        return loss, pullback
 
     def kl_div(self, surface, input, target, call):
         loss, pullback = self._functions(surface, call)

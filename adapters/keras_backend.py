@@ -30,7 +30,21 @@ import numpy as np
 from kl_compat.porting.semantics import KERAS as KERAS_SEMANTICS
 
 from .base import Adapter, gradient_error, keyword_refusals, second_error
-from .framework import Framework, Template
+from .framework import Api, Framework, Template
+
+def _scan_apis() -> list[Api]:
+    """Every import path of the class and the function (keras/losses/__init__.py, keras/metrics/__init__.py and
+    tf.keras's, keras/_tf_keras/keras/losses/__init__.py and metrics/__init__.py, which add the aliases KLD, kld and
+    kullback_leibler_divergence). The function returns per-sample values: a bare call is 'none'."""
+    tf_keras = ("tensorflow.keras.losses", "tensorflow.keras.metrics")
+    classes = ("keras.losses.KLDivergence", "tensorflow.keras.losses.KLDivergence", "keras.src.losses.KLDivergence",
+               "keras.src.losses.losses.KLDivergence")
+    functions = ("keras.losses.kl_divergence", "keras.metrics.kl_divergence", "keras.src.losses.kl_divergence",
+                 "keras.src.losses.losses.kl_divergence",
+                 *(f"{m}.{n}" for m in tf_keras for n in ("KLD", "kld", "kullback_leibler_divergence")))
+    return [*(Api(name, "module", ("reduction", "name", "dtype"), "class") for name in classes),
+            *(Api(name, "functional", ("y_true", "y_pred"), "function", (("reduction", "none"),)) for name in functions)]
+
 
 KERAS = Framework(
     key="keras", title="Keras (TensorFlow)", language="python",
@@ -45,6 +59,7 @@ KERAS = Framework(
     reproducer=Template("kl_compat.adapters", "templates/repro_keras.py.j2"),
     semantics=KERAS_SEMANTICS,
     porting_ops="kl_compat.porting.tf_ops:TFOps",  # TensorFlow tensors, which Keras runs on
+    scan_apis=tuple(_scan_apis()),
 )
 
 _LEGACY = ("size_average", "reduce")

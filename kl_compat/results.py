@@ -19,8 +19,8 @@ and no reader looks into the JSON itself. In short, by "type":
            merge adds merged_from, and incomplete [why, ...].
   adapter  one per adapter, before its records. adapter, name, available, framework, version, python,
            numpy, executable, environment (a named environment, or null), reason and hint when
-           unavailable; what the adapter's runtime() reports among RUNTIME_FIELDS (r, libtorch) when
-           it reports it. Shown to people as version_label() formats it.
+           unavailable; what the adapter's runtime() reports among RUNTIME_FIELDS (r, libtorch, jax,
+           jaxlib, xla_backend, jax_enable_x64, tensorflow, keras_backend) when it reports it. Shown to people as version_label() formats it.
   record   one per case x adapter x surface. case, group, adapter, surface, version, status
            (kl_compat.record.STATUSES), differences [{kind, form, where, expected, observed, by, note,
            call, follows, known, message}] (known: the explaining entry's id; message: rendered from
@@ -58,8 +58,10 @@ class OutputLocked(ResultsError):
 
 
 # Fields of an adapter's runtime() that the adapter line carries when the runtime reports them: R's
-# version, and the version of the libtorch a framework runs on where it is not its own (R torch).
-RUNTIME_FIELDS = ("r", "libtorch")
+# version, and the version of the libtorch a framework runs on where it is not its own (R torch); the JAX
+# and jaxlib versions, XLA's backend and whether float64 is on (jax_enable_x64: without it JAX computes
+# float64 cases in float32); the TensorFlow version and the backend Keras runs on.
+RUNTIME_FIELDS = ("r", "libtorch", "jax", "jaxlib", "xla_backend", "jax_enable_x64", "tensorflow", "keras_backend")
 
 
 def version_label(name, version, runtime: dict | None = None) -> str:

@@ -80,6 +80,7 @@ class CallSite:
     api: str  # as written, e.g. "F.kl_div"
     arguments: dict  # reduction, log_target, size_average, reduce: a literal value, or ANY
     semantics: str | None = None  # for kl_compat's porting layer: the semantics asked for
+    measured: str | None = None  # the adapter surface measured for the called API (its Api's), where known
 
     def pattern(self) -> str:
         """The call as written, e.g. "F.kl_div(reduction='batchmean', size_average=False)"."""
@@ -171,8 +172,9 @@ class _PythonCalls(ast.NodeVisitor):
                                        {k: ANY for k in _ARGUMENTS}, semantics))
         elif name in self.known:
             framework, api = self.known[name]
+            arguments = {**_python_arguments(node, framework, api.params), **dict(api.fixed)}
             self.sites.append(CallSite(self.path, node.lineno, framework.key, api.kind, ast.unparse(node.func),
-                                       _python_arguments(node, framework, api.params)))
+                                       arguments, measured=api.surface))
         self.generic_visit(node)
 
 
@@ -287,8 +289,8 @@ def r_calls(path: Path, known: dict[str, tuple[Framework, Api]] | None = None) -
                 arg_name = order[position] if position < len(order) else f"..{position}"
                 position += 1
             given[arg_name] = value
-        arguments = {k: given.get(_spelled(framework, k), _DEFAULTS[k]) for k in _ARGUMENTS}
-        sites.append(CallSite(str(path), lineno, framework.key, api.kind, name, arguments))
+        arguments = {k: given.get(_spelled(framework, k), _DEFAULTS[k]) for k in _ARGUMENTS} | dict(api.fixed)
+        sites.append(CallSite(str(path), lineno, framework.key, api.kind, name, arguments, measured=api.surface))
     return sites
 
 
@@ -393,7 +395,7 @@ def scan(sites, m: dict, src: str, dst: str) -> list[SiteReport]:
                 f"{dst} tensors as on any other (held to it case by case), so the port changes nothing here"]))
             continue
         patterns = case_patterns(site)
-        a_surface, b_surface = (described[name].surface_for(site.surface) for name in (src, dst))
+        a_surface, b_surface = (_measured_surface(site, described[name]) for name in (src, dst))
         a_cases = records.get((cols[src]["id"], a_surface), {})
         b_cases = records.get((cols[dst]["id"], b_surface), {})
         converted = _converted(site, described[dst])
@@ -426,6 +428,15 @@ def scan(sites, m: dict, src: str, dst: str) -> list[SiteReport]:
         diffs = sorted(causes.values(), key=lambda d: (not d.silent, -len(d.cases), d.reason))
         out.append(SiteReport(site, len(matched), diffs, _notes(site, known[site.framework], described[dst], matched)))
     return out
+
+
+def _measured_surface(site: CallSite, framework: Framework) -> str | None:
+    """The adapter surface whose records stand for the call on `framework`: on the call's own framework, its
+    API's; elsewhere that framework's first API of the call's kind, else of its function (a framework with no
+    loss class, such as optax, ports a class's call to its function, as a converter writes it)."""
+    if site.framework == framework.key and site.measured:
+        return site.measured
+    return framework.surface_for(site.surface) or framework.surface_for("functional")
 
 
 def _cause(f: dict | None, dst: str, example: dict) -> Difference:

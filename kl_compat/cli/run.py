@@ -105,6 +105,7 @@ def _print_summary(summary, strict: bool) -> None:
 
 def cmd_doctor(args) -> int:
     from .. import doctor, run
+    from ..results import RUNTIME_FIELDS
 
     if args.adapters is not None:
         run.check_adapters(args.adapters)
@@ -113,11 +114,14 @@ def cmd_doctor(args) -> int:
     rows = doctor.check(args.adapters)
     if args.format == "json":
         # schema kl-compat-doctor/1: {"schema", "adapters": [{adapter, available, label, framework, title, version,
-        # python, r, libtorch (where the runtime reports them), reason, hint}]} (README, "Machine-readable output")
+        # python, the runtime's RUNTIME_FIELDS (where it reports them), reason, hint}]} (README, "Machine-readable output")
         print(json.dumps({"schema": DOCTOR_SCHEMA, "adapters": rows}, indent=1, sort_keys=True))
     for row in rows if args.format == "text" else ():
         state = f"available, {row['label']}" if row["available"] else f"unavailable: {row['reason']}"
         print(f"{row['adapter']:>10}  {state}")
+        facts = [f"{k} {row[k]}" for k in RUNTIME_FIELDS if k in row and k != "libtorch"]  # (libtorch: in the label)
+        if row["available"] and facts:
+            print(f"{'':>10}  {', '.join(facts)}")
         if not row["available"] and row.get("hint"):
             print(f"{'':>10}  fix: {row['hint']}")
     missing = [row["adapter"] for row in rows if not row["available"]]
