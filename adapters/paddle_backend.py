@@ -3,12 +3,21 @@
 Differences from torch handled here: the target is called `label`. Arguments Paddle may lack
 (size_average/reduce; `log_target` before Paddle 3.0) are passed whenever a case sets them, and Paddle's
 own refusal is what makes the observation `unsupported` (ArgumentRefused), never its signature.
+
+Besides the dynamic-mode `functional` and `module`, two execution modes are surfaces: `static`, F.kl_div
+in a static-graph Program (paddle.static.data inputs of the case's exact shapes and dtypes, gradients by
+paddle.static.gradients, run by an Executor on the CPU; the version's default static IR: PIR in Paddle 3,
+the ProgramDesc of 2.x), and `to_static`, a function calling F.kl_div converted by paddle.jit.to_static
+(gradients by loss.backward()). Static mode is process-wide state: it is on only while a Program is built
+and run, and dynamic mode is restored whatever happens.
 """
 
 from __future__ import annotations
 
 import re
+import warnings
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -49,7 +58,7 @@ PADDLE = Framework(
 class PaddleAdapter(Adapter):
     name = "paddle"
     framework = "paddlepaddle"
-    surfaces = ("functional", "module")
+    surfaces = ("functional", "module", "static", "to_static")
     install_hint = "pip install paddlepaddle  (or kl-compat[paddle])"
     batch_size = 16  # answers written 16 cases at a time: fewer wake-ups of the runner (see worker.py)
     description = PADDLE
@@ -59,6 +68,8 @@ class PaddleAdapter(Adapter):
 
         paddle.set_device("cpu")
         self.paddle = paddle
+        self._programs: dict = {}  # static: (call, dtypes, shapes) -> (Program, fetch list, Executor)
+        self._converted: dict = {}  # to_static: call -> the converted function
 
     def version(self):
         return self.paddle.__version__
@@ -80,7 +91,87 @@ class PaddleAdapter(Adapter):
         with keyword_refusals(), _legacy_refusal():
             if surface == "functional":
                 return self.paddle.nn.functional.kl_div(input, label=target, **kwargs)
+            if surface == "static":
+                return self._run_static(input, target, kwargs)
+            if surface == "to_static":
+                return self._call_converted(kwargs, input, target)
             return self.paddle.nn.KLDivLoss(**kwargs)(input, target)
+
+    def _to_static(self, kwargs):
+        """F.kl_div with the call's arguments in a function converted by paddle.jit.to_static, once per
+        call (Paddle itself keeps a program per input shape and dtype)."""
+        key = repr(sorted(kwargs.items()))
+        if key not in self._converted:
+            kl_div = self.paddle.nn.functional.kl_div
+
+            def loss(input, label):
+                return kl_div(input, label=label, **kwargs)
+
+            self._converted[key] = self.paddle.jit.to_static(loss)
+        return self._converted[key]
+
+    def _call_converted(self, kwargs, input, target):
+        try:
+            return self._to_static(kwargs)(input, target)
+        except TypeError:
+            raise
+        except Exception as e:  # Paddle 2.6's SOT wraps Python's own refusal of a keyword in its InnerError
+            refused = _SOT_REFUSAL.search(str(e))
+            if refused:
+                raise ArgumentRefused(refused.group(1), e) from e
+            raise
+
+    def _run_static(self, input, target, kwargs) -> Fetched:
+        """Run the call's Program (built on first use for these dtypes, shapes and gradients) on the
+        operands' values: the loss and both gradients, as fetched."""
+        operands = [t.astype("float32").numpy() if _name(t.dtype) == "bfloat16" else t.numpy() for t in (input, target)]
+        dtypes = [_name(t.dtype) for t in (input, target)]
+        wanted = [not t.stop_gradient for t in (input, target)]
+        key = (repr(sorted(kwargs.items())), *dtypes, *(a.shape for a in operands), *wanted)
+        paddle = self.paddle
+        paddle.enable_static()
+        try:
+            if key not in self._programs:
+                self._programs[key] = self._build_static(kwargs, dtypes, [a.shape for a in operands], wanted)
+            program, fetch, exe, built_warnings = self._programs[key]
+            for w in built_warnings:  # kl_div's own, given once as the Program was built: every call's
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            values = exe.run(program, feed={"input": operands[0], "label": operands[1]},
+                             fetch_list=[f for f in fetch if f is not None])
+        finally:
+            paddle.disable_static()
+        fetched = iter(values)
+        out = next(fetched)  # (the loss is always fetched; a gradient where the Program has one)
+        grads = [None if f is None else next(fetched) for f in fetch[1:]]
+        return Fetched(out, _name(fetch[0].dtype), grads, not fetch[0].stop_gradient)
+
+    def _build_static(self, kwargs, dtypes, shapes, wanted):
+        """(the Program, [loss, d input, d label] with None where Paddle gives no gradient, an Executor,
+        the warnings F.kl_div gave while it was built)."""
+        static = self.paddle.static
+        program = static.Program()
+        with static.program_guard(program, static.Program()):
+            x, y = (static.data(name, list(shape), dtype)
+                    for name, shape, dtype in zip(("input", "label"), shapes, dtypes))
+            for v, want in zip((x, y), wanted):
+                v.stop_gradient = not want
+            with warnings.catch_warnings(record=True) as built:
+                warnings.simplefilter("always")
+                out = self.paddle.nn.functional.kl_div(x, label=y, **kwargs)
+            wrt = [v for v in (x, y) if not v.stop_gradient]
+            # Not kl_div's: building any backward under PIR warns that full_like read a Value's `place`.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                grads = static.gradients([out], wrt) if wrt and not out.stop_gradient else []
+            by_operand = {id(v): g for v, g in zip(wrt, grads)}
+        return (program, [out, by_operand.get(id(x)), by_operand.get(id(y))],
+                static.Executor(self.paddle.CPUPlace()), built)
+
+    def gradients(self, loss, x, y):
+        if not isinstance(loss, Fetched):
+            return super().gradients(loss, x, y)
+        return self.gradient_records(*(None if g is None else Fetched(g, _name(t.dtype), [], False)
+                                       for g, t in zip(loss.grads, (x, y))))
 
     def backward(self, loss):
         if not loss.stop_gradient:
@@ -90,9 +181,11 @@ class PaddleAdapter(Adapter):
         return None if tensor.stop_gradient else tensor.grad
 
     def differentiable(self, loss):
-        return not loss.stop_gradient
+        return loss.differentiable if isinstance(loss, Fetched) else not loss.stop_gradient
 
     def second_order(self, loss, x, y):
+        if isinstance(loss, Fetched):
+            return None  # (a static Program takes first derivatives only here)
         # paddle.grad with create_graph=True, then each first gradient's sum differentiated; retain_graph
         # keeps the forward's graph for `gradients`' backward after.
         grad = self.paddle.grad
@@ -105,6 +198,8 @@ class PaddleAdapter(Adapter):
         return self.second_records(*seconds)
 
     def to_numpy(self, t):
+        if isinstance(t, Fetched):
+            return t.value, t.dtype, t.value.shape
         t = t.detach()
         dtype = str(t.dtype).removeprefix("paddle.")
         if dtype == "bfloat16":  # Paddle's own .numpy() gives bfloat16 as raw uint16 bits
@@ -126,3 +221,24 @@ def _legacy_refusal():
         if _LEGACY_REFUSED.search(str(e)):
             raise ArgumentRefused("size_average/reduce", e) from e
         raise
+
+
+_SOT_REFUSAL = re.compile(r"TypeError: \w+\(\) got an unexpected keyword argument '(\w+)'")
+
+
+@dataclass
+class Fetched:
+    """What an Executor fetched for the static surface: the loss's values (bfloat16 as float32), its
+    dtype's name, and the operands' gradients (None where the Program has none)."""
+
+    value: np.ndarray
+    dtype: str
+    grads: list
+    differentiable: bool
+
+
+def _name(dtype) -> str:
+    """'float32' for paddle.float32 and for the old IR's VarType.FP32 alike."""
+    name = str(dtype).removeprefix("paddle.").removeprefix("VarType.").lower()
+    return {"fp32": "float32", "fp64": "float64", "fp16": "float16", "bf16": "bfloat16"}.get(name, name)
+

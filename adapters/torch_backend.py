@@ -1,10 +1,21 @@
-"""PyTorch: torch.nn.functional.kl_div and torch.nn.KLDivLoss."""
+"""PyTorch: torch.nn.functional.kl_div and torch.nn.KLDivLoss, eager and under torch.compile.
+
+The `compile` surface is F.kl_div inside a function compiled by torch.compile (TorchDynamo, AOTAutograd,
+Inductor on the CPU), with gradients through the compiled backward. One compiled function per call
+(reduction, log_target, legacy arguments), with dynamic shapes, so shapes share a graph where Dynamo
+allows; each dtype (and each rank) compiles its own. Inductor's compiled code is kept in kl_compat's
+cache (TORCHINDUCTOR_CACHE_DIR), so a second run loads it instead of compiling. The surface is observed
+when KL_COMPAT_TORCH_COMPILE=1 is set (the cold compilation of the whole matrix takes long).
+"""
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 
 from kl_compat.porting.semantics import TORCH_MEAN_WARNING, Semantics
+from kl_compat.spec import Call
 
 from .base import Adapter, second_error
 from .framework import Api, Framework, Template
@@ -39,18 +50,51 @@ PYTORCH = Framework(
 )
 
 
+COMPILE_SWITCH = "KL_COMPAT_TORCH_COMPILE"  # "1": the torch adapter observes the `compile` surface too
+
+
 class TorchAdapter(Adapter):
     name = "torch"
     framework = "torch"
-    surfaces = ("functional", "module")
+    # `compile` only where asked for: compiling the matrix's few hundred graphs cold takes many minutes
+    # (benchmarks/README.md), too long for every run; warm runs load them from the cache.
+    surfaces = ("functional", "module", *(("compile",) if os.environ.get(COMPILE_SWITCH) == "1" else ()))
     install_hint = "pip install torch==2.13.0  (or kl-compat[torch])"
     batch_size = 16  # answers written 16 cases at a time: fewer wake-ups of the runner (see worker.py)
     description = PYTORCH
 
     def load(self):
+        from kl_compat.cache import cache_root
+
+        # Read when Inductor is imported: compiled code outlives the worker, so a second run is warm.
+        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_root() / "torchinductor"))
         import torch  # noqa: F401  (paid once per worker)
 
         self.torch = torch
+        self._compiled: dict = {}
+
+    def _compile(self):
+        """Dynamo's limits on recompiling one function, raised: every compiled call shares F.kl_div's code
+        object, and each call, dtype and rank is a graph of its own; past the limits Dynamo would fall
+        back to eager silently (with a warning), and the surface would no longer be compiled."""
+        dynamo = self.torch._dynamo.config
+        dynamo.recompile_limit = dynamo.accumulated_recompile_limit = 100_000
+        return self.torch.compile
+
+    def warm_up(self):
+        """The eager surfaces' warm-up, and one compiled call: the first compilation imports and starts
+        Dynamo and Inductor once per worker; every other graph is the cost of the cases that need it."""
+        every = self.surfaces
+        self.surfaces = tuple(s for s in every if s != "compile")
+        try:
+            super().warm_up()
+        finally:
+            self.surfaces = every
+        if "compile" not in every:
+            return
+        x = np.full((2, 3), -1.0, dtype=np.float32)
+        self.observe_batch([("warm-up", "compile", x, np.full((2, 3), 0.5, dtype=np.float32),
+                             Call("batchmean", False), "float32", "float32")])
 
     def version(self):
         return self.torch.__version__
@@ -67,7 +111,22 @@ class TorchAdapter(Adapter):
         if surface == "functional":
             return self.torch.nn.functional.kl_div(input, target, reduction=call.reduction,
                                                    log_target=call.log_target, **legacy)
+        if surface == "compile":
+            return self._compiled_kl_div(call, legacy)(input, target)
         return self.torch.nn.KLDivLoss(reduction=call.reduction, log_target=call.log_target, **legacy)(input, target)
+
+    def _compiled_kl_div(self, call, legacy):
+        """F.kl_div with the call's arguments, compiled once per call (Dynamo recompiles per dtype/rank)."""
+        key = (repr(call.reduction), call.log_target, repr(sorted(legacy.items())))
+        if key not in self._compiled:
+            kl_div, kwargs = self.torch.nn.functional.kl_div, dict(reduction=call.reduction,
+                                                                   log_target=call.log_target, **legacy)
+
+            def loss(input, target):
+                return kl_div(input, target, **kwargs)
+
+            self._compiled[key] = self._compile()(loss, backend="inductor", dynamic=True)
+        return self._compiled[key]
 
     def backward(self, loss):
         if loss.requires_grad:

@@ -287,10 +287,12 @@ def problems(entries, records, *, names: dict[str, str] | None = None, ran: dict
                 ran.setdefault(names.get(r.adapter, r.adapter), set()).add(r.version or versions.get(r.adapter))
     matched: dict[str, int] = {}
     shown: set[str] = set()
+    surfaces: set[tuple[str, str]] = set()  # (adapter, surface) that ran
     for r in records:
         if not r.ran:
             continue
         name, version = names.get(r.adapter, r.adapter), r.version or versions.get(r.adapter)
+        surfaces.add((name, r.surface))
         for e in _concerning(tuple(entries), name, r.surface, version):
             if e.matches_case(r.case) and (r.measured or "unsupported-argument" in e.kinds):
                 matched[e.id] = matched.get(e.id, 0) + 1
@@ -302,6 +304,12 @@ def problems(entries, records, *, names: dict[str, str] | None = None, ran: dict
     for e in entries:
         if not any(fnmatch.fnmatchcase(n, e.adapter) and any(version_matches(v, e.versions) for v in vs)
                    for n, vs in ran.items()):
+            continue
+        # An entry about surfaces none of which ran where its adapter's records did (e.g. torch's opt-in
+        # `compile`) is neither stale nor fixed.
+        globs = (e.surface,) if isinstance(e.surface, str) else e.surface
+        own = [s for n, s in surfaces if fnmatch.fnmatchcase(n, e.adapter)]
+        if own and not any(fnmatch.fnmatchcase(s, g) for s in own for g in globs):
             continue
         if not matched.get(e.id):
             out.append(Problem("stale", e))
