@@ -16,7 +16,7 @@ from ..text import attribute, cell, code, fence, shell_quote, text  # noqa: F401
 
 MAX_CASES = 10  # case ids listed per finding; the HTML and JSON reports list them all
 FENCE = {"python": "python", "r": "r"}
-VALUE_KINDS = ("value", "nan-inf", "shape", "dtype", "error-vs-value", "unsupported-argument")
+VALUE_KINDS = ("value", "nan-inf", "shape", "dtype", "error-vs-value", "error-type", "unsupported-argument")
 PR_COMMENT_LIMIT = 65000  # characters GitHub takes in a comment (65536), with room to spare
 
 
