@@ -55,16 +55,18 @@ S9  Gradients (of the reduced output; for 'none', of sum(L), i.e. backpropagatin
       log_target=True:   dl/dx = -exp(y)     dl/dy = exp(y) * (y - x + 1)
     times the reduction's scale: 1 ('none', 'sum'), 1/L.size ('mean'), 1/N ('batchmean').
     Each derivative is defined wherever it exists as the derivative of l in that operand at the point,
-    also where the loss itself is not finite; a comparison must not hold a framework to the others.
-    L is linear in x, so dl/dx does not depend on x: it exists for every x that is a number (+-inf
-    included: the slope of a line is the same at every point of it, and the chain rule only needs
-    that factor), and for every y where the loss is a real function of x: 0 <= y < +inf (y = 0 gives
-    -0: S2's term is the constant 0; y < 0 has no real logarithm; y = +inf gives no finite slope), or
-    with log_target every y below +inf (y = -inf gives -exp(-inf) = 0). dl/dy exists where log is
-    differentiable and the result is a number: 0 < y < +inf and x finite (y = 0 is the edge of log's
+    also where the loss itself is infinite because the input is: L is linear in x, so dl/dx = -y (or
+    -exp(y)) does not depend on x and is the slope at x = +-inf as at every other x (the chain rule only
+    needs that factor; a mask from log_softmax is such an input), for every y where the loss is a real
+    function of x: 0 <= y < +inf, or with log_target y < +inf (y = -inf gives -exp(-inf) = 0); not for
+    y < 0 (no real logarithm), y = +inf (no finite slope) or a nan operand. dl/dy exists where log is
+    differentiable and the result is finite: 0 < y < +inf and x finite (y = 0 is the edge of log's
     domain, where the one-sided derivative diverges; an infinite x makes it infinite), or with
-    log_target y and x both finite. A derivative that exists but exceeds the dtype rounds to +-inf,
-    as S1's values do. Undefined entries are nan in the arrays and False in the `*_defined` masks.
+    log_target y and x both finite. Where finite operands give a loss that is not finite (it overflows
+    float64, e.g. a huge target's y log y), the spec holds no framework to either derivative: their
+    terms overflow as well, and no evaluation of them is more right than another.
+    Undefined entries are nan in the arrays and False in the `*_defined` masks; a comparison must not
+    hold a framework to them.
     Under broadcasting each gradient is summed over the dimensions its operand was broadcast along.
     Only an operand that requires grad (`Call.requires_grad`) gets a gradient; with neither, the
     output is not differentiable at all: calling the loss is no error, and there is no gradient.
@@ -295,21 +297,22 @@ def gradients(x, y, log_target: bool, divisor: int, convention: Convention = SPE
     """S9: (grad_input, grad_target, input_defined, target_defined), elementwise, before unbroadcasting."""
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
-    number = ~np.isnan(x)
+    # Where the loss is finite, or infinite only because the input is (S9: dl/dx does not depend on x).
+    finite = np.isfinite(pointwise(x, y, log_target, convention)) | np.isinf(x)
     with np.errstate(all="ignore"):
         if log_target:
             gx = -np.exp(y)
             gy = np.exp(y) * (y - x + 1.0)
-            gx_defined = number & (y < np.inf)  # (nan compares False)
-            gy_defined = np.isfinite(y) & np.isfinite(x)
+            gx_defined = finite & ~np.isnan(x) & (y < np.inf)  # (nan compares False)
+            gy_defined = finite & np.isfinite(y) & np.isfinite(x)
         else:
             gx = -y
             gy = np.log(y) + 1.0 - x
-            gx_defined = number & (y >= 0) & (y < np.inf)
-            gy_defined = (y > 0) & (y < np.inf) & np.isfinite(x)
+            gx_defined = finite & ~np.isnan(x) & (y >= 0) & (y < np.inf)
+            gy_defined = finite & (y > 0) & (y < np.inf) & np.isfinite(x)
             if convention.nonpositive_target == "zero":  # l = 0 for y <= 0: a constant, slope 0
                 gx = np.where(y <= 0, 0.0, gx)
-                gx_defined = gx_defined | (number & (y <= 0))
+                gx_defined = gx_defined | (finite & ~np.isnan(x) & (y <= 0))
         gx = np.where(gx_defined, gx / np.float64(divisor), np.nan)
         gy = np.where(gy_defined, gy / np.float64(divisor), np.nan)
     return gx, gy, gx_defined, gy_defined
