@@ -166,3 +166,18 @@ def test_the_report_shows_each_framework_s_exception_per_kind_of_error(golden_ca
     m = {"errors": list(rows.values()), "columns": [dict(c, label=c["id"]) for c in columns]}
     text = "\n".join(markdown_errors(m))
     assert "RuntimeError ×2 (not caught)" in text and "ValueError ×1" in text
+
+
+def test_the_html_errors_table_marks_the_cells_a_handler_does_not_catch():
+    from kl_compat.report.html import _errors_view
+
+    row = {"rule": "S6", "expected": "ValueError", "what": "input and target shapes that differ", "cases": 40,
+           "columns": {"torch": [{"outcome": "RuntimeError", "caught": False, "count": 16}],
+                       "jax": [{"outcome": "ValueError", "caught": True, "count": 16}]}}
+    view = _errors_view({"errors": [row], "columns": [{"id": "torch", "available": True},
+                                                       {"id": "jax", "available": True},
+                                                       {"id": "paddle", "available": False}]})
+    assert view["errors_cols"] == ["torch", "jax"]
+    assert [(c["text"], c["caught"]) for c in view["errors_rows"][0]["cells"]] == [
+        ("RuntimeError ×16 (not caught)", False), ("ValueError ×16", True)]
+    assert _errors_view({"columns": []}) == {"errors_cols": [], "errors_rows": []}  # a report.json without it
