@@ -237,7 +237,10 @@ def _reduce(ops, loss, reduction, then_batch, in_shape, out_dtype, emulate: bool
     if reduction == "none":
         result = loss
     else:
-        result = ops.sum(loss)
+        # 'mean' of a float16/bfloat16 loss accumulates in float32 and rounds once, as torch's and XLA's
+        # mean do (a float16 sum can overflow where the mean does not)
+        wide = reduction == "mean" and ops.dtype_name(loss) in _LOW
+        result = ops.sum(ops.cast(loss, "float32") if wide else loss)
         if reduction == "mean":
             result = result / ops.numel(loss)
         elif emulate:

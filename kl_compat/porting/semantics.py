@@ -65,6 +65,9 @@ class Semantics:
     reductions: str = "kl_div"
     # Keras: target and prediction probabilities clipped to this range before the formula (None: no clip)
     clip: tuple[float, float] | None = None
+    # Where `broadcast` holds and the shapes do not broadcast: the built-in exception class the framework's
+    # arithmetic raises (torch: RuntimeError; jax.numpy: ValueError), whatever the tensors' framework raises
+    broadcast_error: str = "RuntimeError"
     # The built-in exception class the framework raises where a call breaks a rule, where it is not the
     # spec's (S7 an integer operand: TypeError; S8 a non-string reduction: TypeError): keys "S7-input",
     # "S7-target", "S8-type".
@@ -86,7 +89,7 @@ SPEC = Semantics("spec", nonpositive_target="nan", zero_times_inf="zero", broadc
 OPTAX = Semantics("jax", nonpositive_target="nan", zero_times_inf="ieee", broadcast=True, legacy="unsupported",
                   unknown_reduction="unsupported", legacy_warning=None, formula="difference",
                   target_terms_in_target_dtype=True, round_like_native=True, zero_target_gradient="nan",
-                  reductions="optax")
+                  reductions="optax", broadcast_error="ValueError")
 # keras.losses.KLDivergence(reduction=...)(target, exp(input)) on TensorFlow, as the keras adapter measures
 # it: both operands converted to the loss's dtype (float32; exp(input) first formed in the input's dtype),
 # clipped to [1e-7, 1] (keras.backend.epsilon()), y * log(y / p) summed over the last axis, reduced as
@@ -95,7 +98,7 @@ OPTAX = Semantics("jax", nonpositive_target="nan", zero_times_inf="ieee", broadc
 # above `reductions` are what the clip makes of the edge values (zero and negative targets count as 1e-7).
 KERAS = Semantics("keras", nonpositive_target="zero", zero_times_inf="zero", broadcast=True, legacy="unsupported",
                   unknown_reduction="raise", legacy_warning=None, log_target=False, compute_dtype="float32",
-                  reductions="keras", clip=(1e-7, 1.0))
+                  reductions="keras", clip=(1e-7, 1.0), broadcast_error="ValueError")
 ALIASES = {"optax": "jax"}  # other names of a semantics
 
 
