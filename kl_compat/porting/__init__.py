@@ -15,11 +15,10 @@ kl_compat.porting.torch_module.KLDivLoss and kl_compat.porting.paddle_module.KLD
 
 from __future__ import annotations
 
-import builtins
-
 from . import core, keras_semantics
 from .backends import ops_for
 from .semantics import Semantics, get
+from .shapes import check_broadcast
 
 __all__ = ["kl_div", "Semantics", "UnsupportedArgument"]
 UnsupportedArgument = core.UnsupportedArgument
@@ -33,19 +32,9 @@ def kl_div(input, target, reduction="mean", log_target: bool = False, semantics:
     sem = get(semantics)
     if sem.name == ops.framework:
         return ops.native(input, target, reduction, log_target, size_average, reduce)
-    if sem.broadcast:
-        _check_broadcast(sem, ops.shape(input), ops.shape(target))
-    if sem.reductions == "keras":
+    if sem.reductions == "keras":  # (its arguments are checked before the shapes)
         return keras_semantics.kl_div(ops, sem, input, target, reduction, log_target, size_average, reduce)
+    if sem.broadcast:
+        check_broadcast(sem, ops.shape(input), ops.shape(target))
     return core.kl_div(ops, sem, input, target, reduction, log_target, size_average, reduce)
 
-
-def _check_broadcast(sem: Semantics, a: tuple, b: tuple) -> None:
-    """Shapes that do not broadcast raise what the semantics' framework raises (sem.broadcast_error), not
-    whatever the tensors' framework's arithmetic would raise."""
-    if a == b:
-        return
-    for m, n in zip(reversed(a), reversed(b)):
-        if m != n and 1 not in (m, n):
-            raise getattr(builtins, sem.broadcast_error)(
-                f"{sem.name} semantics: input shape {a} and target shape {b} do not broadcast")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from .core import UnsupportedArgument
 from .semantics import Semantics
+from .shapes import check_broadcast
 
 # The reductions Keras' standardize_reduction accepts that the matrix's call can name, and what they mean
 # here: PyTorch's 'batchmean' is passed as Keras' 'sum_over_batch_size' (the keras adapter's mapping).
@@ -36,6 +37,7 @@ def kl_div(ops, sem: Semantics, input, target, reduction, log_target, size_avera
                          f"{', '.join(repr(r) for r in _REDUCTIONS)}")
     if not ops.dtype_name(input).startswith(("float", "bfloat")):
         raise TypeError(f"{sem.name} semantics: exp(input) is not defined for input dtype {ops.dtype_name(input)}")
+    check_broadcast(sem, ops.shape(input), ops.shape(target))
     compute = sem.compute_dtype or "float32"
     p = ops.cast(ops.exp(input), compute)
     y = ops.cast(target, compute)
