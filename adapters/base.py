@@ -318,10 +318,6 @@ def observe_one(verbs: Verbs, caught: list, obs: Observation, input, target, cal
     return obs
 
 
-def _first_lines(message: str, limit: int = 600) -> str:
-    """Framework errors can run to pages (C++ stacks); keep the head, where the reason is."""
-    message = message.strip()
-    return message if len(message) <= limit else message[:limit] + " ..."
 def error_record(e: BaseException) -> dict:
     """An exception as observed: its type, the head of its message, and its classes, most specific first
     (`except C:` catches it for any C of them; `object` left out), so that judging can ask what a
@@ -330,3 +326,7 @@ def error_record(e: BaseException) -> dict:
             "classes": [c.__name__ for c in type(e).__mro__[:-1]]}
 
 
+def _first_lines(message: str, limit: int = 600) -> str:
+    """Framework errors can run to pages (C++ stacks); keep the head, where the reason is."""
+    message = message.strip()
+    return message if len(message) <= limit else message[:limit] + " ..."
