@@ -74,9 +74,8 @@ def test_paddle_static_batchmean_divides_in_float32_under_pir(paddle_adapter):
 
 
 @pytest.fixture(scope="module")
-def torch_adapter(tmp_path_factory):
+def torch_adapter():
     pytest.importorskip("torch")
-    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(tmp_path_factory.mktemp("inductor")))
     from kl_compat.adapters.torch_backend import TorchAdapter
 
     a = TorchAdapter()
