@@ -75,7 +75,7 @@ class _ByRequest:
     and TensorFlow tensors carry no such flag, so the adapter remembers what each operand was made with."""
 
     def tensor(self, array, dtype, requires_grad):
-        t = super().tensor(array, dtype, requires_grad)  # type: ignore[misc]
+        t = super().tensor(array, dtype, requires_grad)
         self._requires = [*getattr(self, "_requires", [])[-1:], requires_grad]  # (input's, then target's)
         return t
 
@@ -84,13 +84,13 @@ class _ByRequest:
         return (wants[0], wants[1]) if len(wants) == 2 else (True, True)
 
     def gradients(self, loss, x, y):
-        gx, gy = super().gradients(loss, x, y)  # type: ignore[misc]
+        gx, gy = super().gradients(loss, x, y)
         want_x, want_y = self.requested()
         return (gx if want_x else Gradient(GRAD_NONE)), (gy if want_y else Gradient(GRAD_NONE))
 
 
 class _PortingJax(_ByRequest, _Porting, JaxAdapter):
-    surfaces = ("functional", "jit")  # type: ignore[assignment]  # (not the jax adapter's: kl_compat's calls)
+    surfaces = ("functional", "jit")  # (not the jax adapter's: kl_compat's calls)
     base_name = "jax"
 
     def kl_div(self, surface, input, target, call):
