@@ -374,12 +374,15 @@ def held_counts(m: dict, adapter: str, source: str) -> tuple[int, int] | None:
         return None
     index = record_index(m)
     ref_surfaces = surfaces_of(index, ref["id"])
+    # Where the source has no surface of the porting adapter's kind (JAX's eager/jit, Keras' class and
+    # function against a function and a module), its primary surface, the first it declares, stands for it.
+    primary = next((s for s in ref.get("surfaces") or () if s in ref_surfaces), ref_surfaces[0] if ref_surfaces else "")
     cases: set[str] = set()
     differences = 0
     for (cid, surface), recs in index.items():
         if cid != port["id"]:
             continue
-        theirs = index.get((ref["id"], counterpart(surface, ref_surfaces) or ""), {})
+        theirs = index.get((ref["id"], counterpart(surface, ref_surfaces) or primary), {})
         for case, rec in recs.items():
             other = theirs.get(case)
             if other is None or other.get("status") in NOT_MEASURED or rec.get("status") in NOT_MEASURED:

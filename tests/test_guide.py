@@ -529,3 +529,20 @@ def test_the_porting_summary_says_how_the_porting_adapter_held_where_its_column_
     # a report of results files holding the porting column itself: summarised from its own columns
     both = dict(m, columns=m["columns"] + porting["columns"], records=m["records"] + porting["records"])
     assert porting_check.for_report(both, None, timeout=1.0) == m["porting"]
+
+
+def test_a_porting_adapter_is_held_to_the_primary_surface_of_a_source_without_its_kind():
+    from kl_compat import porting_check
+
+    cases = {"core/proper/2d/float32/sum/prob": {"status": "match"},
+             "edge/zero-target/2d/float32/sum/prob": {"status": "differs", "kinds": ["nan-inf"]}}
+    jax = dict(_column("jax", "jax", "0.4.30"), surfaces=["eager", "jit"])
+    m = {"columns": [jax], "records": [
+        {"column": "jax", "name": "jax", "version": "0.4.30", "surface": "eager", "cases": cases},
+        {"column": "jax", "name": "jax", "version": "0.4.30", "surface": "jit",
+         "cases": {c: {"status": "match"} for c in cases}}]}  # jit differs from eager: never compared
+    ported = {"columns": [_column("torch-as-jax", "torch-as-jax", "0.1.0")],
+              "records": [{"column": "torch-as-jax", "name": "torch-as-jax", "version": "0.1.0", "surface": s,
+                           "cases": cases} for s in ("functional", "module")]}
+    (held,) = porting_check.summarise(m, ported, {"torch-as-jax": "jax"})
+    assert (held.cases, held.differences) == (2, 0)
