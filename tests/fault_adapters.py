@@ -26,6 +26,8 @@ class SpecTensor:
     grad: "SpecTensor | None" = None
     result: spec.Result | None = None
     parents: tuple = ()
+    requires_grad: bool = False
+    call: spec.Call | None = None
 
 
 class SpecAdapter(Adapter):
@@ -42,7 +44,9 @@ class SpecAdapter(Adapter):
         return kl_compat.__version__
 
     def tensor(self, array, dtype, requires_grad):
-        return SpecTensor(np.asarray(array, np.float64) if dtype.startswith(("float", "bfloat")) else np.asarray(array), dtype)
+        floating = dtype.startswith(("float", "bfloat"))
+        return SpecTensor(np.asarray(array, np.float64) if floating else np.asarray(array), dtype,
+                          requires_grad=requires_grad and floating)
 
     def kl_div(self, surface, input, target, call):
         if call.uses_legacy():
@@ -50,7 +54,8 @@ class SpecAdapter(Adapter):
         elif call.reduction == "mean":
             warnings.warn("reduction='mean' is not the KL divergence; 'batchmean' is", UserWarning)
         r = spec.reference(input.values, target.values, call, input.dtype, target.dtype)
-        return SpecTensor(r.rounded().astype(np.float64), r.dtype, result=r, parents=(input, target))
+        return SpecTensor(r.rounded().astype(np.float64), r.dtype, result=r, parents=(input, target),
+                          requires_grad=input.requires_grad or target.requires_grad, call=call)
 
     def backward(self, loss):
         r = loss.result
@@ -61,7 +66,20 @@ class SpecAdapter(Adapter):
         y.grad = SpecTensor(round_to(r.grad_target, r.target_dtype).astype(np.float64), r.target_dtype)
 
     def grad(self, tensor):
-        return tensor.grad
+        return tensor.grad if tensor.requires_grad else None
+
+    def differentiable(self, loss):
+        return loss.requires_grad
+
+    def second_order(self, loss, x, y):
+        from dataclasses import replace
+
+        from kl_compat.golden import SECOND_KEYS, expectation
+
+        e = expectation(x.values, y.values, replace(loss.call, order=2), x.dtype, y.dtype)
+        grads = [SpecTensor(np.asarray(e.second[k], np.float64), x.dtype if k.endswith("_input") else y.dtype)
+                 for k in SECOND_KEYS]
+        return self.second_records(grads[:2], grads[2:])
 
     def to_numpy(self, t):
         return np.asarray(t.values), t.dtype, tuple(np.shape(t.values))
