@@ -485,8 +485,8 @@ def render(name: str, surface: str, case: GoldenCase, kinds, version=None, own=N
     only (results.version_label's form: "0.17.0 on libtorch 2.13.0").
 
     The template gets: `input`, `target` (Operand), `call` (the spec.Call), `args` (call_args), `lit` (a
-    value as a literal of the language), `surface`, `gradient` and `warnings` (whether the difference is
-    in the gradient, in the warnings: show them), `comments` (lines: the spec's expectation, what was seen),
+    value as a literal of the language), `surface`, `gradient`, `warnings` and `second` (whether the
+    difference is in the gradient, in the warnings, in the second derivatives: show them), `comments` (lines: the spec's expectation, what was seen),
     and the template's own values (Template.values, e.g. the porting adapters' `semantics`)."""
     if no_snippet_reason(name, case) is not None:
         return None
@@ -498,5 +498,5 @@ def render(name: str, surface: str, case: GoldenCase, kinds, version=None, own=N
         **dict(described.reproducer.values),
         input=operand(language, case.input, case.input_dtype), target=operand(language, case.target, case.target_dtype),
         call=case.call, args=call_args(language, case.call), lit=lambda v: literal(language, v), surface=surface,
-        gradient="gradient" in kinds, warnings="warning" in kinds,
+        gradient="gradient" in kinds, warnings="warning" in kinds, second="second-order" in kinds,
         comments=_comments(name, case, kinds, version, own))
