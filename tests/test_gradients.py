@@ -193,3 +193,12 @@ def test_the_r_bridge_carries_which_operands_require_grad():
     assert (only_input.grad_input.status, only_input.grad_target.status) == (GRAD_OK, GRAD_NONE)
     assert (neither.grad_input.status, neither.grad_target.status) == (GRAD_NONE, GRAD_NONE)
     assert only_input.second is None and only_input.differentiable is None
+
+
+def test_jax_double_backward_and_gradients_by_request(golden_by_id):
+    pytest.importorskip("optax")
+    case = golden_by_id["second-order/proper/2d/float64/sum/log"]
+    obs = _observe("jax", case)
+    assert obs.second is not None and compare.judge(case, obs).status == "match"
+    only = _observe("jax", golden_by_id["requires-grad/input/proper/2d/float64/batchmean/prob"])
+    assert only.grad_input.status == GRAD_OK and only.grad_target is None  # (JAX is asked for the input's only)
