@@ -35,7 +35,10 @@ The candidates come from the case's features:
                      neginf-input-zero-target   x == -inf where y has probability zero (same element)
                      nan-input-zero-target      x is nan where y has probability zero (same element)
                  - otherwise core/<v>, v = proper when every input is <= 0 and every target is a
-                   probability (prob: 0 <= y <= 1) or a log-probability (log: y <= 0), else uniform10
+                   probability (prob: 0 <= y <= 1) or a log-probability (log: y <= 0), else uniform10;
+                   also core/<v> when the case is not 2-D (and not empty): the other groups' cases are
+                   2-D, so what depends on the rank (a 0-d input, a reduction over the last axis) is
+                   matched on the core cases of the case's rank
                  - and also core/peaked when a target probability (prob) is subnormal in its dtype: the
                    matrix's "peaked" family exists for such tiny probabilities (near one-hot targets)
   shape          0d..4d by the number of dimensions; "2d" for edge candidates (the matrix's edge cases
@@ -49,7 +52,8 @@ difference of its kind anywhere in a case showing that edge.
 
 Determinism: `--seed` (default 0) seeds hypothesis (`hypothesis.seed`), so a run with the same seed,
 settings and database contents examines the same examples. Failing examples are saved in a hypothesis
-database under `--cache-dir` (default .kl-compat-cache/hypothesis, one subdirectory per adapter list) and
+database under `--cache-dir` (default `hypothesis` in kl_compat's cache, $KL_COMPAT_CACHE, else
+.kl-compat-cache in the working folder; one subdirectory per adapter list) and
 replayed first by the next run; `--no-cache` runs without one.
 """
 
@@ -69,10 +73,11 @@ import numpy as np
 
 from . import compare, golden, known, runner, spec
 from . import dtypes as _dt
+from .cache import cache_root
 from .golden import GoldenCase
 
 DEFAULT_ADAPTERS = ("torch", "paddle")
-DEFAULT_CACHE_DIR = Path(".kl-compat-cache/hypothesis")
+DEFAULT_CACHE_DIR = cache_root() / "hypothesis"  # $KL_COMPAT_CACHE/hypothesis, else under the working folder
 DEFAULT_MAX_EXAMPLES = 200
 
 FLOATS = ("float32", "float64", "float16", "bfloat16")  # shrinking prefers the first
@@ -220,8 +225,8 @@ def candidate_ids(case: GoldenCase) -> list[str]:
     if 0 in shape:
         ids.append(cid("empty", "proper", _empty_shape_label(shape)))
     ids.extend(cid("edge", family, "2d") for family in edge_families(x, y, call.log_target, case.target_dtype))
-    if not ids:
-        ids.append(cid("core", values, rank_label))
+    if not ids or (rank_label != "2d" and 0 not in shape):
+        ids.append(cid("core", values, rank_label))  # (the other groups' cases are 2-D: the rank is a feature too)
     if has_subnormal_probability(y, case.target_dtype, call.log_target):
         ids.append(cid("core", "peaked", rank_label))
     if has_overflowing_term(x, y, case.input_dtype, case.target_dtype, call.log_target):
