@@ -70,7 +70,7 @@ class Semantics:
     broadcast_error: str = "RuntimeError"
     # The built-in exception class the framework raises where a call breaks a rule, where it is not the
     # spec's (S7 an integer operand: TypeError; S8 a non-string reduction: TypeError): keys "S7-input",
-    # "S7-target", "S8-type".
+    # "S7-target", "S8-type". (Shapes that do not broadcast: broadcast_error.)
     errors: dict = field(default_factory=dict)
 
 
