@@ -346,10 +346,12 @@ def drop_in(m: dict, src: Framework, dst: Framework, speed: PortingSpeed | None)
                 *fence('source("rtorch.R")  # the path printed above\n'
                        'loss <- klc_kl_div(input, target, reduction = "batchmean")', "r")]
     else:
+        # (a module form only where the porting layer has one for dst's framework: torch's and Paddle's)
+        module = (f" (module form: `kl_compat.porting.{dst.name}_module.KLDivLoss(..., semantics={src.name!r})`)"
+                  if (Path(__file__).parent / "porting" / f"{dst.name}_module.py").is_file() else "")
         out += [f"`kl_compat.kl_div(input, target, reduction, log_target, semantics={src.name!r})` called on "
                 f"{dst.title} tensors reproduces {src.title}'s kl_div: value, shape, dtype, gradients and "
-                f"warnings (module form: `kl_compat.porting.{dst.name}_module.KLDivLoss(..., "
-                f"semantics={src.name!r})`).", "",
+                f"warnings{module}.", "",
                 *fence(f"import kl_compat\nloss = kl_compat.kl_div(input, target, reduction='batchmean', "
                        f"semantics={src.name!r})", "python")]
     return out + ["", f"- Held to {src.title}: {held_to(m, adapter, src)}",
