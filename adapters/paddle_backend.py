@@ -58,7 +58,7 @@ PADDLE = Framework(
 class PaddleAdapter(Adapter):
     name = "paddle"
     framework = "paddlepaddle"
-    surfaces = ("functional", "module", "static", "to_static")
+    surfaces: tuple[str, ...] = ("functional", "module", "static", "to_static")
     install_hint = "pip install paddlepaddle  (or kl-compat[paddle])"
     batch_size = 16  # answers written 16 cases at a time: fewer wake-ups of the runner (see worker.py)
     description = PADDLE

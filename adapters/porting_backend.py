@@ -26,7 +26,9 @@ from .torch_backend import TorchAdapter
 
 class _Porting:
     semantics = ""
-    framework = "kl_compat.porting"  # (its surfaces are its framework adapter's: functional, module)
+    framework = "kl_compat.porting"
+    # kl_compat.kl_div and its module: not the framework adapter's other surfaces (compiled, static graph)
+    surfaces: tuple[str, ...] = ("functional", "module")
     base_name = ""
 
     def load(self):

@@ -18,7 +18,6 @@ from __future__ import annotations
 from . import core, keras_semantics
 from .backends import ops_for
 from .semantics import Semantics, get
-from .shapes import check_broadcast
 
 __all__ = ["kl_div", "Semantics", "UnsupportedArgument"]
 UnsupportedArgument = core.UnsupportedArgument
@@ -34,7 +33,5 @@ def kl_div(input, target, reduction="mean", log_target: bool = False, semantics:
         return ops.native(input, target, reduction, log_target, size_average, reduce)
     if sem.reductions == "keras":  # (its arguments are checked before the shapes)
         return keras_semantics.kl_div(ops, sem, input, target, reduction, log_target, size_average, reduce)
-    if sem.broadcast:
-        check_broadcast(sem, ops.shape(input), ops.shape(target))
     return core.kl_div(ops, sem, input, target, reduction, log_target, size_average, reduce)
 

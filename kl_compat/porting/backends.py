@@ -294,12 +294,15 @@ def _paddle_layers(paddle):
         @staticmethod
         def forward(ctx, y, x):
             ctx.save_for_backward(y, x)
+            ctx.needs = (not y.stop_gradient, not x.stop_gradient)
             return y * (Log.apply(y) - x)
 
         @staticmethod
         def backward(ctx, dout):
+            # (None for an operand that needs none: Paddle refuses a gradient for a stop_gradient input)
             y, x = ctx.saved_tensor()
-            return dout * (Log.apply(y) + 1 - x), -dout * y
+            need_y, need_x = ctx.needs
+            return (dout * (Log.apply(y) + 1 - x) if need_y else None), (-dout * y if need_x else None)
 
     return Log, Exp, KLTerm
 
@@ -316,7 +319,7 @@ def _torch_exact64(torch):
     derivatives, formed as core's KLTerm forms them (dl/dx = -dout * y, dl/dy = dout * (log y + 1 - x),
     so no dout * y underflows for a subnormal y), in the forward's loss buffer, each cast once to its
     input's dtype; at y == 0 the values the composite's `where`s give (0, and -dout for dl/dx where x is
-    nan). Saved: y in float64 and log y (the composite saves more). With create_graph=True the
+    nan; dl/dy = -dout * x, the stand-in's, where the term is forced to 0). Saved: y in float64 and log y (the composite saves more). With create_graph=True the
     backward differentiates the composite itself (`replay`), so higher derivatives are the composite's.
     """
     f64 = torch.float64
@@ -380,6 +383,9 @@ def _torch_exact64(torch):
                 buf.sub_(x).mul_(d)  # dout * (log y + 1 - x)
                 if zero is not None:
                     buf.masked_fill_(zero, 0)
+                    if forced.any():  # the composite's stand-in 0 - y * x there (x = 0 where infinite)
+                        finite_x = torch.where(torch.isinf(x), 0, x).to(f64)
+                        buf = torch.where(forced, -d * finite_x, buf)
                 gy = buf.to(y.dtype)
             return gx, gy, None
 

@@ -19,6 +19,7 @@ from kl_compat import dtypes, spec
 from kl_compat.errors import KlCompatError
 
 from .semantics import Semantics
+from .shapes import check_broadcast
 
 _LOW = ("float16", "bfloat16")
 
@@ -101,6 +102,8 @@ def kl_div(ops, sem: Semantics, input, target, reduction="mean", log_target=Fals
     if log_target and not sem.log_target:
         raise UnsupportedArgument(f"{sem.name} semantics: kl_div has no log_target argument", "log_target")
     reduction, then_batch = _resolve_reduction(sem, reduction, size_average, reduce)
+    if sem.broadcast:  # (after the arguments, as the frameworks check them: R refuses log_target first)
+        check_broadcast(sem, ops.shape(input), ops.shape(target))
     out_dtype, compute = _dtypes(ops, sem, input, target)
     in_shape, target_shape = ops.shape(input), ops.shape(target)
     if target_shape != in_shape and not sem.broadcast:
@@ -211,6 +214,13 @@ def _pointwise(ops, sem, x, y, log_target, terms_dtype, emulated):
         forced = ops.is_zero(y) & ~nan_x  # the spec: a zero-probability term is 0, unless x is nan
     else:
         forced = None  # torch: IEEE arithmetic throughout (y == 0 with x == -inf gives 0 * inf = nan)
+    # Where a zero-probability term is forced to 0, the stand-in 0 - y * x keeps S9/S10's derivatives
+    # there (dl/dx = -y, so d2l/dx dy = -1). Both factors are 0 elsewhere (and an infinite x is 0), so
+    # that no nan or inf flows back through the `where` from entries the stand-in does not stand for.
+    stand_in = None
+    if forced is not None and sem.nonpositive_target != "zero":
+        keep_x = forced & ~(ops.is_neginf(x) | ops.is_neginf(-x))
+        stand_in = ops.zeros_like(y) - ops.where(forced, y, ops.zeros_like(y)) * ops.where(keep_x, x, ops.zeros_like(x))
     if forced is not None:
         y, x = ops.where(forced, ops.ones_like(y), y), ops.where(forced, ops.zeros_like(x), x)
     if sem.formula == "exact":
@@ -229,7 +239,9 @@ def _pointwise(ops, sem, x, y, log_target, terms_dtype, emulated):
     else:
         y_safe = ops.where(ops.is_zero(y), ops.ones_like(y), y)
         loss = r(y * r(ops.log(y_safe, terms_dtype) - x))
-    return loss if forced is None else ops.where(forced, ops.zeros_like(loss), loss)
+    if forced is None:
+        return loss
+    return ops.where(forced, ops.zeros_like(loss) if stand_in is None else stand_in, loss)
 
 
 def _reduce(ops, loss, reduction, then_batch, in_shape, out_dtype, emulate: bool, batchmean_0d_divisor: int):
