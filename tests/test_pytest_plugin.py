@@ -499,7 +499,8 @@ def test_observe_records_errors_and_warnings(golden_by_id):
         raise ValueError("nope")
 
     obs = observe(raising, case)
-    assert obs.status == "raised" and obs.error == {"type": "ValueError", "message": "nope"}
+    assert obs.status == "raised" and obs.error == {"type": "ValueError", "message": "nope",
+                                                    "classes": ["ValueError", "Exception", "BaseException"]}
 
     def warning(x, y, reduction, log_target):
         import warnings

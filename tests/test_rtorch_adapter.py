@@ -277,7 +277,8 @@ def test_an_argument_r_refuses_is_unsupported_with_rs_own_message(bridge):
         ("b", "kl_div", x, x, Call("sum", size_average=True, reduce=False), "float64", "float64"),
         ("k", "kl_div", x, x, Call("sum"), "float64", "float64")])
     assert one.status == UNSUPPORTED and one.unsupported == "size_average"
-    assert one.error == {"type": "simpleError/error/condition", "message": "unused argument (size_average = FALSE)"}
+    assert one.error == {"type": "simpleError/error/condition", "message": "unused argument (size_average = FALSE)",
+                         "classes": ["simpleError", "error", "condition"]}
     assert both.status == UNSUPPORTED and both.unsupported == "size_average/reduce"
     assert both.error["message"] == "unused arguments (size_average = TRUE, reduce = FALSE)"
     assert kept.status == OK and kept.unsupported is None
@@ -323,7 +324,8 @@ def test_warnings_and_errors_arrive_verbatim(bridge, message):
     assert warned.warnings == [{"category": "klc_test_warning/warning/condition", "message": message},
                                {"category": "simpleWarning/warning/condition", "message": "plain: " + message}]
     assert raised.status == RAISED and raised.value is None
-    assert raised.error == {"type": "klc_test_error/error/condition", "message": message}
+    assert raised.error == {"type": "klc_test_error/error/condition", "message": message,
+                            "classes": ["klc_test_error", "error", "condition"]}
     assert backward.status == OK and _same(backward.value, x)
     for g in (backward.grad_input, backward.grad_target):
         assert g.status == GRAD_ERROR and g.message == "klc_test_backward_error/error/condition: " + message

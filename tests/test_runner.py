@@ -136,7 +136,8 @@ def test_an_adapter_that_always_raises(fault_env, small_cases):
     _, seen = _run("fault_adapters:RaiseAdapter", small_cases)
     assert len(seen) == len(small_cases)
     assert {o.status for o in seen} == {"raised"}
-    assert seen[0].error == {"type": "RuntimeError", "message": "this adapter raises on every case"}
+    assert seen[0].error == {"type": "RuntimeError", "message": "this adapter raises on every case",
+                             "classes": ["RuntimeError", "Exception", "BaseException"]}
 
 
 def test_garbage_shapes_are_judged_not_fatal(fault_env, small_cases, golden_by_id):
