@@ -376,7 +376,8 @@ def _worst_cond(prepared: "_PreparedCase", value, dtype: str) -> float | None:
     finite = np.isfinite(err)
     if not finite.any():
         return None
-    return float((err[finite] / (scale if scale.size == 1 else scale[finite])).max())
+    with np.errstate(over="ignore"):  # (an error beyond float64's range relative to a tiny sum is inf)
+        return float((err[finite] / (scale if scale.size == 1 else scale[finite])).max())
 
 
 def _describe(name, obs, ref: Reference, dtype, call, kind_value="value", kind_nonfinite="nan-inf"):
