@@ -386,6 +386,9 @@ def test_real_reproducers_are_small_and_runnable_as_printed(real_report, golden_
             assert proc.returncode != 0 and observed["error"]["type"] in proc.stderr, proc.stderr[-2000:]
         elif observed.get("observed") == "unsupported":
             assert proc.returncode != 0 and "TypeError" in proc.stderr
+        elif proc.returncode != 0 and "second-order" in f["kinds"]:  # the value is fine; its double backward raises
+            raised = [e["message"] for e in f["examples"] if e["kind"] == "second-order" and " raised " in e["message"]]
+            assert raised and raised[0].split(" raised ")[1].split(":")[0] in proc.stderr, proc.stderr[-2000:]
         else:
             assert proc.returncode == 0, proc.stderr[-2000:]
             if observed.get("observed") == "ok":  # the snippet prints what the worker observed
@@ -501,3 +504,18 @@ def test_stale_known_entries_are_reported_for_complete_runs_only(tmp_path):
     assert m["known_problems"] == ["stale: entry 2 (alpha, value, nothing/*) matches no case that ran"]
     partial = write_results(tmp_path / "part.jsonl", [adapter_line("alpha")], recs, cases=1230)
     assert build([partial], known_path=known_file, reproduce=False, probe=False)["known_problems"] == []
+
+
+def test_markdown_of_many_known_differences_fits_a_comment_and_links_each(synthetic):
+    path, known_file = synthetic
+    m = build([path], known_path=known_file, reproduce=False, probe=False)
+    from kl_compat.report import markdown
+
+    known = next(f for f in m["findings"] if f["known"])
+    many = [dict(known, id=f"alpha-{i:04d}", title=f"cause {i}", reason="a long reason. " * 60) for i in range(400)]
+    m["findings"] = [f for f in m["findings"] if not f["known"]] + many
+    md = markdown.render(m)
+    assert len(md) <= markdown.PR_COMMENT_LIMIT
+    assert all(f"(report.html#alpha-{i:04d})" in md for i in range(400))  # every known one: a row, linked
+    assert "not in the known-differences file" in md  # the new ones stay whole
+    assert "a long reason" not in md

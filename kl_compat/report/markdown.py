@@ -60,20 +60,30 @@ def html_link(label: str, anchor: str) -> str:
 
 def render(m: dict) -> str:
     """The report; when it would not fit a pull-request comment, a compact form (fewer cases listed, no
-    evidence column, reproducers for new differences only: the HTML and JSON reports have everything)."""
-    text = _render(m, compact=False)
-    return text if len(text) <= PR_COMMENT_LIMIT else _render(m, compact=True)
+    evidence column, reproducers for new differences only), and when that would not fit either, the
+    known differences as one table row each (new ones stay whole): the HTML and JSON reports have
+    everything, and every row links to its section of report.html."""
+    for level in ("full", "compact", "rows"):
+        out = _render(m, level)
+        if len(out) <= PR_COMMENT_LIMIT:
+            break
+    return out
 
 
-def _render(m: dict, compact: bool) -> str:
+def _render(m: dict, level: str) -> str:
+    compact = level != "full"
     out = _heading(m) + _summary(m) + _errors(m) + _claims(m, compact)
     out += ["", "## Differences", ""]
     if not m["findings"]:
         out.append("None: every case that ran matches the spec.")
     if compact:
         out += ["This is the compact form (the full one would not fit a pull-request comment): see report.html.", ""]
-    for n, f in enumerate(m["findings"], 1):
-        out += _finding(m, n, f, compact)
+    numbered = list(enumerate(m["findings"], 1))
+    for n, f in numbered:
+        if level != "rows" or not f["known"]:
+            out += _finding(m, n, f, compact)
+    if level == "rows":
+        out += _known_rows(m, [(n, f) for n, f in numbered if f["known"]])
 
     if m["known_problems"]:
         out += ["", "## Known-differences file problems", ""]
@@ -143,12 +153,12 @@ def _errors(m: dict) -> list[str]:
            "What each framework raises where the spec raises (counts are records: cases x surfaces); "
            "\"not caught\": a handler for the spec's exception (`except ValueError:`; R: `value_error`) "
            "does not catch it.", "",
-           "| the call | the spec raises | " + " | ".join(text(column_title(m, c)) for c in cols) + " |",
+           "| " + " | ".join(["the call", "the spec raises", *(text(column_title(m, c)) for c in cols)]) + " |",
            "|---|---|" + "---|" * len(cols)]
     for r in rows:
         cells = [text(cell_text(r["columns"].get(c, []))) or "—" for c in cols]
-        out.append(f"| {text(r['what'])} ({text(r['rule'])}, {text(r['cases'])} cases) | {code(r['expected'])} | "
-                   + " | ".join(cells) + " |")
+        out.append("| " + " | ".join([f"{text(r['what'])} ({text(r['rule'])}, {text(r['cases'])} cases)",
+                                      code(r["expected"]), *cells]) + " |")
     return out
 
 
@@ -207,6 +217,20 @@ def _finding(m: dict, n: int, f: dict, compact: bool = False) -> list[str]:
         out += [f"Reproducer: none printed ({text(rep.get('note') or 'the input is too large to print')}); "
                 f"run {code(command, table=False)}.", ""]
     return out
+
+
+def _known_rows(m: dict, findings: list[tuple[int, dict]]) -> list[str]:
+    """The known differences, a table row each: its column, what it is (the reason's first words), its
+    kinds and records, and the link to its section of report.html (reason, cases and reproducer)."""
+    if not findings:
+        return []
+    out = ["Known differences, each explained in report.html:", "",
+           "| # | framework | difference | kinds | records | details |", "|---|---|---|---|---|---|"]
+    for n, f in findings:
+        out.append(f"| {n} | {text(column_title(m, f['column']))} | {text(f['title'], 90)} | "
+                   f"{text(', '.join(map(str, f['kinds'])))} | {text(f['count'])} | "
+                   f"{html_link('section', f['id'])} |")
+    return out + [""]
 
 
 def _flat(v):
