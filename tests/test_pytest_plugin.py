@@ -528,4 +528,4 @@ def test_marker_options_are_checked_before_anything_is_loaded():
     with pytest.raises(PluginError, match=r"unknown dtype\(s\) 'float128'"):
         _options({"dtypes": "float128"})
     assert _options({"cases": "core/*", "groups": "edge"})["cases"] == ("core/*",)
-    assert _options({}) == {"adapter": "user", "warnings": "ignore", "errors": "spec"}
+    assert _options({}) == {"adapter": "user", "warnings": "ignore", "errors": "spec", "tolerance": "default"}
