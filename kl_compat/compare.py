@@ -465,6 +465,12 @@ def error_classes(error: dict | None) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _is_r(error: dict | None) -> bool:
+    """Whether an observed error is an R condition (its class vector ends with R's `condition`)."""
+    names = error_classes(error)
+    return bool(names) and names[-1] == "condition"
+
+
 def caught_by(error: dict | None, expected: str) -> bool:
     """Whether a handler for `expected` (a Python exception class name) catches the observed error."""
     return expected in error_classes(error)
@@ -619,7 +625,9 @@ def _outcome_against(reference, obs, call: str) -> Verdict | None:
                                             f"a {obs.dtype} of shape {obs.shape}", call, _REFERENCE)])
     if obs.status == RAISED:
         wanted = catchable(reference.error)
-        if wanted is None or caught_by(obs.error, wanted):
+        if wanted is None or caught_by(obs.error, wanted) or _is_r(obs.error) != _is_r(reference.error):
+            # (a port in R held to a Python framework, or the reverse: no handler is written in both
+            # languages, so only that both raise is compared)
             return Verdict(MATCH)
         return Verdict(DIFFERS, [_error_type(wanted, obs.error, call, _REFERENCE)])
     return None
