@@ -6,7 +6,6 @@ backend a tensor belongs to never imports a framework.
 
 from __future__ import annotations
 
-import inspect
 import math
 import sys
 
@@ -134,10 +133,15 @@ class PaddleOps:
 
         self.p = paddle
         self._log, self._exp, self._kl_term = _paddle_layers(paddle)
-        self._xlogy = _paddle_xlogy(paddle, self._log.value, self._log.apply)
-        # The fused kernel writes into buffers with `out=` (Paddle 3); older Paddle takes the composite.
-        if not all("out" in inspect.signature(f).parameters for f in (paddle.multiply, paddle.divide)):
+        # The fused kernel is C (ckernel: compiled on first use); without a C compiler, or on Paddle 2
+        # (where the kernel is not verified), every call takes the composite.
+        from . import ckernel
+
+        lib = ckernel.load() if int(paddle.__version__.split(".")[0] or 0) != 2 else None
+        if lib is None:
             self.fast_kernels = ()
+        else:
+            self._xlogy = _paddle_xlogy(paddle, lib, self._log.apply)
 
     @staticmethod
     def is_appropriate_type(x) -> bool:
@@ -146,15 +150,14 @@ class PaddleOps:
     fast_kernels = ("xlogy",)
 
     def fast_ok(self, x, y) -> bool:
-        """Whether the fused kernel may take these tensors: CPU (where it is verified, and where its look
-        at the smallest target reads a zero-copy view), contiguous, in dynamic (eager) mode."""
+        """Whether the fused kernel may take these tensors: CPU (the C kernel reads and writes their
+        memory), contiguous, in dynamic (eager) mode."""
         return (x.place.is_cpu_place() and y.place.is_cpu_place() and x.is_contiguous() and y.is_contiguous()
                 and self.p.in_dynamic_mode())
 
     def fast_kl_div(self, kernel, x, y, reduction, divisor, out_dtype, replay):
         assert kernel == "xlogy", kernel
-        return self._xlogy.apply(x, y, (reduction, divisor, _SMALLEST_NORMAL[out_dtype]))  # (no replay: see
-        # _paddle_graph_backward)
+        return self._xlogy.apply(x, y, (reduction, divisor, out_dtype))  # (no replay: see _paddle_graph_backward)
 
     def dtype_name(self, x):
         # (read several times per call: str() of a Paddle dtype costs microseconds, and so does hashing
@@ -392,86 +395,53 @@ def _torch_exact64(torch):
     return Exact64
 
 
-# Long, not split: its autograd classes live inside so that Paddle is imported only when it is called.
-def _paddle_xlogy(paddle, log_value, log_apply):
-    """torch's semantics (and R torch's; log_target=False) on Paddle tensors as one PyLayer, in the
-    tensors' own dtype (float32 or float64), with few passes over memory: the values bit for bit the
-    composite's (core._pointwise / core._reduce for formula="xlogy", zero_target_gradient="nan"), the
-    gradients the composite's bit for bit wherever a target is not a normal positive number, and within
-    rounding of them elsewhere.
+def _paddle_xlogy(paddle, lib, log_apply):
+    """torch's semantics (and R torch's; log_target=False) on Paddle tensors as one PyLayer around the C
+    kernel (xlogy_kernel.c), in the tensors' own dtype (float32 or float64): xlogy(y, y) - y * x and torch's
+    product-rule gradients, every operation the composite's (core._pointwise / core._reduce for
+    formula="xlogy", zero_target_gradient="nan") in the composite's order and dtype, so the edge values
+    (nan, inf, zeros) are the composite's everywhere; log is the C library's and a sum is pairwise, so
+    finite values agree with the composite's within rounding.
 
-    Forward: xlogy(y, y) - y * x as the composite forms it, summed. One look at the smallest target finds
-    targets that are zero, subnormal, negative or nan; only then is log y taken as the composite's Log
-    takes it (scaled into the normal range for a subnormal y) and y * log y masked to 0 where y == 0.
-
-    Backward, dl/dx = -dout * y, and dl/dy as torch's product rule forms it: (dout * log y + -dout * x) +
-    (dout * y) / y. The last term is xlogy's `grad * self / other`: nan at y == 0 (which makes dl/dy nan
-    there, as in torch), inf / inf = nan at y == inf, and an underflow to 0 where dout * y is subnormal
-    (which loses the + dout). Where none of these can happen (under a reduction, dout one number with
-    |dout| <= 1; every target normal and positive; the loss finite, so no infinite target or input; dout *
-    y normal), the term is dout within rounding, and dl/dy is formed as (log y - x) * dout + dout: two
-    passes over memory instead of five. Elsewhere the product rule, op for op (`_exact_backward`). With
-    create_graph=True the backward is the composite's, as recorded ops.
-
-    Where the time goes: Paddle's log is most of native kl_div's time, and of this kernel's; everything
-    else is a pass over memory each, and only the passes whose rounding is Paddle's own must be Paddle
-    ops: log, the sum (its summation order) and the division (Paddle divides large tensors with a vector
-    library that is not correctly rounded). Products and differences are IEEE operations, the same bits
-    in NumPy: for large tensors the forward forms them in NumPy, in a buffer it owns (no allocation per
-    op, no dispatch through Paddle's operators); for small ones a NumPy view costs more than a Paddle op.
-    The upstream gradient under a reduction is a Python number (a 0-d tensor would be broadcast by each
-    op), and log y's buffer becomes dl/dy.
+    Passes over memory: the forward reads x and y and writes log y (kept for the backward, which writes
+    dl/dy into its buffer) and, for reduction='none', the terms; the backward reads x, y and log y and
+    writes dl/dx. Native paddle kl_div makes about as many (its loss, its sum, its backward), and computes
+    no target gradient. With create_graph=True the backward is the composite's, as recorded ops.
     """
-    import numpy as np
     from paddle.autograd import PyLayer
 
-    def view(t):
-        return np.from_dlpack(t.detach())  # zero-copy (CPU, contiguous: fast_ok)
+    forward_of = {"float32": lib.klc_xlogy_forward_f32, "float64": lib.klc_xlogy_forward_f64}
+    backward_of = {"float32": lib.klc_xlogy_backward_f32, "float64": lib.klc_xlogy_backward_f64}
+    ops = getattr(paddle, "_C_ops", None)
+    if hasattr(ops, "empty_like") and hasattr(ops, "empty"):  # (a quarter of paddle.empty_like's cost: a
+        # buffer costs as much as a kernel on a small tensor)
+        def empty_like(t):
+            return ops.empty_like(t, t.dtype, t.place)
 
-    def buffer(like):
-        t = paddle.empty_like(like)
-        return t, view(t)
+        def empty_0d(t):
+            return ops.empty([], t.dtype, t.place)
+    else:
+        empty_like = paddle.empty_like
+
+        def empty_0d(t):
+            return paddle.empty([], dtype=t.dtype)
 
     class XlogyKL(PyLayer):
         @staticmethod
         def forward(ctx, x, y, args):  # (the arguments in one tuple: apply's fixed cost grows with their number)
-            reduction, divisor, smallest_normal = args
-            large = math.prod(y.shape) >= _LARGE
-            yv = view(y) if large else y.numpy()  # (a copy is cheaper than a view of a small tensor)
-            smallest = float(yv.min())  # (NumPy's min propagates nan)
-            ordinary = smallest >= smallest_normal
-            log_y = paddle.log(y) if ordinary else log_value(y)
-            ctx.views = None
-            if large:
-                loss, av = buffer(y)
-                lv = view(log_y)
-                np.multiply(yv, lv, out=av)
-                if not ordinary:
-                    np.copyto(av, 0, where=yv == 0)  # xlogy(0, 0) = 0 (== is exact in NumPy: -0.0 too)
-                yx, bv = buffer(y)  # (y * x, then the backward's dl/dx)
-                xv = view(x)
-                np.subtract(av, np.multiply(yv, xv, out=bv), out=av)
-                ctx.views = xv, yv, lv, yx, bv
-            else:
-                loss = paddle.multiply(y, log_y)
-                if not ordinary:
-                    loss = paddle.where((y >= 0) & (y <= 0), paddle.zeros_like(y), loss)
-                loss = paddle.subtract(loss, paddle.multiply(y, x))  # (subtract_'s wrapper costs more)
-            short = False  # the short target gradient (see backward)
-            if reduction == "none":
-                result = loss
-            else:
-                total = paddle.sum(loss)
-                result = total if divisor is None else total / divisor
-                short = ordinary and math.isfinite(total.item())  # (no infinite target, nor x)
+            reduction, divisor, dtype = args
+            n = math.prod(y.shape)
+            log_y = empty_like(y)
+            loss = empty_like(y) if reduction == "none" else empty_0d(y)
+            terms, result = (loss.data_ptr(), None) if reduction == "none" else (None, loss.data_ptr())
+            forward_of[dtype](n, x.data_ptr(), y.data_ptr(), log_y.data_ptr(), terms, result, divisor or 0)
             ctx.save_for_backward(x, y)
-            # log y is kept outside save_for_backward: the backward works in its buffer (a second backward
-            # would take log y again, exactly as the forward took it; but Paddle 3.3 crashes on a second
-            # backward through any PyLayer, retain_graph=True, the composite's included)
-            ctx.log_y, ctx.smallest, ctx.smallest_normal, ctx.short = log_y, smallest, smallest_normal, short
+            # log y is kept outside save_for_backward: the backward writes dl/dy into its buffer (a second
+            # backward, retain_graph=True, takes log y again; Paddle 3.3 crashes on one through any PyLayer)
+            ctx.log_y, ctx.n, ctx.dtype = log_y, n, dtype
             ctx.need = not x.stop_gradient, not y.stop_gradient
-            ctx.divisor = divisor
-            return result
+            ctx.divisor, ctx.reduced = divisor, reduction != "none"
+            return loss
 
         @staticmethod
         def backward(ctx, grad):
@@ -480,46 +450,16 @@ def _paddle_xlogy(paddle, log_value, log_apply):
             if paddle.is_grad_enabled():  # create_graph=True: the composite's backward, as differentiable ops
                 return _paddle_graph_backward(paddle, log_apply, x, y, grad, ctx.divisor, need_x, need_y)
             log_y, ctx.log_y = ctx.log_y, None
-            if log_y is None:
-                log_y = paddle.log(y) if ctx.smallest >= ctx.smallest_normal else log_value(y)
-            d = grad if ctx.divisor is None else grad / ctx.divisor  # (Paddle's division, as the composite's)
-            if ctx.short:  # (under a reduction: dout is one number)
-                d, dt = d.item(), d
-                if abs(d) <= 1 and abs(d) * ctx.smallest >= ctx.smallest_normal:
-                    # every y normal, positive and finite, and dout * y normal (and finite: y * log y is):
-                    # (dout * y) / y is dout within rounding
-                    views, ctx.views = ctx.views, None
-                    if views is None:
-                        gx = paddle.scale(y, -d)  # -dout * y (exactly: a product, plus 0)
-                        if need_y:
-                            paddle.subtract(log_y, x, out=log_y).scale_(d, bias=d)  # (log y - x) * dout + dout
-                    else:  # the same, in NumPy, in the forward's buffers
-                        xv, yv, lv, gx, gxv = views
-                        if need_x:
-                            np.multiply(yv, yv.dtype.type(-d), out=gxv)
-                        if need_y:
-                            np.subtract(lv, xv, out=lv)
-                            log_y.scale_(d, bias=d)
-                    return (gx if need_x else None), (log_y if need_y else None)
-                d = dt
-            return _exact_backward(paddle, x, y, log_y, d, need_x, need_y)
+            gx = empty_like(x) if need_x else None
+            gy = (log_y if log_y is not None else empty_like(y)) if need_y else None
+            if not grad.is_contiguous():
+                grad = grad.contiguous()
+            backward_of[ctx.dtype](ctx.n, x.data_ptr(), y.data_ptr(), None if log_y is None else log_y.data_ptr(),
+                                   grad.data_ptr(), ctx.reduced, (ctx.divisor or 0) if ctx.reduced else 0,
+                                   None if gx is None else gx.data_ptr(), None if gy is None else gy.data_ptr())
+            return gx, gy
 
     return XlogyKL
-
-
-def _exact_backward(paddle, x, y, log_y, d, need_x, need_y):
-    """(dl/dx, dl/dy) as the composite's graph forms and accumulates them: dl/dx = -dout * y, dl/dy =
-    (dout * log y + -dout * x) + (dout * y) / y, in log y's buffer. The quotient is formed as
-    -((-dout * y) / y), the same number (the rounding of a product and a quotient is symmetric in sign)."""
-    nd = -d
-    gy = None
-    if need_y:
-        gy = log_y.multiply_(d)  # dout * log y
-        gy.add_(paddle.multiply(x, nd))  # + -dout * x
-    gx = paddle.multiply(y, nd)  # -dout * y
-    if need_y:
-        gy.subtract_(paddle.divide(gx, y))
-    return (gx if need_x else None), gy
 
 
 def _paddle_graph_backward(paddle, log_apply, x, y, grad, divisor, need_x, need_y):
@@ -555,8 +495,6 @@ def _torch_replay(torch, replay, x, y, need_x, need_y, grad):
 
 _TORCH_DTYPE_NAMES: dict = {}
 _PADDLE_DTYPE_NAMES: list = []  # (Paddle dtype, its name), in the order first seen
-_SMALLEST_NORMAL = {"float32": 2.0 ** -126, "float64": 2.0 ** -1022}
-_LARGE = 1 << 16  # elements from which the Paddle kernel works in NumPy views of its buffers
 _instances: dict[type, object] = {}
 _by_type: dict[type, object] = {}  # tensor type -> its backend's instance
 _backends: list[type] = []
