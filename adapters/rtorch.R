@@ -677,6 +677,18 @@ klc_check_reduction <- function(reduction) {
   reduction
 }
 
+# xlogy(y, y) as PyTorch's kl_div forms it: ATen's own xlogy, which R torch has but does not export
+# (its log rounds as PyTorch's does: y * torch_log(y) takes the vectorised log, which on some CPUs rounds
+# differently); where a version lacks it, 0 where y == 0 and y * log(y) elsewhere (NaN for y < 0),
+# compared with a zero tensor, not the R number 0, which R torch would make a tensor of shape (1) and so
+# turn a 0-d target's mask, and the loss, into shape (1).
+klc_xlogy <- function(x, y) {
+  aten_xlogy <- get0("torch_xlogy", envir = asNamespace("torch"), mode = "function", inherits = FALSE)
+  if (!is.null(aten_xlogy)) return(aten_xlogy(x, y))
+  zero <- torch::torch_zeros_like(x)
+  torch::torch_where(x == zero, zero, x * torch::torch_log(y))
+}
+
 klc_kl_div <- function(input, target, reduction = "mean", log_target = FALSE) {
   reduction <- klc_check_reduction(reduction)
   if (!input$is_floating_point() || !target$is_floating_point()) {
@@ -685,12 +697,7 @@ klc_kl_div <- function(input, target, reduction = "mean", log_target = FALSE) {
   if (isTRUE(log_target)) {
     loss <- torch::torch_exp(target) * (target - input)
   } else {
-    # xlogy(y, y): 0 where y == 0 (masked, as PyTorch's xlogy), y * log(y) elsewhere (NaN for y < 0).
-    # Compared with a zero tensor, not the R number 0, which R torch would make a tensor of shape (1)
-    # and so turn a 0-d target's mask, and the loss, into shape (1).
-    zero <- torch::torch_zeros_like(target)
-    ylogy <- torch::torch_where(target == zero, zero, target * torch::torch_log(target))
-    loss <- ylogy - target * input
+    loss <- klc_xlogy(target, target) - target * input
   }
   switch(reduction,
     none = loss,
