@@ -92,7 +92,7 @@ class PaddleAdapter(Adapter):
             if surface == "functional":
                 return self.paddle.nn.functional.kl_div(input, label=target, **kwargs)
             if surface == "static":
-                return self._run_static(input, target, kwargs)
+                return self._run_static(input, target, kwargs, second=call.order == 2)
             if surface == "to_static":
                 return self._call_converted(kwargs, input, target)
             return self.paddle.nn.KLDivLoss(**kwargs)(input, target)
@@ -121,19 +121,21 @@ class PaddleAdapter(Adapter):
                 raise ArgumentRefused(refused.group(1), e) from e
             raise
 
-    def _run_static(self, input, target, kwargs) -> Fetched:
+    def _run_static(self, input, target, kwargs, second=False) -> Fetched:
         """Run the call's Program (built on first use for these dtypes, shapes and gradients) on the
-        operands' values: the loss and both gradients, as fetched."""
+        operands' values: the loss and both gradients, as fetched, and with `second` the gradients of each
+        first gradient's sum (or the error building them raised)."""
         operands = [t.astype("float32").numpy() if _name(t.dtype) == "bfloat16" else t.numpy() for t in (input, target)]
         dtypes = [_name(t.dtype) for t in (input, target)]
         wanted = [not t.stop_gradient for t in (input, target)]
-        key = (repr(sorted(kwargs.items())), *dtypes, *(a.shape for a in operands), *wanted)
+        key = (repr(sorted(kwargs.items())), *dtypes, *(a.shape for a in operands), *wanted, second)
         paddle = self.paddle
         paddle.enable_static()
         try:
             if key not in self._programs:
-                self._programs[key] = self._build_static(kwargs, dtypes, [a.shape for a in operands], wanted)
-            program, fetch, exe, built_warnings = self._programs[key]
+                self._programs[key] = self._build_static(kwargs, dtypes, [a.shape for a in operands], wanted,
+                                                         second)
+            program, fetch, exe, built_warnings, second_refused = self._programs[key]
             for w in built_warnings:  # kl_div's own, given once as the Program was built: every call's
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
             values = exe.run(program, feed={"input": operands[0], "label": operands[1]},
@@ -143,11 +145,13 @@ class PaddleAdapter(Adapter):
         fetched = iter(values)
         out = next(fetched)  # (the loss is always fetched; a gradient where the Program has one)
         grads = [None if f is None else next(fetched) for f in fetch[1:]]
-        return Fetched(out, _name(fetch[0].dtype), grads, not fetch[0].stop_gradient)
+        seconds = second_refused or (grads[2:] if second else None)
+        return Fetched(out, _name(fetch[0].dtype), grads[:2], not fetch[0].stop_gradient, seconds)
 
-    def _build_static(self, kwargs, dtypes, shapes, wanted):
-        """(the Program, [loss, d input, d label] with None where Paddle gives no gradient, an Executor,
-        the warnings F.kl_div gave while it was built)."""
+    def _build_static(self, kwargs, dtypes, shapes, wanted, second):
+        """(the Program, [loss, d input, d label] with None where Paddle gives no gradient, then with
+        `second` d/d input and d/d label of each first gradient's sum, an Executor, the warnings F.kl_div
+        gave while it was built, and the error building the second derivatives raised, or None)."""
         static = self.paddle.static
         program = static.Program()
         with static.program_guard(program, static.Program()):
@@ -163,9 +167,25 @@ class PaddleAdapter(Adapter):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 grads = static.gradients([out], wrt) if wrt and not out.stop_gradient else []
-            by_operand = {id(v): g for v, g in zip(wrt, grads)}
-        return (program, [out, by_operand.get(id(x)), by_operand.get(id(y))],
-                static.Executor(self.paddle.CPUPlace()), built)
+                by_operand = {id(v): g for v, g in zip(wrt, grads)}
+                firsts = [by_operand.get(id(x)), by_operand.get(id(y))]
+                seconds, refused = ([], None) if not second else self._static_seconds(firsts, wrt, (x, y))
+        return (program, [out, *firsts, *seconds], static.Executor(self.paddle.CPUPlace()), built, refused)
+
+    def _static_seconds(self, firsts, wrt, operands):
+        """The second derivatives' fetch list ([d first / d input, d first / d label] per first gradient,
+        None where there is none), or ([], the error Paddle raised building them: a Program is
+        differentiated as it is built)."""
+        seconds = []
+        try:
+            for g in firsts:
+                by_operand = {}
+                if g is not None and not g.stop_gradient:
+                    by_operand = {id(v): s for v, s in zip(wrt, self.paddle.static.gradients([self.paddle.sum(g)], wrt))}
+                seconds += [by_operand.get(id(v)) for v in operands]
+        except Exception as e:  # the framework's refusal is the observation
+            return [], second_error(e)
+        return seconds, None
 
     def gradients(self, loss, x, y):
         if not isinstance(loss, Fetched):
@@ -184,8 +204,12 @@ class PaddleAdapter(Adapter):
         return loss.differentiable if isinstance(loss, Fetched) else not loss.stop_gradient
 
     def second_order(self, loss, x, y):
-        if isinstance(loss, Fetched):
-            return None  # (a static Program takes first derivatives only here)
+        if isinstance(loss, Fetched):  # (built into the Program: fetched, or the error building it raised)
+            if isinstance(loss.second, dict) or loss.second is None:
+                return loss.second
+            pairs = [None if g is None else Fetched(g, _name(t.dtype), [], False)
+                     for g, t in zip(loss.second, (x, y, x, y))]
+            return self.second_records(pairs[:2], pairs[2:])
         # paddle.grad with create_graph=True, then each first gradient's sum differentiated; retain_graph
         # keeps the forward's graph for `gradients`' backward after.
         grad = self.paddle.grad
@@ -235,6 +259,7 @@ class Fetched:
     dtype: str
     grads: list
     differentiable: bool
+    second: list | dict | None = None  # second derivatives fetched (4, None where none), or their error records
 
 
 def _name(dtype) -> str:

@@ -73,6 +73,26 @@ def test_paddle_static_batchmean_divides_in_float32_under_pir(paddle_adapter):
     assert static.value != eager.value and abs(float(static.value) - expected) < 1e-15 * abs(expected)
 
 
+@pytest.mark.parametrize("requires_grad", ["both", "input", "target"])
+def test_paddle_static_takes_second_derivatives_as_eager_does(paddle_adapter, requires_grad):
+    """A static Program is differentiated twice as it is built: Paddle refuses there (kldiv_loss_grad has
+    no grad op) where eager refuses at run time, each error with Paddle's own type and message; where only
+    the target requires grad, Paddle's first gradients are none, so are the second, in both modes."""
+    call = Call("sum", requires_grad=requires_grad, order=2)
+    eager, static = (_observe(paddle_adapter, s, call) for s in ("functional", "static"))
+    assert static.status == eager.status == "ok"
+    assert set(static.second) == set(eager.second) and len(static.second) == 4
+    for key, g in static.second.items():
+        assert g.status == eager.second[key].status
+        if requires_grad == "target":
+            assert g.status == "none"
+        else:
+            assert g.status == "error" and g.message.startswith("ValueError: ") and "kldiv_loss_grad" in g.message
+            assert eager.second[key].message.startswith("RuntimeError: ")
+    first_order = _observe(paddle_adapter, "static", Call("sum", requires_grad=requires_grad))
+    assert first_order.second is None and first_order.grad_input.status == static.grad_input.status
+
+
 @pytest.fixture(scope="module")
 def torch_adapter():
     pytest.importorskip("torch")
