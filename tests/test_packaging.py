@@ -150,7 +150,7 @@ def test_the_wheel_ships_code_and_data_but_not_the_report(tmp_path):
                      "kl_compat/report/templates/report.html.j2", f"kl_compat-{version}.dist-info/licenses/LICENSE",
                      "kl_compat/adapters/templates/repro_torch.py.j2", "kl_compat/adapters/framework.py",
                      "kl_compat/conformance/measurements.json.gz", "kl_compat/measurements.py", "kl_compat/checkout.py",
-                     "kl_compat/junit.py"):
+                     "kl_compat/junit.py", "kl_compat/porting/xlogy_kernel.c", "kl_compat/porting/ckernel.py"):
         assert required in names, required
     assert not [n for n in names if "/report/report." in n or n.endswith((".png", ".pyc"))], sorted(names)
     # compact, not the report's JSON: it grows with the columns (seven today), not with the messages
