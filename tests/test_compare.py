@@ -7,17 +7,7 @@ from hypothesis import strategies as st
 
 from kl_compat import compare
 from kl_compat.adapters.base import GRAD_NONE, GRAD_OK, Gradient, Observation
-
-
-def _obs(case, **kw):
-    e = case.expected
-    base = dict(case_id=case.id, adapter="t", surface="functional", status="ok", value=np.asarray(e.value, np.float64),
-                shape=e.shape, dtype=e.dtype,
-                warnings=[{"category": "UserWarning", "message": "use 'batchmean'"}] if e.warnings else [],
-                grad_input=Gradient(GRAD_OK, np.asarray(e.grad_input, np.float64), case.input_dtype),
-                grad_target=Gradient(GRAD_OK, np.asarray(e.grad_target, np.float64), case.target_dtype))
-    base.update(kw)
-    return Observation(**base)
+from observing import expected_observation  # tests/ is on sys.path (rootdir conftest)
 
 
 @pytest.fixture
@@ -26,19 +16,19 @@ def batchmean(golden_by_id):
 
 
 def test_the_spec_itself_matches(batchmean):
-    v = compare.judge(batchmean, _obs(batchmean))
+    v = compare.judge(batchmean, expected_observation(batchmean))
     assert v.status == "match" and v.differences == [] and v.max_ulp == 0
 
 
 def test_shape_message_in_the_house_style(batchmean):
-    v = compare.judge(batchmean, _obs(batchmean, shape=(1,), value=np.asarray(batchmean.expected.value).reshape(1)))
+    v = compare.judge(batchmean, expected_observation(batchmean, shape=(1,), value=np.asarray(batchmean.expected.value).reshape(1)))
     assert v.status == "differs"
     assert [d.kind for d in v.differences] == ["shape"]
     assert v.differences[0].message == "out.shape=(1,), but the spec says () [kl_div(reduction='batchmean')]"
 
 
 def test_dtype_and_value_are_separate_differences(batchmean):
-    v = compare.judge(batchmean, _obs(batchmean, dtype="float64", value=np.float64(batchmean.expected.value) * 1.01))
+    v = compare.judge(batchmean, expected_observation(batchmean, dtype="float64", value=np.float64(batchmean.expected.value) * 1.01))
     assert {d.kind for d in v.differences} == {"dtype", "value"}
     value = next(d for d in v.differences if d.kind == "value")
     assert "ulp" in value.message and "but the spec says" in value.message
@@ -46,23 +36,23 @@ def test_dtype_and_value_are_separate_differences(batchmean):
 
 def test_a_repeated_observation_gets_its_own_copy_of_the_same_verdict(batchmean):
     off = np.float64(batchmean.expected.value) * 1.01
-    first = compare.judge(batchmean, _obs(batchmean, value=off))
+    first = compare.judge(batchmean, expected_observation(batchmean, value=off))
     first.differences[0].known = "marked by the known-differences file for this surface only"
-    again = compare.judge(batchmean, _obs(batchmean, surface="module", value=off))
+    again = compare.judge(batchmean, expected_observation(batchmean, surface="module", value=off))
     assert [d.message for d in again.differences] == [d.message for d in first.differences]
     assert again.status == "differs" and again.differences[0].known is None
     # anything observed differently is judged afresh
-    assert compare.judge(batchmean, _obs(batchmean, surface="module")).status == "match"
-    assert compare.judge(batchmean, _obs(batchmean, value=off, warnings=[
+    assert compare.judge(batchmean, expected_observation(batchmean, surface="module")).status == "match"
+    assert compare.judge(batchmean, expected_observation(batchmean, value=off, warnings=[
         {"category": "UserWarning", "message": "something else"}])).status == "differs"
-    assert len(compare.judge(batchmean, _obs(batchmean, value=off, warnings=[
+    assert len(compare.judge(batchmean, expected_observation(batchmean, value=off, warnings=[
         {"category": "UserWarning", "message": "something else"}])).differences) == 2
 
 
 def test_values_within_a_few_ulps_match(batchmean):
     exp = np.float32(batchmean.expected.value)
     nudged = np.nextafter(np.nextafter(exp, np.float32(np.inf)), np.float32(np.inf))
-    v = compare.judge(batchmean, _obs(batchmean, value=np.float64(nudged)))
+    v = compare.judge(batchmean, expected_observation(batchmean, value=np.float64(nudged)))
     assert v.status == "match" and v.max_ulp == pytest.approx(2.0)
 
 
@@ -70,14 +60,14 @@ def test_nan_where_the_spec_has_a_number(golden_by_id):
     case = golden_by_id["edge/zero-target/2d/float32/none/log"]
     value = np.asarray(case.expected.value, np.float64).copy()
     value[case.target == -np.inf] = np.nan
-    v = compare.judge(case, _obs(case, value=value))
+    v = compare.judge(case, expected_observation(case, value=value))
     assert [d.kind for d in v.differences] == ["nan-inf"]
     assert v.convention == "zero_times_inf='ieee'"
     assert "follows convention zero_times_inf='ieee'" in v.differences[0].message
 
 
 def test_error_where_the_spec_computes(batchmean):
-    v = compare.judge(batchmean, _obs(batchmean, status="raised", value=None, error={"type": "RuntimeError", "message": "no kernel\nfor float16"}))
+    v = compare.judge(batchmean, expected_observation(batchmean, status="raised", value=None, error={"type": "RuntimeError", "message": "no kernel\nfor float16"}))
     assert v.status == "error"
     assert v.differences[0].kind == "error-vs-value"
     assert "raised RuntimeError: no kernel for float16 where the spec gives a float32 of shape ()" in v.differences[0].message
@@ -94,15 +84,15 @@ def test_value_where_the_spec_raises(golden_by_id):
 
 def test_missing_and_unexpected_warnings(golden_by_id, batchmean):
     mean = golden_by_id["core/proper/2d/float32/mean/prob"]
-    v = compare.judge(mean, _obs(mean, warnings=[]))
+    v = compare.judge(mean, expected_observation(mean, warnings=[]))
     assert [d.kind for d in v.differences] == ["warning"]
     assert "no 'mean-is-not-kl' warning" in v.differences[0].message
-    v = compare.judge(batchmean, _obs(batchmean, warnings=[{"category": "FutureWarning", "message": "something else"}]))
+    v = compare.judge(batchmean, expected_observation(batchmean, warnings=[{"category": "FutureWarning", "message": "something else"}]))
     assert "warned FutureWarning: 'something else', which the spec does not expect" in v.differences[0].message
 
 
 def test_missing_target_gradient(batchmean):
-    v = compare.judge(batchmean, _obs(batchmean, grad_target=Gradient(GRAD_NONE)))
+    v = compare.judge(batchmean, expected_observation(batchmean, grad_target=Gradient(GRAD_NONE)))
     assert [d.kind for d in v.differences] == ["gradient"]
     assert "no gradient for the target, but the spec defines one" in v.differences[0].message
 
@@ -112,7 +102,7 @@ def test_undefined_gradient_entries_are_not_judged(golden_by_id):
     assert not case.expected.grad_target_defined.all()
     g = np.asarray(case.expected.grad_target, np.float64).copy()
     g[~case.expected.grad_target_defined] = 12345.0  # anything goes where the spec says undefined
-    v = compare.judge(case, _obs(case, grad_target=Gradient(GRAD_OK, g, "float32")))
+    v = compare.judge(case, expected_observation(case, grad_target=Gradient(GRAD_OK, g, "float32")))
     assert v.status == "match"
 
 

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 from kl_compat import compare, golden, spec
-from kl_compat.adapters.base import GRAD_ERROR, GRAD_NONE, GRAD_OK, Gradient, Observation
+from kl_compat.adapters.base import GRAD_ERROR, GRAD_NONE, GRAD_OK, Gradient
 from kl_compat.record import Observed
 from kl_compat.spec import Call
+from observing import expected_observation  # tests/ is on sys.path (rootdir conftest)
 
 
 # ---- S9: each derivative wherever it exists ------------------------------------------------------------
@@ -58,22 +59,11 @@ def test_the_goldens_record_how_gradients_are_taken(golden_by_id):
     assert golden_by_id["core/proper/2d/float32/sum/prob"].expected.second is None
 
 
-def _obs(case, **kw):
-    e = case.expected
-    base = dict(case_id=case.id, adapter="t", surface="functional", status="ok", value=np.asarray(e.value, np.float64),
-                shape=e.shape, dtype=e.dtype,
-                warnings=[{"category": "UserWarning", "message": "use 'batchmean'"}] if e.warnings else [],
-                grad_input=Gradient(GRAD_OK, np.asarray(e.grad_input, np.float64), case.input_dtype),
-                grad_target=Gradient(GRAD_OK, np.asarray(e.grad_target, np.float64), case.target_dtype))
-    base.update(kw)
-    return Observation(**base)
-
-
 def test_neither_requiring_grad_is_no_gradient_and_no_differentiable_output(golden_by_id):
     case = golden_by_id["requires-grad/neither/proper/2d/float32/batchmean/prob"]
     none = Gradient(GRAD_NONE)
-    assert compare.judge(case, _obs(case, grad_input=none, grad_target=none, differentiable=False)).status == "match"
-    v = compare.judge(case, _obs(case, grad_input=none, grad_target=none, differentiable=True))
+    assert compare.judge(case, expected_observation(case, grad_input=none, grad_target=none, differentiable=False)).status == "match"
+    v = compare.judge(case, expected_observation(case, grad_input=none, grad_target=none, differentiable=True))
     assert [d.message for d in v.differences] == [
         "out.requires_grad=True, but the spec says False [kl_div(reduction='batchmean'), requires_grad on neither "
         "operand]"]
@@ -81,9 +71,9 @@ def test_neither_requiring_grad_is_no_gradient_and_no_differentiable_output(gold
 
 def test_a_gradient_for_an_operand_that_requires_none_differs(golden_by_id):
     case = golden_by_id["requires-grad/input/proper/2d/float32/none/prob"]
-    v = compare.judge(case, _obs(case, differentiable=True))  # the target got a gradient too
+    v = compare.judge(case, expected_observation(case, differentiable=True))  # the target got a gradient too
     assert [(d.kind, d.where, d.form) for d in v.differences] == [("gradient", "grad_target", "gradient-presence")]
-    assert compare.judge(case, _obs(case, grad_target=Gradient(GRAD_NONE))).status == "match"
+    assert compare.judge(case, expected_observation(case, grad_target=Gradient(GRAD_NONE))).status == "match"
 
 
 # ---- double backward --------------------------------------------------------------------------------------
@@ -98,10 +88,10 @@ def test_second_derivatives_match_where_the_spec_defines_them(golden_by_id):
     case = golden_by_id["second-order/neginf-input/2d/float32/sum/prob"]
     s = _second(case)
     s["grad2_target_input"].value = np.where(np.isnan(s["grad2_target_input"].value), 7.0, s["grad2_target_input"].value)
-    assert compare.judge(case, _obs(case, second=s)).status == "match"  # any value where undefined
+    assert compare.judge(case, expected_observation(case, second=s)).status == "match"  # any value where undefined
     # dg_x/dx = 0 everywhere: a framework's "no gradient" (g_x does not depend on x) is that zero
-    assert compare.judge(case, _obs(case, second=_second(case, grad2_input_input=Gradient(GRAD_NONE)))).status == "match"
-    v = compare.judge(case, _obs(case, second=_second(case, grad2_input_target=Gradient(GRAD_NONE))))
+    assert compare.judge(case, expected_observation(case, second=_second(case, grad2_input_input=Gradient(GRAD_NONE)))).status == "match"
+    v = compare.judge(case, expected_observation(case, second=_second(case, grad2_input_target=Gradient(GRAD_NONE))))
     assert [d.message for d in v.differences] == [
         "no gradient for the d(sum grad_input)/d(target), but the spec defines one [kl_div(reduction='sum'), "
         "double backward]"]
@@ -110,14 +100,14 @@ def test_second_derivatives_match_where_the_spec_defines_them(golden_by_id):
 def test_a_wrong_second_derivative_is_a_second_order_difference(golden_by_id):
     case = golden_by_id["second-order/proper/0d/float64/mean/log"]
     wrong = Gradient(GRAD_OK, np.asarray(case.expected.second["grad2_target_target"]) * 1.01, "float64")
-    v = compare.judge(case, _obs(case, second=_second(case, grad2_target_target=wrong)))
+    v = compare.judge(case, expected_observation(case, second=_second(case, grad2_target_target=wrong)))
     assert [(d.kind, d.where) for d in v.differences] == [("second-order", "d(sum grad_target)/d(target)")]
 
 
 def test_double_backward_raising_is_one_difference(golden_by_id):
     case = golden_by_id["second-order/proper/2d/float64/batchmean/prob"]
     err = Gradient(GRAD_ERROR, message="RuntimeError: no grad op")
-    v = compare.judge(case, _obs(case, second=dict.fromkeys(spec.SECOND_KEYS, err)))
+    v = compare.judge(case, expected_observation(case, second=dict.fromkeys(spec.SECOND_KEYS, err)))
     assert [d.message for d in v.differences] == [
         "double backward (d2(out)) raised RuntimeError: no grad op [kl_div(reduction='batchmean'), double backward]"]
 
@@ -126,14 +116,14 @@ def test_second_derivatives_and_differentiable_cross_the_wire_and_the_results_fi
     from kl_compat import wire
 
     case = golden_by_id["second-order/proper/2d/float64/batchmean/prob"]
-    obs = _obs(case, differentiable=True, second=_second(case, grad2_input_input=Gradient(GRAD_NONE)))
+    obs = expected_observation(case, differentiable=True, second=_second(case, grad2_input_input=Gradient(GRAD_NONE)))
     back = wire.decode(wire.encode(wire.Answers([3], [obs]))[4:]).observations[0]  # (after the frame length)
     assert back.differentiable is True and back.second.keys() == obs.second.keys()
     np.testing.assert_array_equal(back.second["grad2_target_target"].value, obs.second["grad2_target_target"].value)
     assert back.second["grad2_input_input"].status == GRAD_NONE
     summary = Observed.from_json(Observed.of(back).to_json())
     assert summary.differentiable is True and summary.second["grad2_input_input"].status == GRAD_NONE
-    assert "second" not in Observed.of(_obs(case)).to_json()  # files without them stay as they were
+    assert "second" not in Observed.of(expected_observation(case)).to_json()  # files without them stay as they were
 
 
 # ---- the frameworks ------------------------------------------------------------------------------------------

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 import kl_compat
-from kl_compat import compare, known, runner
+from kl_compat import compare, known
+from observing import observe_all  # tests/ is on sys.path (rootdir conftest)
 from kl_compat import porting
 from kl_compat.porting import semantics
 
@@ -29,14 +30,6 @@ SELECTION = ("edge/*/2d/float32/sum/prob", "edge/*/2d/float64/batchmean/log", "i
              "legacy/*/2d/float32/batchmean,*/prob", "broadcast/*/float32/batchmean/prob", "empty/*/float32/sum/prob",
              "core/peaked/2d/float16/*/prob", "core/*/0d/float32/batchmean/prob", "core/*/1d/float64/batchmean/prob",
              "promotion/*/2d/*/mean/prob", "integer/*/2d/*/sum/prob", "requires-grad/*/2d/float32/*/prob")
-
-
-def _observe(name, cases):
-    out = {}
-    state = runner.run_adapter(name, cases, lambda o: out.__setitem__((o.case_id, o.surface), o))
-    if not state.available:
-        pytest.skip(f"{name} is not available: {state.reason}")
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +46,7 @@ def selected(golden_cases):
 def test_porting_adapter_shows_no_unexplained_difference_from_measured_behaviour(selected, golden_by_id, port,
                                                                                 reference, surfaces):
     pytest.importorskip("jax" if "jax" in (port, reference) or port.startswith("jax") else "tensorflow")
-    p, r = _observe(port, selected), _observe(reference, selected)
+    p, r = observe_all(port, selected), observe_all(reference, selected)
     assert len(p) == len(surfaces) * len(selected) > 80
     entries = known.load()
     unexplained = [f"{case}.{surface}: {d.message}" for (case, surface), o in p.items()

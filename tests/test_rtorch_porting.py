@@ -8,7 +8,8 @@ only ever loads in worker processes: its libtorch must not share a process with 
 
 import pytest
 
-from kl_compat import compare, runner
+from kl_compat import compare
+from observing import observe_all  # tests/ is on sys.path (rootdir conftest)
 
 from kl_compat.porting.semantics import TORCH_MEAN_WARNING
 
@@ -62,22 +63,14 @@ def test_elementwise_mean_is_mean_with_pytorchs_deprecation_warning(r):
     assert warnings == ["reduction='elementwise_mean' is deprecated. Please use reduction='mean' instead."]
 
 
-def _observe(name, cases):
-    out = {}
-    state = runner.run_adapter(name, cases, lambda o: out.__setitem__((o.case_id, o.surface), o))
-    if not state.available:
-        pytest.skip(f"{name} is not available: {state.reason}")
-    return out
-
-
 @pytest.mark.rtorch
 def test_klc_kl_div_shows_zero_differences_from_measured_torch(golden_cases, golden_by_id):
     """Every case, judged against torch's own observation of it (compare.judge_against). The one
     difference allowed is explained: R has no size_average/reduce, so klc_kl_div has none (R refuses
     them, "unused argument"), where torch's F.kl_div still takes them."""
     pytest.importorskip("torch")
-    torch_obs = _observe("torch", golden_cases)
-    port = _observe("rtorch-as-torch", golden_cases)
+    torch_obs = observe_all("torch", golden_cases)
+    port = observe_all("rtorch-as-torch", golden_cases)
     assert len(port) == len(golden_by_id)
     diffs, legacy = [], 0
     for (case, surface), o in port.items():
