@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import KlCompatError
+from .exitcode import ExitCode
 from .record import BAD, MATCH, UNSUPPORTED
 
 CATEGORIES = ("broken", "fixed", "changed", "new", "removed")
@@ -360,6 +361,6 @@ def command(args) -> int:
     if d["empty"]:
         print("kl-compat diff: error: nothing was compared: NEW holds no records that could be compared "
               "(never green on empty)", file=sys.stderr)
-        return 4
+        return ExitCode.NOTHING_CHECKED
     broke = d["broke_unexplained"] if args.ignore_known else d["broke"]
-    return 1 if broke or (getattr(args, "fail_on_worse", False) and d["worse"]) else 0
+    return ExitCode.FAILED if broke or (getattr(args, "fail_on_worse", False) and d["worse"]) else ExitCode.OK

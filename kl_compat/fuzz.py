@@ -74,6 +74,7 @@ import numpy as np
 from . import compare, golden, known, runner, spec
 from . import dtypes as _dt
 from .cache import cache_root
+from .exitcode import ExitCode
 from .golden import GoldenCase
 
 DEFAULT_ADAPTERS = ("torch", "paddle")
@@ -556,25 +557,26 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def cmd_fuzz(args) -> int:
     if importlib.util.find_spec("hypothesis") is None:
         print("kl-compat fuzz: error: needs hypothesis (pip install 'kl-compat[test]')", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE_ERROR
     try:
         result = fuzz(args.adapters, max_examples=args.max_examples, seed=args.seed,
                       cache_dir=None if args.no_cache else args.cache_dir, timeout=args.timeout,
                       known_path=args.known)
     except known.KnownDifferencesError as e:
         print(f"kl-compat fuzz: error: {e}", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE_ERROR
     for adapter, reason in result.unavailable.items():
         print(f"{adapter:>10} not run: {reason}")
     if len(result.unavailable) == len(result.adapters):
         print("kl-compat fuzz: error: no adapter could run", file=sys.stderr)
-        return 3
+        return ExitCode.NOT_RUN
     if result.finding is not None:
         print(format_finding(result.finding))
         print()
     print(result.summary())
     # As for run: an adapter asked for that did not run outranks a finding (the fuzzing was not complete).
-    return 3 if result.unavailable else 1 if result.finding is not None else 0
+    return (ExitCode.NOT_RUN if result.unavailable else ExitCode.FAILED if result.finding is not None
+            else ExitCode.OK)
 
 
 def main(argv=None) -> int:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from . import guide_sections as sections
+from .exitcode import ExitCode
 from .guide_sections import pick_column
 from .record import UNSUPPORTED
 from .results import version_label
@@ -451,15 +452,10 @@ def command(args, m: dict) -> int:
     for name in (args.src, args.dst):
         if name not in FRAMEWORKS:
             raise model.ReportError(f"unknown framework {name!r}: one of {', '.join(FRAMEWORKS)}")
-    text = render(m, args.src, args.dst)
-    if args.out:
-        from .npzio import atomic_write_text
+    from .npzio import write_or_print
 
-        atomic_write_text(Path(args.out), text)
-        print(f"wrote {args.out}")
-    else:
-        print(text, end="")
-    return 0
+    write_or_print(render(m, args.src, args.dst), args.out)
+    return ExitCode.OK
 
 
 def add_measurements(col: dict, records: dict, probe: bool = True) -> None:

@@ -60,6 +60,15 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def write_or_print(text: str, out) -> None:
+    """A command's output: written atomically to `out` (then "wrote OUT"), or printed where out is None."""
+    if out:
+        atomic_write_text(Path(out), text)
+        print(f"wrote {out}")
+    else:
+        print(text, end="")
+
+
 def sha256_of(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

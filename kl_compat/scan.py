@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 
 from .adapters import frameworks
 from .errors import KlCompatError
+from .exitcode import ExitCode
 
 if TYPE_CHECKING:
     from .adapters.framework import Api, Framework
@@ -579,12 +580,7 @@ def command(args) -> int:
         _known(name, known)
     measurements = load_measurements(args.report)
     reports = scan(find_calls(args.paths), measurements, args.src, args.dst)
-    text = RENDERERS[args.format](reports, args.src, args.dst)
-    if args.out:
-        from .npzio import atomic_write_text
+    from .npzio import write_or_print
 
-        atomic_write_text(Path(args.out), text)
-        print(f"wrote {args.out}")
-    else:
-        print(text, end="")
-    return 1 if any(r.silent for r in reports) else 0
+    write_or_print(RENDERERS[args.format](reports, args.src, args.dst), args.out)
+    return ExitCode.FAILED if any(r.silent for r in reports) else ExitCode.OK
