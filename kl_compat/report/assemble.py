@@ -37,20 +37,7 @@ def build(paths, *, known_path=None, claims_path=None, golden_dir=None, reproduc
     pool = ThreadPoolExecutor(max_workers=max(len(columns), 1))
     probes = [pool.submit(guide.add_measurements, col, loaded.records, probe=probe) for col in columns]
     info = model.run_info(loaded, known_path, claims_path, golden_dir)
-    notes = list(loaded.notes)
-    for col in columns:  # reproducers and signatures run in interpreters kl-compat knows, never in these
-        exe = reproducer.untrusted_executable(col)
-        if exe:
-            python, why = reproducer.interpreter(col)
-            note = (f"{col['id']}: the inputs name {exe} as the interpreter it ran in; not one kl-compat knows here "
-                    "(this environment's, or one conformance/environments.toml configures), so it is not trusted "
-                    "and never run: " + (f"its reproducers and signatures use {python}" if python else str(why)))
-            notes.append(note)
-            (warn or _warn)(note)
-    other = [g for g in info["goldens_in_results"] if g != info["goldens"]]
-    if other:
-        notes.append("some inputs were run against other goldens than the current ones "
-                     f"({', '.join(g[:12] for g in other)}); cases are judged as recorded")
+    notes = _input_notes(loaded, columns, info, warn or _warn)
     found = model.findings(loaded, by_reason)
     goldens = golden.load(golden_dir)  # (what the spec expects: the reproducers' and the errors table's)
     if reproduce and found:
@@ -81,6 +68,26 @@ def build(paths, *, known_path=None, claims_path=None, golden_dir=None, reproduc
         "history": history.runs(paths, known_path, info["inputs"]),
         "records": model.records_dict(loaded),
     }
+
+
+def _input_notes(loaded, columns: list[dict], info: dict, warn) -> list[str]:
+    """The notes a reader of the inputs must see: the loader's, each interpreter the inputs name that
+    kl-compat does not run (also told to `warn`), and inputs run against other goldens."""
+    notes = list(loaded.notes)
+    for col in columns:  # reproducers and signatures run in interpreters kl-compat knows, never in these
+        exe = reproducer.untrusted_executable(col)
+        if exe:
+            python, why = reproducer.interpreter(col)
+            note = (f"{col['id']}: the inputs name {exe} as the interpreter it ran in; not one kl-compat knows here "
+                    "(this environment's, or one conformance/environments.toml configures), so it is not trusted "
+                    "and never run: " + (f"its reproducers and signatures use {python}" if python else str(why)))
+            notes.append(note)
+            warn(note)
+    other = [g for g in info["goldens_in_results"] if g != info["goldens"]]
+    if other:
+        notes.append("some inputs were run against other goldens than the current ones "
+                     f"({', '.join(g[:12] for g in other)}); cases are judged as recorded")
+    return notes
 
 
 def _warn(message: str) -> None:
