@@ -14,6 +14,7 @@ and run, and dynamic mode is restored whatever happens.
 
 from __future__ import annotations
 
+import functools
 import re
 import warnings
 from contextlib import contextmanager
@@ -123,30 +124,42 @@ class PaddleAdapter(Adapter):
 
     def _run_static(self, input, target, kwargs, second=False) -> Fetched:
         """Run the call's Program (built on first use for these dtypes, shapes and gradients) on the
-        operands' values: the loss and both gradients, as fetched, and with `second` the gradients of each
-        first gradient's sum (or the error building them raised)."""
+        operands' values: the loss and both gradients, as fetched; with `second`, a second Program that
+        also takes the gradients of each first gradient's sum, run for those alone, so that a double
+        backward Paddle cannot build or run is the second derivatives' error, not the loss's."""
         operands = [t.astype("float32").numpy() if _name(t.dtype) == "bfloat16" else t.numpy() for t in (input, target)]
-        dtypes = [_name(t.dtype) for t in (input, target)]
-        wanted = [not t.stop_gradient for t in (input, target)]
-        key = (repr(sorted(kwargs.items())), *dtypes, *(a.shape for a in operands), *wanted, second)
+        feed = {"input": operands[0], "label": operands[1]}
+        program_for = functools.partial(self._program, kwargs, [_name(t.dtype) for t in (input, target)],
+                                        [a.shape for a in operands], [not t.stop_gradient for t in (input, target)])
         paddle = self.paddle
         paddle.enable_static()
         try:
-            if key not in self._programs:
-                self._programs[key] = self._build_static(kwargs, dtypes, [a.shape for a in operands], wanted,
-                                                         second)
-            program, fetch, exe, built_warnings, second_refused = self._programs[key]
+            program, fetch, exe, built_warnings, _ = program_for(False)
             for w in built_warnings:  # kl_div's own, given once as the Program was built: every call's
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-            values = exe.run(program, feed={"input": operands[0], "label": operands[1]},
-                             fetch_list=[f for f in fetch if f is not None])
+            out, *grads = _fetch(exe, program, feed, fetch)  # (the loss is always fetched)
+            seconds = self._static_seconds_run(program_for(True), feed) if second else None
         finally:
             paddle.disable_static()
-        fetched = iter(values)
-        out = next(fetched)  # (the loss is always fetched; a gradient where the Program has one)
-        grads = [None if f is None else next(fetched) for f in fetch[1:]]
-        seconds = second_refused or (grads[2:] if second else None)
-        return Fetched(out, _name(fetch[0].dtype), grads[:2], not fetch[0].stop_gradient, seconds)
+        return Fetched(out, _name(fetch[0].dtype), grads, not fetch[0].stop_gradient, seconds)
+
+    def _program(self, kwargs, dtypes, shapes, wanted, second):
+        key = (repr(sorted(kwargs.items())), *dtypes, *shapes, *wanted, second)
+        if key not in self._programs:
+            self._programs[key] = self._build_static(kwargs, dtypes, shapes, wanted, second)
+        return self._programs[key]
+
+    @staticmethod
+    def _static_seconds_run(built, feed):
+        """The second derivatives (four, None where Paddle has none), or the error records of Paddle's
+        refusal, at building (it differentiates a Program as it is built) or at running the Program."""
+        program, fetch, exe, _, refused = built
+        if refused is not None:
+            return refused
+        try:
+            return _fetch(exe, program, feed, fetch[3:])
+        except Exception as e:  # the framework's refusal is the observation
+            return second_error(e)
 
     def _build_static(self, kwargs, dtypes, shapes, wanted, second):
         """(the Program, [loss, d input, d label] with None where Paddle gives no gradient, then with
@@ -248,6 +261,12 @@ def _legacy_refusal():
 
 
 _SOT_REFUSAL = re.compile(r"TypeError: \w+\(\) got an unexpected keyword argument '(\w+)'")
+
+
+def _fetch(exe, program, feed, fetch: list) -> list:
+    """Run `program` for the non-None entries of `fetch`; their values in its places, None elsewhere."""
+    values = iter(exe.run(program, feed=feed, fetch_list=[f for f in fetch if f is not None]))
+    return [None if f is None else next(values) for f in fetch]
 
 
 @dataclass
