@@ -61,18 +61,20 @@ def summarise(m: dict, porting: dict, checked: dict[str, str]) -> list[Held]:
 
 
 def for_report(m: dict, out: Path | None, *, timeout: float, known_path=None,
-               say: Callable[[str], None] = lambda s: None) -> list[dict]:
+               say: Callable[[str], None] = lambda s: None, run_them: bool = True) -> list[dict]:
     """The report's `porting` field. With `out`, the porting adapters `to_check(m)` names run over the
-    whole matrix into `out` and are summarised against `m`'s columns (an adapter that cannot run here is
-    left out, and said); without, only porting columns `m` holds itself (a report of results files)."""
+    whole matrix into `out` (or, with run_them=False, `out` holds an earlier run of them) and are
+    summarised against `m`'s columns (an adapter that did not run is left out, and said); without, only
+    porting columns `m` holds itself (a report of results files)."""
     from . import run
     from .report import model
 
     checked = to_check(m)
     if not checked or out is None:
         return [asdict(h) for h in summarise(m, {"columns": [], "records": []}, checked)]
-    say(f"report: holding the porting adapters to their frameworks: {', '.join(sorted(checked))} -> {out}")
-    run.run([run.AdapterSpec(a) for a in sorted(checked)], out, timeout=timeout, known_path=known_path)
+    if run_them:
+        say(f"report: holding the porting adapters to their frameworks: {', '.join(sorted(checked))} -> {out}")
+        run.run([run.AdapterSpec(a) for a in sorted(checked)], out, timeout=timeout, known_path=known_path)
     loaded = model.load([out])
     for col in loaded.columns.values():
         if not col.available:

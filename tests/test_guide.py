@@ -546,3 +546,26 @@ def test_a_porting_adapter_is_held_to_the_primary_surface_of_a_source_without_it
                            "cases": cases} for s in ("functional", "module")]}
     (held,) = porting_check.summarise(m, ported, {"torch-as-jax": "jax"})
     assert (held.cases, held.differences) == (2, 0)
+
+
+def test_a_report_of_results_files_reads_the_porting_adapters_results_instead_of_running_them(tmp_path,
+                                                                                               monkeypatch):
+    """`report RESULTS --porting-results FILE` summarises an earlier run of the porting adapters: the same
+    held counts as when they ran, and nothing runs."""
+    pytest.importorskip("torch")
+    pytest.importorskip("paddle")
+    from kl_compat import porting_check, run
+    from kl_compat.report.assemble import build
+
+    patterns = ["edge/zero-target/2d/float32/*", "core/proper/2d/float32/*"]
+    run.run([run.AdapterSpec("torch")], tmp_path / "torch.jsonl", patterns=patterns)
+    m = build([tmp_path / "torch.jsonl"], reproduce=False, probe=False)
+    ran = porting_check.for_report(m, tmp_path / "porting.jsonl", timeout=60.0)
+
+    def no_run(*args, **kwargs):
+        raise AssertionError("the porting adapters ran")
+
+    monkeypatch.setattr(run, "run", no_run)
+    read = porting_check.for_report(m, tmp_path / "porting.jsonl", timeout=60.0, run_them=False)
+    assert read == ran
+    assert any(h["adapter"] == "paddle-as-torch" and h["cases"] > 0 for h in read)

@@ -72,6 +72,11 @@ def _check_options(args) -> None:
         claims.load(args.claims)  # a malformed claims file fails here, before any run, in one line
     if args.results and args.adapters is not None:
         raise UsageError("--adapters is for the run; with results files given, nothing runs")
+    if args.porting_results is not None:
+        if not args.results:
+            raise UsageError("--porting-results is for a report of results files; a run makes its own")
+        if not args.porting_results.is_file():
+            raise UsageError(f"--porting-results {args.porting_results}: no such file")
 
 
 def _read_inputs(args) -> list:
@@ -147,7 +152,12 @@ def _write_report(args) -> int:
 
         run_out = None if args.results else args.run_out.with_name(f"{args.run_out.stem}-porting.jsonl")
         with progress.phase("report: porting adapters", "each guide pair's DST-as-SRC over the matrix"):
-            m["porting"] = porting_check.for_report(m, run_out, timeout=args.timeout, known_path=args.known, say=say)
+            if args.porting_results is not None:  # an earlier report's, read instead of run
+                m["porting"] = porting_check.for_report(m, args.porting_results, timeout=args.timeout,
+                                                        known_path=args.known, say=say, run_them=False)
+            else:
+                m["porting"] = porting_check.for_report(m, run_out, timeout=args.timeout, known_path=args.known,
+                                                        say=say)
     with progress.phase("report: rendering", "report.md, report.html, report.json and the porting guides"):
         texts = render_all(m)
         guide_texts = guide.render_all(m)
@@ -240,6 +250,9 @@ def add_parsers(sub) -> None:
                     help="report on inputs judged against different goldens (than each other, or than this "
                          "kl_compat's) anyway: said on stderr, and the report says so")
     rp.add_argument("--run-out", type=Path, default=DEFAULT_RESULTS, help=f"the run's results (default {DEFAULT_RESULTS})")
+    rp.add_argument("--porting-results", type=Path, default=None, metavar="FILE",
+                    help="with results files, writing the checkout's own report: the porting adapters' results of "
+                         "an earlier report (results/latest-porting.jsonl), read instead of run")
     rp.add_argument("--timeout", type=float, default=60.0, help=TIMEOUT_HELP)
     rp.add_argument("--known", type=Path, action="append", default=None, metavar="FILE",
                     help="known-differences file (default: the package's); repeatable, the files' entries combined "
