@@ -1,8 +1,9 @@
 """The porting layer's C kernel (xlogy_kernel.c): compiled once per machine on first use, loaded with ctypes.
 
 Built with the C compiler Python was built with (sysconfig's CC, or $CC), into the user's cache
-(cache.user_cache_root()/kernels, named by a hash of the source, the flags and the compiler), written
-atomically so concurrent first uses do not see half a library. Where there is no compiler, or the build
+(cache.user_cache_root()/kernels, named by a hash of the source, the flags and the compiler; a temporary
+folder of the process's own where that is not writable), written atomically so concurrent first uses
+do not see half a library. Where there is no compiler, or the build
 fails, `load()` returns None and says why in `unavailable`: the porting layer then takes its composite,
 with the same semantics, only slower. KL_COMPAT_C_KERNEL=0 turns the kernel off.
 """
@@ -28,6 +29,10 @@ _state: dict = {}
 unavailable: str | None = None  # why the kernel is not loaded (after load() returned None)
 
 
+class BuildFailed(Exception):
+    """The C compiler ran and refused the source (or the flags)."""
+
+
 def _compiler() -> list[str]:
     cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
     return shlex.split(cc)
@@ -42,7 +47,8 @@ def _build(target: Path) -> None:
                               capture_output=True, text=True, timeout=120)
         if done.returncode != 0:
             said = (done.stderr or done.stdout).strip().splitlines()
-            raise OSError(f"{shlex.join(_compiler())} exited with {done.returncode}" + (f": {said[-1]}" if said else ""))
+            raise BuildFailed(f"{shlex.join(_compiler())} exited with {done.returncode}"
+                              + (f": {said[-1]}" if said else ""))
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
@@ -67,6 +73,14 @@ def _declare(lib) -> None:
         backward.restype = None
 
 
+def _load_built(target: Path):
+    if not target.exists():
+        _build(target)
+    lib = ctypes.CDLL(str(target))
+    _declare(lib)
+    return lib
+
+
 def load():
     """The loaded library (functions klc_xlogy_{forward,backward}_{f32,f64}), or None (see `unavailable`)."""
     global unavailable
@@ -77,12 +91,11 @@ def load():
         unavailable = f"turned off ({SWITCH}=0)"
     else:
         try:
-            target = _target()
-            if not target.exists():
-                _build(target)
-            lib = ctypes.CDLL(str(target))
-            _declare(lib)
-        except (OSError, subprocess.SubprocessError, AttributeError) as e:
+            try:
+                lib = _load_built(_target())
+            except OSError:  # the cache folder cannot be written (or the compiler not started): a build of its own
+                lib = _load_built(Path(tempfile.mkdtemp(prefix="kl-compat-kernel-")) / _target().name)
+        except (OSError, BuildFailed, subprocess.SubprocessError, AttributeError) as e:
             unavailable, lib = f"not built: {e}", None
     _state["lib"] = lib
     return lib
