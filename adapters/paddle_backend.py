@@ -180,8 +180,7 @@ class PaddleAdapter(Adapter):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 grads = static.gradients([out], wrt) if wrt and not out.stop_gradient else []
-                by_operand = {id(v): g for v, g in zip(wrt, grads)}
-                firsts = [by_operand.get(id(x)), by_operand.get(id(y))]
+                firsts = _per_operand(wrt, grads, (x, y))
                 seconds, refused = ([], None) if not second else self._static_seconds(firsts, wrt, (x, y))
         return (program, [out, *firsts, *seconds], static.Executor(self.paddle.CPUPlace()), built, refused)
 
@@ -192,10 +191,8 @@ class PaddleAdapter(Adapter):
         seconds = []
         try:
             for g in firsts:
-                by_operand = {}
-                if g is not None and not g.stop_gradient:
-                    by_operand = {id(v): s for v, s in zip(wrt, self.paddle.static.gradients([self.paddle.sum(g)], wrt))}
-                seconds += [by_operand.get(id(v)) for v in operands]
+                grads = [] if g is None or g.stop_gradient else self.paddle.static.gradients([self.paddle.sum(g)], wrt)
+                seconds += _per_operand(wrt, grads, operands)
         except Exception as e:  # the framework's refusal is the observation
             return [], second_error(e)
         return seconds, None
@@ -261,6 +258,13 @@ def _legacy_refusal():
 
 
 _SOT_REFUSAL = re.compile(r"TypeError: \w+\(\) got an unexpected keyword argument '(\w+)'")
+
+
+def _per_operand(wrt, grads, operands) -> list:
+    """The gradients by `wrt` (what static.gradients returns for them) placed by operand, None for an
+    operand not among `wrt`."""
+    by_operand = {id(v): g for v, g in zip(wrt, grads)}
+    return [by_operand.get(id(v)) for v in operands]
 
 
 def _fetch(exe, program, feed, fetch: list) -> list:

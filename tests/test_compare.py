@@ -21,14 +21,16 @@ def test_the_spec_itself_matches(batchmean):
 
 
 def test_shape_message_in_the_house_style(batchmean):
-    v = compare.judge(batchmean, expected_observation(batchmean, shape=(1,), value=np.asarray(batchmean.expected.value).reshape(1)))
+    v = compare.judge(batchmean, expected_observation(batchmean, shape=(1,),
+                                                      value=np.asarray(batchmean.expected.value).reshape(1)))
     assert v.status == "differs"
     assert [d.kind for d in v.differences] == ["shape"]
     assert v.differences[0].message == "out.shape=(1,), but the spec says () [kl_div(reduction='batchmean')]"
 
 
 def test_dtype_and_value_are_separate_differences(batchmean):
-    v = compare.judge(batchmean, expected_observation(batchmean, dtype="float64", value=np.float64(batchmean.expected.value) * 1.01))
+    v = compare.judge(batchmean, expected_observation(batchmean, dtype="float64",
+                                                      value=np.float64(batchmean.expected.value) * 1.01))
     assert {d.kind for d in v.differences} == {"dtype", "value"}
     value = next(d for d in v.differences if d.kind == "value")
     assert "ulp" in value.message and "but the spec says" in value.message
@@ -67,7 +69,8 @@ def test_nan_where_the_spec_has_a_number(golden_by_id):
 
 
 def test_error_where_the_spec_computes(batchmean):
-    v = compare.judge(batchmean, expected_observation(batchmean, status="raised", value=None, error={"type": "RuntimeError", "message": "no kernel\nfor float16"}))
+    v = compare.judge(batchmean, expected_observation(batchmean, status="raised", value=None, error={
+        "type": "RuntimeError", "message": "no kernel\nfor float16"}))
     assert v.status == "error"
     assert v.differences[0].kind == "error-vs-value"
     assert "raised RuntimeError: no kernel for float16 where the spec gives a float32 of shape ()" in v.differences[0].message
@@ -87,7 +90,8 @@ def test_missing_and_unexpected_warnings(golden_by_id, batchmean):
     v = compare.judge(mean, expected_observation(mean, warnings=[]))
     assert [d.kind for d in v.differences] == ["warning"]
     assert "no 'mean-is-not-kl' warning" in v.differences[0].message
-    v = compare.judge(batchmean, expected_observation(batchmean, warnings=[{"category": "FutureWarning", "message": "something else"}]))
+    v = compare.judge(batchmean, expected_observation(batchmean, warnings=[
+        {"category": "FutureWarning", "message": "something else"}]))
     assert "warned FutureWarning: 'something else', which the spec does not expect" in v.differences[0].message
 
 

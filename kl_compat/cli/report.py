@@ -150,14 +150,12 @@ def _write_report(args) -> int:
     if _is_checkouts_own_report(out):  # its guides and the shipped measurements say how the porting held
         from .. import porting_check
 
-        run_out = None if args.results else args.run_out.with_name(f"{args.run_out.stem}-porting.jsonl")
+        # where they run to, or an earlier report's run of them (--porting-results), read instead of run
+        run_out = (args.porting_results if args.results
+                   else args.run_out.with_name(f"{args.run_out.stem}-porting.jsonl"))
         with progress.phase("report: porting adapters", "each guide pair's DST-as-SRC over the matrix"):
-            if args.porting_results is not None:  # an earlier report's, read instead of run
-                m["porting"] = porting_check.for_report(m, args.porting_results, timeout=args.timeout,
-                                                        known_path=args.known, say=say, run_them=False)
-            else:
-                m["porting"] = porting_check.for_report(m, run_out, timeout=args.timeout, known_path=args.known,
-                                                        say=say)
+            m["porting"] = porting_check.for_report(m, run_out, timeout=args.timeout, known_path=args.known, say=say,
+                                                    run_them=args.porting_results is None)
     with progress.phase("report: rendering", "report.md, report.html, report.json and the porting guides"):
         texts = render_all(m)
         guide_texts = guide.render_all(m)

@@ -91,10 +91,11 @@ def load():
         unavailable = f"turned off ({SWITCH}=0)"
     else:
         try:
+            target = _target()
             try:
-                lib = _load_built(_target())
+                lib = _load_built(target)
             except OSError:  # the cache folder cannot be written (or the compiler not started): a build of its own
-                lib = _load_built(Path(tempfile.mkdtemp(prefix="kl-compat-kernel-")) / _target().name)
+                lib = _load_built(Path(tempfile.mkdtemp(prefix="kl-compat-kernel-")) / target.name)
         except (OSError, BuildFailed, subprocess.SubprocessError, AttributeError) as e:
             unavailable, lib = f"not built: {e}", None
     _state["lib"] = lib
