@@ -5,7 +5,8 @@ where a branch is masked out, its inputs are replaced by harmless values first (
 otherwise send nan back through `where`). This composite is the definition; where a backend has a fused
 kernel for the semantics (one autograd function, a few passes over memory instead of a pass per masking
 op), `_fast_kernel` sends the call there instead, only where the kernel's results are the composite's
-(bit for bit, but for one gradient within rounding: see `_fast_kernel`).
+(bit for bit for torch's kernel; for Paddle's C kernel every edge value and within rounding elsewhere:
+see `_fast_kernel`).
 """
 
 from __future__ import annotations
@@ -125,13 +126,11 @@ def kl_div(ops, sem: Semantics, input, target, reduction="mean", log_target=Fals
 
 def _fast_kernel(ops, sem: Semantics, x, y, log_target, then_batch, out_dtype, compute, x_shape, y_shape):
     """The fused kernel (backends.py: one autograd function per framework) for this call, or None for the
-    composite. A kernel is taken only where it gives the composite's results bit for bit (values, dtypes,
-    shapes and both gradients: tests/test_porting_fast.py holds it to that over the whole matrix and
-    tensors full of edge values), so where a call goes changes speed, never semantics. One exception:
-    "xlogy"'s target gradient under a reduction where every target is normal, positive and finite, which
-    is formed as (log y - x) * dout + dout, within rounding of the composite's product rule (two passes
-    over memory instead of five); wherever the product rule's (dout * y) / y is not dout within rounding
-    (y == 0, y == inf, subnormal y or dout * y), it is the product rule, op for op.
+    composite. A kernel is taken only where it gives the composite's results (values, dtypes, shapes and
+    both gradients: tests/test_porting_fast.py holds it to that over the whole matrix and tensors full of
+    edge values), so where a call goes changes speed, never semantics: "exact64" bit for bit; "xlogy" (C)
+    with the composite's operations in its order, so every nan, infinity and zero is the composite's and
+    the rest within rounding (the C library's log against Paddle's, a pairwise sum against Paddle's).
 
     - "exact64" (torch tensors): the spec's family, y * (log y - x) computed in float64, a zero-probability
       term 0. Any float dtypes, mixed included: the composite casts each operand to float64 exactly and
